@@ -1,0 +1,14 @@
+// Element-wise activations (math in kernels/common/activations.h).
+#pragma once
+#include <cstddef>
+
+namespace ph::cpu {
+
+void gelu_forward(float* out, const float* inp, size_t n);
+// dinp += gelu'(inp) * dout
+void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n);
+void relu_forward(float* out, const float* inp, size_t n);
+// dinp += relu'(inp) * dout
+void relu_backward(float* dinp, const float* inp, const float* dout, size_t n);
+
+}  // namespace ph::cpu
