@@ -23,7 +23,11 @@ PH_HD float gelu_grad(float x) {
   return 0.5f * (1.0f + t) + 0.5f * x * sech2 * k * (1.0f + 3.0f * 0.044715f * x2);
 }
 
-PH_HD float relu(float x) { return x > 0.0f ? x : 0.0f; }
-PH_HD float relu_grad(float x) { return x > 0.0f ? 1.0f : 0.0f; }
+PH_HD float relu(float x) {
+  return x > 0.0f ? x : 0.0f;
+}
+PH_HD float relu_grad(float x) {
+  return x > 0.0f ? 1.0f : 0.0f;
+}
 
 }  // namespace ph

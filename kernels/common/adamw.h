@@ -7,14 +7,14 @@
 namespace ph {
 
 struct AdamWParams {
-  float lr;            // learning rate of this step
+  float lr;  // learning rate of this step
   float beta1;
   float beta2;
   float eps;
-  float weight_decay;  // decoupled: p -= lr * wd * p (0 for parameters without decay)
+  float weight_decay;      // decoupled: p -= lr * wd * p (0 for parameters without decay)
   float bias_correction1;  // 1 - beta1^t
   float bias_correction2;  // 1 - beta2^t
-  float grad_scale;    // multiplies the gradient first (clipping factor)
+  float grad_scale;        // multiplies the gradient first (clipping factor)
 };
 
 // Updates one parameter p with gradient g and moments m, v in place.

@@ -10,14 +10,16 @@
 namespace ph {
 
 struct DropoutSpec {
-  float p = 0.0f;      // drop probability; 0 disables the site
-  uint64_t seed = 0;   // run seed
-  uint32_t step = 0;   // optimizer step
-  uint32_t site = 0;   // dropout site id (see model/dropout_sites.h)
+  float p = 0.0f;     // drop probability; 0 disables the site
+  uint64_t seed = 0;  // run seed
+  uint32_t step = 0;  // optimizer step
+  uint32_t site = 0;  // dropout site id (see model/dropout_sites.h)
 };
 
 // Scale applied to kept elements: 1 / (1 - p).
-PH_HD float dropout_scale(float p) { return p > 0.0f ? 1.0f / (1.0f - p) : 1.0f; }
+PH_HD float dropout_scale(float p) {
+  return p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+}
 
 // True when the element survives.
 PH_HD bool dropout_keep(const DropoutSpec& d, uint64_t index) {

@@ -43,8 +43,8 @@ PH_HD Philox4 philox4x32(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uin
 // share one Philox call (index / 4 is the counter, index % 4 picks the word).
 PH_HD uint32_t philox_bits(uint64_t seed, uint32_t a, uint32_t b, uint64_t index) {
   const uint64_t group = index >> 2;
-  const Philox4 r = philox4x32(static_cast<uint32_t>(group), static_cast<uint32_t>(group >> 32),
-                               a, b, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+  const Philox4 r = philox4x32(static_cast<uint32_t>(group), static_cast<uint32_t>(group >> 32), a,
+                               b, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
   return r.v[index & 3u];
 }
 

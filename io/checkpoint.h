@@ -1,0 +1,124 @@
+// HDF5 checkpoints: one file per checkpoint, every tensor in its full, unsharded shape,
+// written and read collectively by hyperslab (parallel HDF5 over MPI-IO), so that any
+// layout can load what any layout saved. The store is generic: the caller lists the tensors
+// (from its parameter table) and the block of each that this rank holds. The file format is
+// documented for h5py users in io/CHECKPOINT_FORMAT.md.
+//
+// Every function taking a communicator is collective over it: all ranks call it with the
+// same path and the same list of tensor names and shapes (in the same order); they return
+// together and, on failure, every rank throws the same exception. Exceptions:
+//   std::invalid_argument  a malformed TensorSlice / CheckpointMeta (a bug of the caller)
+//   ph::InputError         anything else, one complete line for the user
+#pragma once
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ph {
+
+// The newest file format this code writes and reads.
+inline constexpr int kCheckpointFormatVersion = 1;
+
+// One tensor of the checkpoint and the block of it this rank holds.
+struct TensorSlice {
+  std::string name;             // dataset path, e.g. "/model/h.0.attn.q.weight", "/optim/m/wte"
+  std::vector<int64_t> shape;   // full, unsharded shape stored in the file ({} = a scalar)
+  std::vector<int64_t> offset;  // this rank's block: start in each dim (empty = all zeros)
+  std::vector<int64_t> count;   // block extent in each dim (empty = the full shape)
+  float* data = nullptr;        // the block [count...], row-major, contiguous
+  // Save: false marks a replica whose block another rank writes; the blocks of the writers
+  // must tile the tensor exactly. Load: every rank reads its block; the checksum is verified
+  // from the writers' blocks when they tile the tensor, else from the whole dataset.
+  bool writer = true;
+};
+
+struct CheckpointMeta {
+  int format_version = kCheckpointFormatVersion;
+  int64_t step = 0;
+  uint64_t consumed_samples = 0;  // global data position
+  uint64_t seed = 0;
+  std::string config_yaml;    // the resolved config
+  std::string layout;         // e.g. "dp=1 tp=1 world=1"
+  std::string model_summary;  // e.g. "gpt L=2 d=128 H=4 V=256 T=64"
+};
+
+// "step_00000042.h5": the file name of the checkpoint of `step`.
+std::string checkpoint_file_name(int64_t step);
+
+// Writes dir/step_%08lld.h5 (creating dir if needed) and returns its path. Atomic: the data
+// go to "<file>.tmp", which is closed, synced and renamed; then dir/latest (one line, the file
+// name) is replaced the same way, last. Then, when keep_last > 0, the oldest step_*.h5 (by
+// step number) beyond the newest keep_last are deleted — never the file just written — and
+// stale step_*.h5.tmp left by crashed saves are removed; a failure there only prints a
+// warning. meta.format_version must be kCheckpointFormatVersion.
+// Space is checked (free space, ulimit -f) and reserved (fallocate, where the file system has
+// it) before any data is written: HDF5 1.10 cannot close a file whose writes failed (the
+// process would crash at exit; fixed in later HDF5), so a full disk must be found first.
+// On failure no existing file is touched and the temporary is removed. Errors (InputError):
+//   cannot save checkpoint P: cannot create directory D: <reason>
+//   cannot save checkpoint P: not enough free space in D: the checkpoint needs about N MiB,
+//     M MiB are free
+//   cannot save checkpoint P: the checkpoint needs about N MiB, more than the file size limit
+//     (ulimit -f) of M MiB
+//   cannot save checkpoint P: P.tmp exists and is not a regular file
+//   cannot save checkpoint P: cannot create P.tmp: <HDF5 detail>
+//   cannot save checkpoint P: cannot reserve N MiB for P.tmp: <reason>
+//   cannot save checkpoint P: cannot write <the attributes|tensor NAME> to P.tmp: <HDF5 detail>
+//   cannot save checkpoint P: cannot close P.tmp: <HDF5 detail>
+//   cannot save checkpoint P: cannot sync P.tmp: <reason>
+//   cannot save checkpoint P: cannot rename P.tmp to P: <reason>
+//   cannot save checkpoint P: cannot update D/latest: <reason>   (P is complete but unnamed)
+// and std::invalid_argument for a bad call, e.g.
+//   cannot save checkpoint P: tensor NAME: block [o, +c) exceeds shape [..] in dim d
+//   cannot save checkpoint P: tensor NAME is listed twice
+//   cannot save checkpoint P: tensor A/B lies inside tensor A (a tensor cannot be a group)
+//   cannot save checkpoint P: the ranks passed different tensor lists (...)
+//   cannot save checkpoint P: the writer blocks of tensor NAME cover N of its M elements
+//     (every element must be written by exactly one rank; mark replicas writer=false)
+std::string save_checkpoint(const std::string& dir, const CheckpointMeta& meta,
+                            const std::vector<TensorSlice>& tensors, MPI_Comm comm, int keep_last);
+
+// The checkpoint dir/latest points to, or "" when dir or dir/latest does not exist. Not
+// collective. Errors (InputError):
+//   checkpoint pointer D/latest names X, which does not exist
+//   checkpoint pointer D/latest is malformed (expected one line with a file name)
+std::string latest_checkpoint(const std::string& dir);
+
+// The attributes of a checkpoint. Errors (InputError), shared by every reader below:
+//   checkpoint P does not exist
+//   checkpoint P is unreadable (truncated or not a polyhead checkpoint): <detail>
+//     e.g. "unable to open file: truncated file: eof = 4176, ..., stored_eof = 8352",
+//     "unable to open file: file signature not found", "the file has no attribute 'step'"
+//   checkpoint P has format version N; this polyhead reads versions up to 1 (use a newer
+//     polyhead)
+CheckpointMeta read_checkpoint_meta(const std::string& path, MPI_Comm comm);
+
+// Reads every tensor's block into its data (all ranks, writer or not) and verifies each
+// tensor's checksum. On failure the blocks' contents are unspecified. Errors (InputError):
+//   checkpoint P has no tensor NAME
+//   checkpoint P: tensor NAME has shape [a, b] in the file, expected [c, d]
+//   checkpoint P: tensor NAME is not float32
+//   checkpoint P is unreadable (...): tensor NAME has no attribute 'checksum'
+//   checkpoint P: cannot read tensor NAME: <HDF5 detail>
+//   checkpoint P: tensor NAME fails its checksum (file corrupted)
+// and std::invalid_argument for a bad tensor list ("cannot load checkpoint P: ...").
+void load_checkpoint(const std::string& path, const std::vector<TensorSlice>& tensors,
+                     MPI_Comm comm);
+
+// Reads every dataset of the file (the ranks share the work) and verifies its checksum.
+// Same errors as load_checkpoint.
+void verify_checkpoint(const std::string& path, MPI_Comm comm);
+
+// Human-readable summary for `polyhead inspect`: the attributes, every tensor (natural name
+// order) with shape and element count, the parameter count under /model, the config text.
+std::string describe_checkpoint(const std::string& path, MPI_Comm comm);
+
+// The checksum term of one element: splitmix64's finalizer applied to
+// (index * 0x9E3779B97F4A7C15) XOR bits, where index is the element's row-major position in
+// the full tensor and bits its IEEE-754 binary32 pattern. A tensor's checksum is the sum of
+// its terms modulo 2^64, so blocks can be summed independently in any layout.
+uint64_t checkpoint_checksum_term(uint64_t index, uint32_t bits);
+
+}  // namespace ph

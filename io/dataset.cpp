@@ -1,0 +1,125 @@
+#include "io/dataset.h"
+
+#include <glob.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "io/config.h"
+#include "kernels/common/philox.h"
+
+namespace ph {
+
+namespace {
+
+// Philox stream (the `a` word) of the shuffle; the epoch is the `b` word.
+const uint32_t kShuffleStream = hash_name("data.shuffle");
+
+// Uniform integer in [0, bound), bound >= 1, from the Philox stream (seed, stream, epoch)
+// starting at counter `next` (advanced past the draws used). Lemire's multiply-shift with
+// rejection: exactly uniform.
+uint32_t uniform_below(uint32_t bound, uint64_t seed, uint32_t epoch, uint64_t& next) {
+  const uint32_t threshold = static_cast<uint32_t>(-bound) % bound;  // 2^32 mod bound
+  for (;;) {
+    const uint64_t m =
+        static_cast<uint64_t>(philox_bits(seed, kShuffleStream, epoch, next++)) * bound;
+    if (static_cast<uint32_t>(m) >= threshold) return static_cast<uint32_t>(m >> 32);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> expand_data_paths(const std::vector<std::string>& patterns) {
+  if (patterns.empty()) throw InputError("no data files given");
+  std::vector<std::string> paths;
+  for (const std::string& pattern : patterns) {
+    glob_t g{};
+    const int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
+    if (rc == 0) {
+      std::vector<std::string> matches(g.gl_pathv, g.gl_pathv + g.gl_pathc);
+      std::sort(matches.begin(), matches.end());
+      paths.insert(paths.end(), matches.begin(), matches.end());
+    }
+    ::globfree(&g);
+    if (rc == GLOB_NOMATCH) throw InputError("data path '" + pattern + "' matches no file");
+    if (rc != 0) throw InputError("data path '" + pattern + "': glob failed");
+  }
+  return paths;
+}
+
+TokenDataset::TokenDataset(const std::vector<std::string>& patterns, int vocab_size, int seq_len,
+                           bool shuffle, uint64_t seed)
+    : T_(seq_len), shuffle_(shuffle), seed_(seed) {
+  if (seq_len < 1) {
+    throw InputError("sequence length must be >= 1, got " + std::to_string(seq_len));
+  }
+  const std::vector<std::string> paths = expand_data_paths(patterns);
+  const uint64_t T = static_cast<uint64_t>(T_);
+  shards_.reserve(paths.size());
+  window_begin_.reserve(paths.size() + 1);
+  window_begin_.push_back(0);
+  for (const std::string& path : paths) {
+    Shard shard = Shard::open(path, vocab_size);
+    const uint64_t n = shard.size();
+    if (n < T + 1) {
+      throw InputError("data shard '" + path + "' has " + std::to_string(n) +
+                       " tokens, too short for one sequence of T+1 = " + std::to_string(T + 1) +
+                       " tokens");
+    }
+    num_tokens_ += n;
+    window_begin_.push_back(window_begin_.back() + (n - 1) / T);
+    shards_.push_back(std::move(shard));
+  }
+  if (shuffle_) {
+    if (num_windows() > UINT32_MAX) {
+      throw InputError("data has " + std::to_string(num_windows()) +
+                       " windows; shuffling supports at most " + std::to_string(UINT32_MAX) +
+                       " (use longer sequences or data.shuffle=false)");
+    }
+    perm_.resize(num_windows());
+  }
+}
+
+const uint16_t* TokenDataset::window_tokens(uint64_t w) const {
+  // The shard whose window range [begin, next begin) contains w.
+  const auto it = std::upper_bound(window_begin_.begin(), window_begin_.end(), w);
+  const size_t shard = static_cast<size_t>(it - window_begin_.begin()) - 1;
+  const uint64_t k = w - window_begin_[shard];
+  return shards_[shard].tokens() + k * static_cast<uint64_t>(T_);
+}
+
+void TokenDataset::build_permutation(uint64_t epoch) {
+  // Fisher–Yates: for i = n-1 .. 1 swap perm[i] with perm[j], j uniform in [0, i].
+  std::iota(perm_.begin(), perm_.end(), 0u);
+  const uint32_t stream_epoch = static_cast<uint32_t>(epoch);
+  uint64_t counter = 0;
+  for (size_t i = perm_.size(); i-- > 1;) {
+    const uint32_t j = uniform_below(static_cast<uint32_t>(i + 1), seed_, stream_epoch, counter);
+    std::swap(perm_[i], perm_[j]);
+  }
+  perm_epoch_ = epoch;
+}
+
+uint64_t TokenDataset::window_of(uint64_t sample) {
+  const uint64_t n = num_windows();
+  const uint64_t epoch = sample / n;
+  const uint64_t pos = sample % n;
+  if (!shuffle_) return pos;
+  if (epoch != perm_epoch_) build_permutation(epoch);
+  return perm_[pos];
+}
+
+void TokenDataset::fill(uint64_t first_sample, int count, int32_t* inputs, int32_t* targets) {
+  const size_t T = static_cast<size_t>(T_);
+  for (int i = 0; i < count; ++i) {
+    const uint16_t* w = window_tokens(window_of(first_sample + static_cast<uint64_t>(i)));
+    int32_t* in = inputs + static_cast<size_t>(i) * T;
+    int32_t* tg = targets + static_cast<size_t>(i) * T;
+    for (size_t t = 0; t < T; ++t) {
+      in[t] = w[t];
+      tg[t] = w[t + 1];
+    }
+  }
+}
+
+}  // namespace ph

@@ -1,0 +1,41 @@
+// Turns text files into byte-level llm.c token shards for training (the CLI's `prepare`).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ph {
+
+inline constexpr uint64_t kPrepareShardTokens = 100000000;  // 100M tokens (200 MB) per shard
+
+struct PreparedText {
+  uint64_t train_tokens = 0;
+  uint64_t val_tokens = 0;
+  std::vector<std::string> train_files;  // in order
+  std::vector<std::string> val_files;
+};
+
+// Byte-tokenizes `inputs` in order, as one concatenated stream of n tokens. The last
+// round(n · val_fraction) tokens go to validation, the rest to training. Each split is
+// written as out_dir/train.bin and out_dir/val.bin, or, when it holds more than
+// max_shard_tokens tokens, as train_000.bin, train_001.bin, ... (val_000.bin, ...): the
+// fewest shards of at most max_shard_tokens tokens, of balanced sizes (differing by at
+// most one token, so none is a short tail). out_dir is created if needed; every shard is
+// written atomically. Files of an earlier preparation that this one does not produce (say
+// train_003.bin) are left alone. Inputs are streamed, never held in memory.
+// Prints nothing. Every input is checked before anything is written. Throws InputError:
+//   prepare: no input files given
+//   prepare: val_fraction must be in (0, 1), got F
+//   prepare: input 'P': cannot open: <strerror>
+//   prepare: input 'P' is not a regular file
+//   prepare: the inputs contain no text
+//   prepare: N tokens with val_fraction F leave V for validation; need at least 2
+//   prepare: N tokens with val_fraction F leave M for training; need at least 2
+//   prepare: cannot create output directory 'D': <reason>
+//   prepare: input 'P': read error: <strerror>
+//   prepare: input 'P' changed while being read
+// and the ShardWriter errors.
+PreparedText prepare_text(const std::vector<std::string>& inputs, const std::string& out_dir,
+                          double val_fraction, uint64_t max_shard_tokens = kPrepareShardTokens);
+
+}  // namespace ph

@@ -1,0 +1,49 @@
+// Inverted dropout with counter-based masks: nothing is stored, backward regenerates.
+#include "kernels/cpu/dropout.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/dropout_scales.h"
+
+namespace ph::cpu {
+
+namespace {
+
+constexpr int kChunk = 256;  // mask elements generated at a time (stack buffer)
+
+// out[r, c] = inp[r, c] * scale-or-0 for the block's elements; the shared body of forward and
+// backward (the mask of an element is the same function of its global index in both).
+void apply_mask(float* out, const float* inp, int rows, int cols, const DropoutSpec& d,
+                const DropoutBlock& blk) {
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < rows; ++r) {
+    const uint64_t base = static_cast<uint64_t>((blk.row0 + r) * blk.global_cols + blk.col0);
+    const float* x = inp + static_cast<size_t>(r) * cols;
+    float* y = out + static_cast<size_t>(r) * cols;
+    float scales[kChunk];
+    for (int c0 = 0; c0 < cols; c0 += kChunk) {
+      const int n = std::min(kChunk, cols - c0);
+      dropout_scales(scales, d, base + static_cast<uint64_t>(c0), n);
+      for (int c = 0; c < n; ++c) y[c0 + c] = x[c0 + c] * scales[c];
+    }
+  }
+}
+
+}  // namespace
+
+void dropout_forward(float* out, const float* inp, int rows, int cols, const DropoutSpec& d,
+                     const DropoutBlock& blk) {
+  if (d.p > 0.0f) {
+    apply_mask(out, inp, rows, cols, d, blk);
+  } else if (out != inp) {
+    std::memcpy(out, inp, static_cast<size_t>(rows) * cols * sizeof(float));
+  }
+}
+
+void dropout_backward(float* dinp, const float* dout, int rows, int cols, const DropoutSpec& d,
+                      const DropoutBlock& blk) {
+  dropout_forward(dinp, dout, rows, cols, d, blk);
+}
+
+}  // namespace ph::cpu

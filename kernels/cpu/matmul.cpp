@@ -1,0 +1,84 @@
+// Linear layer through OpenBLAS sgemm on fixed blocks (see blas_threads.h).
+#include "kernels/cpu/matmul.h"
+
+#include <algorithm>
+#include <cstddef>
+
+#include "kernels/cpu/blas_threads.h"
+
+namespace ph::cpu {
+
+namespace {
+
+constexpr int kRowBlock = 256;  // rows of inp / dinp per sgemm
+constexpr int kDwBlock = 128;   // dw is computed in kDwBlock x kDwBlock tiles
+constexpr int kColBlock = 64;   // channels per task when summing dbias over rows
+
+int blocks_of(int n, int block) {
+  return (n + block - 1) / block;
+}
+
+}  // namespace
+
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IC,
+                    int OC) {
+  // out [N, OC] = inp [N, IC] @ w [OC, IC]^T (+ bias): w is read transposed in place.
+  blas_single_threaded();
+  const int blocks = blocks_of(N, kRowBlock);
+#pragma omp parallel for schedule(static)
+  for (int blk = 0; blk < blocks; ++blk) {
+    const int n0 = blk * kRowBlock;
+    const int rows = std::min(kRowBlock, N - n0);
+    float* y = out + static_cast<size_t>(n0) * OC;
+    if (bias) {
+      for (int r = 0; r < rows; ++r) std::copy(bias, bias + OC, y + static_cast<size_t>(r) * OC);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, OC, IC, 1.0f,
+                inp + static_cast<size_t>(n0) * IC, IC, w, IC, bias ? 1.0f : 0.0f, y, OC);
+  }
+}
+
+void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                     const float* w, int N, int IC, int OC) {
+  // The three products are independent; one parallel region runs them back to back (nowait)
+  // so that a thread that finishes its dinp rows starts on dw tiles. Every tile is one fixed
+  // sgemm call or one ordered loop, so no result depends on the thread count.
+  blas_single_threaded();
+  const int row_blocks = dinp ? blocks_of(N, kRowBlock) : 0;
+  const int dw_rows = blocks_of(OC, kDwBlock), dw_cols = blocks_of(IC, kDwBlock);
+  const int bias_blocks = dbias ? blocks_of(OC, kColBlock) : 0;
+#pragma omp parallel
+  {
+    // dinp [N, IC] += dout [N, OC] @ w [OC, IC]
+#pragma omp for schedule(static) nowait
+    for (int blk = 0; blk < row_blocks; ++blk) {
+      const int n0 = blk * kRowBlock;
+      const int rows = std::min(kRowBlock, N - n0);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, IC, OC, 1.0f,
+                  dout + static_cast<size_t>(n0) * OC, OC, w, IC, 1.0f,
+                  dinp + static_cast<size_t>(n0) * IC, IC);
+    }
+    // dw [OC, IC] += dout^T [OC, N] @ inp [N, IC], tile by tile
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int tile = 0; tile < dw_rows * dw_cols; ++tile) {
+      const int o0 = tile / dw_cols * kDwBlock, i0 = tile % dw_cols * kDwBlock;
+      const int orows = std::min(kDwBlock, OC - o0), icols = std::min(kDwBlock, IC - i0);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, orows, icols, N, 1.0f, dout + o0, OC,
+                  inp + i0, IC, 1.0f, dw + static_cast<size_t>(o0) * IC + i0, IC);
+    }
+    // dbias [OC] += column sums of dout, each block of columns summed over rows in order
+#pragma omp for schedule(static)
+    for (int blk = 0; blk < bias_blocks; ++blk) {
+      const int c0 = blk * kColBlock;
+      const int nc = std::min(kColBlock, OC - c0);
+      float acc[kColBlock] = {};
+      for (int n = 0; n < N; ++n) {
+        const float* d = dout + static_cast<size_t>(n) * OC + c0;
+        for (int c = 0; c < nc; ++c) acc[c] += d[c];
+      }
+      for (int c = 0; c < nc; ++c) dbias[c0 + c] += acc[c];
+    }
+  }
+}
+
+}  // namespace ph::cpu

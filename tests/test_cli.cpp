@@ -1,0 +1,170 @@
+// The polyhead binary on bad input: every case prints one clear message (once), exits with
+// status 2, and never overwrites good data. Also --help/--version and a SIGINT stop.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "test_util.h"
+
+namespace ph {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::count_occurrences;
+using testing::read_file;
+using testing::run_command;
+using testing::TempDir;
+using testing::write_file;
+
+const std::string kBin = POLYHEAD_BINARY;
+
+// A small, fast config writing into dir.
+std::string quick_config(const TempDir& tmp, const std::string& extra = "") {
+  const std::string path = tmp / "quick.yaml";
+  write_file(path,
+             "model:\n  n_layers: 1\n  d_model: 16\n  n_heads: 2\n  seq_len: 16\n"
+             "train:\n  max_steps: 4\n  micro_batch: 2\n  eval_interval: 2\n  eval_batches: 1\n"
+             "optim:\n  warmup_steps: 1\n"
+             "data:\n  task_digits: 2\n  task_train_problems: 500\n  task_val_problems: 50\n"
+             "sample:\n  count: 1\n"
+             "run:\n  dir: " +
+                 (tmp / "run") + "\n" + extra);
+  return path;
+}
+
+// Runs polyhead and expects exit status 2 with `needle` printed exactly once.
+void expect_bad_input(const std::string& args, const std::string& needle) {
+  const testing::RunResult r = run_command(kBin + " " + args);
+  EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+  EXPECT_EQ(count_occurrences(r.output, needle), 1) << args << "\n" << r.output;
+  EXPECT_EQ(count_occurrences(r.output, "polyhead: error"), 1) << args << "\n" << r.output;
+}
+
+TEST(Cli, VersionAndHelp) {
+  auto r = run_command(kBin + " --version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("polyhead "), std::string::npos);
+  for (const char* cmd : {"train", "eval", "sample", "prepare", "inspect"}) {
+    r = run_command(kBin + " " + cmd + " --help");
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.output.find(std::string("usage: polyhead ") + cmd), std::string::npos) << cmd;
+  }
+  r = run_command(kBin + " train --help");
+  EXPECT_NE(r.output.find("model.n_layers"), std::string::npos);  // config keys listed
+  r = run_command(kBin);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("usage: polyhead"), std::string::npos);
+}
+
+TEST(Cli, BadCommandLine) {
+  expect_bad_input("frobnicate", "unknown command 'frobnicate'");
+  expect_bad_input("train", "train: missing CONFIG");
+  expect_bad_input("sample", "sample: missing --checkpoint PATH");
+  expect_bad_input("sample --checkpoint x.h5 --max-tokens lots", "--max-tokens expects an integer");
+  expect_bad_input("eval --checkpoint", "eval: --checkpoint needs a value");
+  expect_bad_input("inspect", "inspect: expects exactly one checkpoint PATH");
+  expect_bad_input("prepare --out /tmp/x", "prepare: missing --input");
+  expect_bad_input("train --bogus", "train: unknown option '--bogus'");
+}
+
+TEST(Cli, BadConfig) {
+  TempDir tmp;
+  const std::string cfg = quick_config(tmp);
+  expect_bad_input("train " + tmp / "nope.yaml", tmp / "nope.yaml");
+  expect_bad_input("train " + cfg + " model.n_layer=3", "did you mean 'model.n_layers'");
+  expect_bad_input("train " + cfg + " train.lr", "expected key.path=value");
+  expect_bad_input("train " + cfg + " model.n_heads=3", "divisible");
+  expect_bad_input("train " + cfg + " runtime.device=cuda", "needs the CUDA backend");
+  expect_bad_input("train " + cfg + " parallel.tp=2", "got world size 1 and parallel.tp=2");
+  EXPECT_FALSE(fs::exists(tmp / "run/config.yaml"));  // no work was done
+}
+
+TEST(Cli, BadData) {
+  TempDir tmp;
+  expect_bad_input("train " + quick_config(tmp) + " data.train=" + tmp / "missing_*.bin",
+                   "missing_*.bin' matches no file");
+  write_file(tmp / "bad.bin", std::string(1024 + 64, 'x'));
+  expect_bad_input("train " + quick_config(tmp) + " data.train=" + tmp / "bad.bin",
+                   "bad.bin': bad magic number");
+  expect_bad_input("prepare --input " + tmp / "absent.txt" + " --out " + tmp / "d",
+                   "absent.txt': cannot open");
+}
+
+TEST(Cli, TrainEvalSampleInspectAndRefuseDamagedCheckpoints) {
+  TempDir tmp;
+  const std::string cfg = quick_config(tmp);
+  auto r = run_command(kBin + " train " + cfg);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("eval step 4"), std::string::npos) << r.output;
+  const std::string ckpt = tmp / "run/checkpoints/step_00000004.h5";
+  ASSERT_TRUE(fs::exists(ckpt)) << r.output;
+  EXPECT_TRUE(fs::exists(tmp / "run/metrics.jsonl"));
+  EXPECT_TRUE(fs::exists(tmp / "run/config.yaml"));
+
+  r = run_command(kBin + " eval --checkpoint " + ckpt);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("task_accuracy"), std::string::npos) << r.output;
+  r = run_command(kBin + " sample --checkpoint " + ckpt +
+                  " --prompt 12+34= --max-tokens 4 --seed 3");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("12+34=", 0), 0u) << r.output;
+  r = run_command(kBin + " inspect " + ckpt);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("h.0.attn.q.weight"), std::string::npos) << r.output;
+
+  // A truncated copy is refused; the good file and `latest` are untouched.
+  const std::string good = read_file(ckpt);
+  write_file(tmp / "trunc.h5", good.substr(0, good.size() / 2));
+  expect_bad_input("eval --checkpoint " + tmp / "trunc.h5", "trunc.h5 is unreadable");
+  expect_bad_input("train " + cfg + " checkpoint.resume=" + tmp / "trunc.h5",
+                   "trunc.h5 is unreadable");
+  // A checkpoint of another architecture is refused, naming the difference.
+  expect_bad_input("train " + cfg + " model.d_model=32 train.max_steps=8", "d=32 in the config");
+  EXPECT_EQ(good, read_file(ckpt));
+  EXPECT_EQ(read_file(tmp / "run/checkpoints/latest"), "step_00000004.h5\n");
+}
+
+TEST(Cli, SigintSavesACheckpointAndExitsZero) {
+  TempDir tmp;
+  const std::string cfg = quick_config(tmp, "");
+  const std::string log = tmp / "log.txt";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl(kBin.c_str(), kBin.c_str(), "train", cfg.c_str(), "train.max_steps=100000",
+          "log.interval=1", "checkpoint.interval=0", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until training has started (the metrics file appears), then interrupt.
+  for (int i = 0; i < 300 && !fs::exists(tmp / "run/metrics.jsonl"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  const std::string latest = read_file(tmp / "run/checkpoints/latest");
+  ASSERT_FALSE(latest.empty());
+  EXPECT_TRUE(fs::exists(tmp / ("run/checkpoints/" + latest.substr(0, latest.size() - 1))));
+}
+
+TEST(Cli, BadInputUnderMpirunIsPrintedOnce) {
+  TempDir tmp;
+  // This test process is itself an MPI singleton: its OMPI_/PMIX_ variables must not leak
+  // into the nested mpiexec.
+  const std::string clean_env =
+      "for v in $(env | grep -o '^\\(OMPI\\|PMIX\\|OPAL\\)[A-Za-z0-9_]*'); do unset $v; done; "
+      "export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; ";
+  const testing::RunResult r =
+      run_command(clean_env + MPIEXEC_BIN + " -n 2 --oversubscribe --bind-to none " + kBin +
+                  " train " + quick_config(tmp) + " model.n_heads=3");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_EQ(count_occurrences(r.output, "polyhead: error"), 1) << r.output;
+}
+
+}  // namespace
+}  // namespace ph

@@ -1,0 +1,703 @@
+// HDF5 checkpoints: round trips, slices, pruning, atomic failure, corruption and bad files.
+// The tests are written for any number of ranks (blocks are split over the ranks of
+// MPI_COMM_WORLD); ctest runs them on one rank, `mpirun -np 2/3` runs them sharded.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <mpi.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "io/checkpoint.h"
+#include "io/config.h"
+
+namespace ph {
+namespace {
+
+namespace fs = std::filesystem;
+
+int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+
+int world_size() {
+  int s = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+std::string broadcast(std::string s) {
+  int n = static_cast<int>(s.size());
+  MPI_Bcast(&n, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  s.resize(static_cast<size_t>(n));
+  MPI_Bcast(s.data(), n, MPI_CHAR, 0, MPI_COMM_WORLD);
+  return s;
+}
+
+// A tensor's full value, the same on every rank.
+struct Full {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
+Full make_full(const std::string& name, std::vector<int64_t> shape, uint32_t salt) {
+  Full t{name, std::move(shape), {}};
+  int64_t n = 1;
+  for (int64_t d : t.shape) n *= d;
+  const float specials[] = {-0.0f,
+                            1e-40f,
+                            std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::max(),
+                            0.0f};
+  for (int64_t i = 0; i < n; ++i) {
+    const auto k = static_cast<uint32_t>(i);
+    if (k % 7 == 3)
+      t.values.push_back(specials[(k / 7 + salt) % 6]);
+    else
+      t.values.push_back(static_cast<float>((k * 2654435761u + salt * 40503u) % 20011u) / 97.0f -
+                         100.0f);
+  }
+  return t;
+}
+
+// A block of a Full tensor held by this rank.
+struct Local {
+  std::vector<int64_t> offset, count;
+  std::vector<float> data;
+};
+
+// Copies the block [offset, offset + count) of t (row-major) into a contiguous buffer.
+Local extract(const Full& t, std::vector<int64_t> offset, std::vector<int64_t> count) {
+  Local l{std::move(offset), std::move(count), {}};
+  const size_t n = t.shape.size();
+  int64_t elems = 1;
+  for (int64_t c : l.count) elems *= c;
+  std::vector<int64_t> idx(n, 0);
+  for (int64_t e = 0; e < elems; ++e) {
+    int64_t flat = 0;
+    for (size_t d = 0; d < n; ++d) flat = flat * t.shape[d] + l.offset[d] + idx[d];
+    l.data.push_back(t.values[static_cast<size_t>(flat)]);
+    for (size_t d = n; d-- > 0;) {
+      if (++idx[d] < l.count[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return l;
+}
+
+// This rank's part of t when dimension `dim` is split evenly over the ranks (dim < 0: the
+// whole tensor, a replica).
+Local part_of(const Full& t, int dim) {
+  std::vector<int64_t> offset(t.shape.size(), 0), count = t.shape;
+  if (dim >= 0) {
+    const auto d = static_cast<size_t>(dim);
+    const int64_t r = world_rank(), p = world_size(), n = t.shape[d];
+    offset[d] = n * r / p;
+    count[d] = n * (r + 1) / p - offset[d];
+  }
+  return extract(t, offset, count);
+}
+
+TensorSlice slice_of(const Full& t, Local& l, bool writer = true) {
+  TensorSlice s;
+  s.name = t.name;
+  s.shape = t.shape;
+  s.offset = l.offset;
+  s.count = l.count;
+  s.data = l.data.data();
+  s.writer = writer;
+  return s;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Expects fn to throw E on this rank with a message containing every one of `parts`.
+template <class E>
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "no exception; expected one containing '" << parts.front() << "'";
+  } catch (const E& e) {
+    const std::string msg = e.what();
+    for (const std::string& p : parts)
+      EXPECT_NE(msg.find(p), std::string::npos) << "message: " << msg << "\nmissing: " << p;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "not one line: " << msg;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
+}
+
+CheckpointMeta sample_meta(int64_t step) {
+  CheckpointMeta m;
+  m.step = step;
+  m.consumed_samples = (uint64_t{1} << 63) + 5;
+  m.seed = 0xFFFFFFFFFFFFFFFFULL;
+  m.layout = "dp=1 tp=1 world=" + std::to_string(world_size());
+  m.model_summary = "gpt L=2 d=128 H=4 V=256 T=64";
+  m.config_yaml = "model:\n  type: gpt  # é → ü\ntrain:\n  seed: 1337\n";
+  return m;
+}
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string path;
+    if (world_rank() == 0) {
+      std::string tmpl = (fs::temp_directory_path() / "ph_ckpt_XXXXXX").string();
+      if (mkdtemp(tmpl.data())) path = tmpl;
+    }
+    dir_ = broadcast(path);
+    ASSERT_FALSE(dir_.empty());
+    wte_ = make_full("/model/wte", {7, 5}, 1);
+    q_ = make_full("/model/h.0.attn.q.weight", {6, 4}, 2);
+    bias_ = make_full("/model/h.0.ln1.bias", {5}, 3);
+    scale_ = make_full("/model/scale", {}, 4);
+    m_wte_ = make_full("/optim/m/wte", {7, 5}, 5);
+  }
+  void TearDown() override {
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (world_rank() == 0) fs::remove_all(dir_);
+  }
+
+  // Rank 0 does fn (a file manipulation); the others wait for it.
+  void on_root(const std::function<void()>& fn) {
+    if (world_rank() == 0) fn();
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
+
+  // Saves the standard tensors, sharded over the ranks in several ways, at `step`.
+  std::string save_standard(int64_t step, int keep_last = 0) {
+    Local a = part_of(wte_, 0), b = part_of(q_, 1), c = part_of(bias_, 0), d = part_of(scale_, -1),
+          e = part_of(m_wte_, -1);
+    const bool root = world_rank() == 0;
+    return save_checkpoint(dir_, sample_meta(step),
+                           {slice_of(wte_, a), slice_of(q_, b), slice_of(bias_, c),
+                            slice_of(scale_, d, root), slice_of(m_wte_, e, root)},
+                           MPI_COMM_WORLD, keep_last);
+  }
+
+  // Loads the standard tensors in another sharding and checks every bit.
+  void expect_standard(const std::string& path) {
+    Local a = part_of(wte_, 1), b = part_of(q_, 0), c = part_of(bias_, -1), d = part_of(scale_, -1),
+          e = part_of(m_wte_, 0);
+    const Local want_a = a, want_b = b, want_c = c, want_d = d, want_e = e;
+    for (Local* l : {&a, &b, &c, &d, &e}) std::fill(l->data.begin(), l->data.end(), 0.5f);
+    const bool root = world_rank() == 0;
+    load_checkpoint(path,
+                    {slice_of(wte_, a), slice_of(q_, b), slice_of(bias_, c, root),
+                     slice_of(scale_, d, root), slice_of(m_wte_, e)},
+                    MPI_COMM_WORLD);
+    EXPECT_TRUE(same_bits(a.data, want_a.data));
+    EXPECT_TRUE(same_bits(b.data, want_b.data));
+    EXPECT_TRUE(same_bits(c.data, want_c.data));
+    EXPECT_TRUE(same_bits(d.data, want_d.data));
+    EXPECT_TRUE(same_bits(e.data, want_e.data));
+  }
+
+  std::vector<std::string> files() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir_)) out.push_back(e.path().filename());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  std::string dir_;
+  Full wte_, q_, bias_, scale_, m_wte_;
+};
+
+TEST(CheckpointChecksum, TermIsSplitmix64OfIndexTimesGammaXorBits) {
+  // splitmix64's first output from state 0 is the finalizer of the golden gamma.
+  EXPECT_EQ(checkpoint_checksum_term(1, 0), 0xE220A8397B1DCDAFULL);
+  EXPECT_EQ(checkpoint_checksum_term(0, 0), 0u);
+  EXPECT_NE(checkpoint_checksum_term(0, 1), checkpoint_checksum_term(1, 1));
+  EXPECT_NE(checkpoint_checksum_term(5, std::bit_cast<uint32_t>(0.0f)),
+            checkpoint_checksum_term(5, std::bit_cast<uint32_t>(-0.0f)));
+}
+
+TEST(CheckpointFileName, IsZeroPaddedStep) {
+  EXPECT_EQ(checkpoint_file_name(42), "step_00000042.h5");
+  EXPECT_EQ(checkpoint_file_name(123456789), "step_123456789.h5");
+}
+
+TEST_F(CheckpointTest, RoundTripIsBitExactAcrossShardings) {
+  const std::string path = save_standard(42);
+  EXPECT_EQ(path, (fs::path(dir_) / "step_00000042.h5").string());
+  EXPECT_EQ(latest_checkpoint(dir_), path);
+  expect_standard(path);
+  verify_checkpoint(path, MPI_COMM_WORLD);
+}
+
+TEST_F(CheckpointTest, MetaRoundTrips) {
+  CheckpointMeta m = sample_meta(7);
+  m.config_yaml.clear();
+  while (m.config_yaml.size() < 200000)
+    m.config_yaml += "key_" + std::to_string(m.config_yaml.size()) + ": ü\n";
+  Local a = part_of(wte_, 0);
+  const std::string path = save_checkpoint(dir_, m, {slice_of(wte_, a)}, MPI_COMM_WORLD, 0);
+  const CheckpointMeta r = read_checkpoint_meta(path, MPI_COMM_WORLD);
+  EXPECT_EQ(r.format_version, kCheckpointFormatVersion);
+  EXPECT_EQ(r.step, 7);
+  EXPECT_EQ(r.consumed_samples, m.consumed_samples);
+  EXPECT_EQ(r.seed, m.seed);
+  EXPECT_EQ(r.config_yaml, m.config_yaml);
+  EXPECT_EQ(r.layout, m.layout);
+  EXPECT_EQ(r.model_summary, m.model_summary);
+}
+
+TEST_F(CheckpointTest, EmptyTextAndNoTensorsRoundTrip) {
+  CheckpointMeta m;
+  m.step = 3;
+  const std::string path = save_checkpoint(dir_, m, {}, MPI_COMM_WORLD, 0);
+  const CheckpointMeta r = read_checkpoint_meta(path, MPI_COMM_WORLD);
+  EXPECT_EQ(r.step, 3);
+  EXPECT_EQ(r.config_yaml, "");
+  EXPECT_EQ(r.layout, "");
+}
+
+TEST_F(CheckpointTest, SliceLoadReadsTheRightBlock) {
+  const std::string path = save_standard(1);
+  // Every rank loads the same interior block: the blocks do not tile the tensor, so the
+  // checksum is verified over the whole dataset.
+  Local block = extract(q_, {1, 1}, {3, 2});
+  const std::vector<float> want = block.data;
+  std::fill(block.data.begin(), block.data.end(), 0.0f);
+  load_checkpoint(path, {slice_of(q_, block)}, MPI_COMM_WORLD);
+  EXPECT_TRUE(same_bits(block.data, want));
+  EXPECT_EQ(block.data[0], q_.values[1 * 4 + 1]);
+
+  Local rows = extract(wte_, {2, 0}, {3, 5});
+  const std::vector<float> want_rows = rows.data;
+  std::fill(rows.data.begin(), rows.data.end(), 0.0f);
+  load_checkpoint(path, {slice_of(wte_, rows, world_rank() == 0)}, MPI_COMM_WORLD);
+  EXPECT_TRUE(same_bits(rows.data, want_rows));
+
+  Local empty = extract(wte_, {7, 0}, {0, 5});
+  load_checkpoint(path, {slice_of(wte_, empty)}, MPI_COMM_WORLD);
+}
+
+TEST_F(CheckpointTest, LargeTensorIsVerifiedInPieces) {
+  // More than 2^22 elements: a partial load verifies the file in several pieces, and the
+  // checksum of a block is computed by several threads.
+  Full big = make_full("/model/big", {4200, 1024}, 11);
+  Local mine = part_of(big, 1);
+  const std::string path =
+      save_checkpoint(dir_, sample_meta(1), {slice_of(big, mine)}, MPI_COMM_WORLD, 0);
+  Local corner = extract(big, {4199, 1000}, {1, 24});
+  const std::vector<float> want = corner.data;
+  load_checkpoint(path, {slice_of(big, corner)}, MPI_COMM_WORLD);
+  EXPECT_TRUE(same_bits(corner.data, want));
+  verify_checkpoint(path, MPI_COMM_WORLD);
+
+  on_root([&] {  // flip a bit near the end of the data, in the last piece
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    const hid_t dset = H5Dopen2(file, "/model/big", H5P_DEFAULT);
+    const haddr_t offset = H5Dget_offset(dset);
+    H5Dclose(dset);
+    H5Fclose(file);
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offset + 4 * (4200 * 1024 - 3)));
+    f.put('\x7f');
+  });
+  expect_error<InputError>([&] { load_checkpoint(path, {slice_of(big, corner)}, MPI_COMM_WORLD); },
+                           {"tensor /model/big fails its checksum (file corrupted)"});
+  Local again = part_of(big, 0);
+  expect_error<InputError>([&] { load_checkpoint(path, {slice_of(big, again)}, MPI_COMM_WORLD); },
+                           {"tensor /model/big fails its checksum (file corrupted)"});
+}
+
+TEST_F(CheckpointTest, ZeroSizedTensorsRoundTrip) {
+  Full empty = make_full("/model/empty", {0, 5}, 1), none = make_full("/model/none", {3, 0}, 1);
+  Local a = part_of(empty, 0), b = part_of(none, 0);
+  const std::string path = save_checkpoint(
+      dir_, sample_meta(1), {slice_of(empty, a), slice_of(none, b)}, MPI_COMM_WORLD, 0);
+  load_checkpoint(path, {slice_of(empty, a), slice_of(none, b)}, MPI_COMM_WORLD);
+  verify_checkpoint(path, MPI_COMM_WORLD);
+  EXPECT_NE(describe_checkpoint(path, MPI_COMM_WORLD).find("[0, 5]"), std::string::npos);
+}
+
+TEST_F(CheckpointTest, KeepLastPrunesTheOldestAndLatestPointsToTheNewest) {
+  for (int64_t step = 1; step <= 4; ++step) save_standard(step, 2);
+  on_root([&] { std::ofstream(fs::path(dir_) / "step_00000003.h5.tmp") << "stale"; });
+  const std::string newest = save_standard(5, 2);
+  if (world_rank() == 0) {
+    EXPECT_EQ(files(),
+              (std::vector<std::string>{"latest", "step_00000004.h5", "step_00000005.h5"}));
+  }
+  EXPECT_EQ(latest_checkpoint(dir_), newest);
+  std::ifstream pointer(fs::path(dir_) / "latest");
+  std::string content((std::istreambuf_iterator<char>(pointer)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "step_00000005.h5\n");
+  expect_standard(newest);
+
+  // The file just written is kept even when older than the rest.
+  const std::string older = save_standard(2, 2);
+  if (world_rank() == 0) {
+    EXPECT_EQ(files(),
+              (std::vector<std::string>{"latest", "step_00000002.h5", "step_00000005.h5"}));
+  }
+  EXPECT_EQ(latest_checkpoint(dir_), older);
+}
+
+TEST_F(CheckpointTest, KeepLastZeroKeepsAll) {
+  for (int64_t step = 1; step <= 4; ++step) save_standard(step, 0);
+  if (world_rank() == 0) {
+    EXPECT_EQ(files().size(), 5u);
+  }
+}
+
+TEST_F(CheckpointTest, FailedSavesLeaveThePreviousCheckpointUntouched) {
+  const std::string good = save_standard(1, 3);
+  const std::string bad = (fs::path(dir_) / "step_00000002.h5").string();
+  auto expect_untouched = [&] {
+    MPI_Barrier(MPI_COMM_WORLD);
+    EXPECT_EQ(latest_checkpoint(dir_), good);
+    if (world_rank() == 0) {
+      for (const std::string& f : files()) EXPECT_FALSE(f.ends_with(".tmp")) << f;
+      EXPECT_FALSE(fs::is_regular_file(bad));
+    }
+    expect_standard(good);
+  };
+
+  // A block that does not fit the shape: caught before any file is made.
+  Local a = part_of(wte_, 0);
+  TensorSlice overflow = slice_of(wte_, a);
+  overflow.count[0] += 1;
+  expect_error<std::invalid_argument>(
+      [&] { save_checkpoint(dir_, sample_meta(2), {overflow}, MPI_COMM_WORLD, 3); },
+      {"cannot save checkpoint " + bad, "tensor /model/wte", "exceeds shape [7, 5]"});
+  expect_untouched();
+
+  // Writer blocks that do not cover the tensor.
+  Local first_row = extract(wte_, {0, 0}, {1, 5});
+  expect_error<std::invalid_argument>(
+      [&] {
+        save_checkpoint(dir_, sample_meta(2), {slice_of(wte_, first_row, world_rank() == 0)},
+                        MPI_COMM_WORLD, 3);
+      },
+      {"the writer blocks of tensor /model/wte cover 5 of its 35 elements"});
+  expect_untouched();
+
+  // A tensor inside another one.
+  Full x = make_full("/model/x", {2}, 9), xy = make_full("/model/x/y", {2}, 9);
+  Local lx = part_of(x, -1), lxy = part_of(xy, -1);
+  const bool root = world_rank() == 0;
+  expect_error<std::invalid_argument>(
+      [&] {
+        save_checkpoint(dir_, sample_meta(2), {slice_of(x, lx, root), slice_of(xy, lxy, root)},
+                        MPI_COMM_WORLD, 3);
+      },
+      {"tensor /model/x/y lies inside tensor /model/x"});
+  expect_untouched();
+
+  // HDF5 refuses a tensor of more than 32 dimensions, after the temporary exists and the
+  // first tensor is written.
+  Full deep = make_full("/model/deep", std::vector<int64_t>(33, 1), 9);
+  Local ldeep = part_of(deep, -1), la = part_of(wte_, 0);
+  expect_error<InputError>(
+      [&] {
+        save_checkpoint(dir_, sample_meta(2), {slice_of(wte_, la), slice_of(deep, ldeep, root)},
+                        MPI_COMM_WORLD, 3);
+      },
+      {"cannot save checkpoint " + bad + ": cannot write tensor /model/deep to " + bad + ".tmp: "});
+  expect_untouched();
+
+  // A file size limit (ulimit -f) too small for the checkpoint is found before writing.
+  Full big = make_full("/model/big", {1024, 512}, 7);
+  Local lbig = part_of(big, 0);
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  rlimit small = old_limit;
+  small.rlim_cur = std::min<rlim_t>(old_limit.rlim_max, rlim_t{1} << 20);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  expect_error<InputError>(
+      [&] { save_checkpoint(dir_, sample_meta(2), {slice_of(big, lbig)}, MPI_COMM_WORLD, 3); },
+      {"cannot save checkpoint " + bad + ": the checkpoint needs about ",
+       " MiB, more than the file size limit (ulimit -f) of 1 MiB"});
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  expect_untouched();
+
+  // The temporary name is taken by a directory.
+  on_root([&] { fs::create_directories(fs::path(bad + ".tmp") / "sub"); });
+  expect_error<InputError>([&] { save_standard(2, 3); },
+                           {bad + ".tmp exists and is not a regular file"});
+  on_root([&] { fs::remove_all(bad + ".tmp"); });
+  expect_untouched();
+
+  // The final name is taken by a directory: the rename fails.
+  on_root([&] { fs::create_directories(fs::path(bad) / "sub"); });
+  expect_error<InputError>([&] { save_standard(2, 3); },
+                           {"cannot rename " + bad + ".tmp to " + bad});
+  on_root([&] { fs::remove_all(bad); });
+  expect_untouched();
+
+  // The directory cannot be created.
+  on_root([&] { std::ofstream(fs::path(dir_) / "plain") << "x"; });
+  const std::string blocked = (fs::path(dir_) / "plain" / "sub").string();
+  expect_error<InputError>(
+      [&] { save_checkpoint(blocked, sample_meta(2), {slice_of(wte_, a)}, MPI_COMM_WORLD, 3); },
+      {"cannot save checkpoint", "cannot create directory " + blocked});
+  expect_untouched();
+
+  if (geteuid() != 0) {  // permissions do not bind root
+    on_root([&] { fs::permissions(dir_, fs::perms::owner_read | fs::perms::owner_exec); });
+    expect_error<InputError>([&] { save_standard(2, 3); }, {"cannot save checkpoint " + bad});
+    on_root([&] { fs::permissions(dir_, fs::perms::owner_all); });
+    expect_untouched();
+  }
+}
+
+TEST_F(CheckpointTest, InvalidTensorListsAreRejected) {
+  Local a = part_of(wte_, 0);
+  auto save = [&](std::vector<TensorSlice> t) {
+    save_checkpoint(dir_, sample_meta(1), t, MPI_COMM_WORLD, 0);
+  };
+  TensorSlice s = slice_of(wte_, a);
+  expect_error<std::invalid_argument>([&] { save({s, s}); }, {"tensor /model/wte is listed twice"});
+  for (const char* name : {"model/wte", "/model//wte", "/model/./wte", "/", "/model/"}) {
+    TensorSlice n = s;
+    n.name = name;
+    expect_error<std::invalid_argument>([&] { save({n}); }, {"absolute HDF5 path"});
+  }
+  TensorSlice dims = s;
+  dims.offset = {0};
+  expect_error<std::invalid_argument>([&] { save({dims}); }, {"offset has 1 dims, the shape 2"});
+  TensorSlice null = s;
+  null.data = nullptr;
+  expect_error<std::invalid_argument>([&] { save({null}); }, {"data is null"});
+  CheckpointMeta future = sample_meta(1);
+  future.format_version = 2;
+  expect_error<std::invalid_argument>(
+      [&] { save_checkpoint(dir_, future, {s}, MPI_COMM_WORLD, 0); }, {"format version 2"});
+  expect_error<std::invalid_argument>(
+      [&] {
+        load_checkpoint(dir_ + "/x.h5", {s, s}, MPI_COMM_WORLD);
+      },
+      {"cannot load checkpoint", "listed twice"});
+  if (world_rank() == 0) {
+    EXPECT_TRUE(files().empty());
+  }
+}
+
+// Flips one byte in the middle of a dataset's raw data.
+void corrupt(const std::string& path, const std::string& dataset) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  const hid_t dset = H5Dopen2(file, dataset.c_str(), H5P_DEFAULT);
+  ASSERT_GE(dset, 0);
+  const haddr_t offset = H5Dget_offset(dset);
+  H5Dclose(dset);
+  H5Fclose(file);
+  ASSERT_NE(offset, HADDR_UNDEF);
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset + 4 * 17 + 1));
+  const char c = static_cast<char>(f.get());
+  f.seekp(static_cast<std::streamoff>(offset + 4 * 17 + 1));
+  f.put(static_cast<char>(c ^ 0x10));
+  ASSERT_TRUE(f.good());
+}
+
+TEST_F(CheckpointTest, CorruptedDataFailsItsChecksum) {
+  const std::string path = save_standard(3);
+  on_root([&] { corrupt(path, "/model/wte"); });
+  expect_error<InputError>(
+      [&] { expect_standard(path); },
+      {"checkpoint " + path + ": tensor /model/wte fails its checksum (file corrupted)"});
+  expect_error<InputError>([&] { verify_checkpoint(path, MPI_COMM_WORLD); },
+                           {"tensor /model/wte fails its checksum (file corrupted)"});
+  // The other tensors still load.
+  Local b = part_of(bias_, 0);
+  load_checkpoint(path, {slice_of(bias_, b)}, MPI_COMM_WORLD);
+}
+
+TEST_F(CheckpointTest, TruncatedFileIsUnreadable) {
+  const std::string path = save_standard(3);
+  for (uintmax_t keep : {uintmax_t{0}, uintmax_t{100}, uintmax_t{0}}) {
+    on_root([&] { fs::resize_file(path, keep ? keep : fs::file_size(path) / 2); });
+    const std::vector<std::string> msg = {
+        "checkpoint " + path + " is unreadable (truncated or not a polyhead checkpoint): "};
+    expect_error<InputError>([&] { expect_standard(path); }, msg);
+    expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); }, msg);
+    expect_error<InputError>([&] { describe_checkpoint(path, MPI_COMM_WORLD); }, msg);
+  }
+}
+
+TEST_F(CheckpointTest, ShapeMismatchNamesBothShapes) {
+  const std::string path = save_standard(3);
+  Full big = make_full("/model/wte", {8, 5}, 1);
+  Local l = part_of(big, 0);
+  expect_error<InputError>([&] { load_checkpoint(path, {slice_of(big, l)}, MPI_COMM_WORLD); },
+                           {"checkpoint " + path +
+                            ": tensor /model/wte has shape [7, 5] in the "
+                            "file, expected [8, 5]"});
+  Full flat = make_full("/model/h.0.ln1.bias", {1, 5}, 1);
+  Local f = part_of(flat, -1);
+  expect_error<InputError>([&] { load_checkpoint(path, {slice_of(flat, f)}, MPI_COMM_WORLD); },
+                           {"has shape [5] in the file, expected [1, 5]"});
+}
+
+TEST_F(CheckpointTest, MissingTensorIsNamed) {
+  const std::string path = save_standard(3);
+  for (const char* name : {"/model/nope", "/optim/v/wte", "/nothing/at/all"}) {
+    Full t = make_full(name, {2}, 1);
+    Local l = part_of(t, -1);
+    expect_error<InputError>([&] { load_checkpoint(path, {slice_of(t, l)}, MPI_COMM_WORLD); },
+                             {"checkpoint " + path + " has no tensor " + name});
+  }
+  Full group = make_full("/model", {2}, 1);
+  Local l = part_of(group, -1);
+  expect_error<InputError>([&] { load_checkpoint(path, {slice_of(group, l)}, MPI_COMM_WORLD); },
+                           {"has no tensor /model"});
+}
+
+TEST_F(CheckpointTest, GarbageMissingAndForeignFiles) {
+  const std::string garbage = (fs::path(dir_) / "garbage.h5").string();
+  on_root([&] {
+    std::ofstream out(garbage);
+    for (int i = 0; i < 200; ++i) out << "this is not an HDF5 file\n";
+  });
+  const std::string unreadable = " is unreadable (truncated or not a polyhead checkpoint): ";
+  Local a = part_of(wte_, 0);
+  expect_error<InputError>([&] { load_checkpoint(garbage, {slice_of(wte_, a)}, MPI_COMM_WORLD); },
+                           {"checkpoint " + garbage + unreadable});
+  expect_error<InputError>([&] { describe_checkpoint(garbage, MPI_COMM_WORLD); },
+                           {"checkpoint " + garbage + unreadable});
+
+  const std::string missing = (fs::path(dir_) / "missing.h5").string();
+  expect_error<InputError>([&] { read_checkpoint_meta(missing, MPI_COMM_WORLD); },
+                           {"checkpoint " + missing + " does not exist"});
+
+  // A valid HDF5 file that is not a checkpoint.
+  const std::string foreign = (fs::path(dir_) / "foreign.h5").string();
+  on_root([&] {
+    const hid_t f = H5Fcreate(foreign.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    H5Fclose(f);
+  });
+  expect_error<InputError>([&] { read_checkpoint_meta(foreign, MPI_COMM_WORLD); },
+                           {"checkpoint " + foreign + unreadable, "'format_version'"});
+}
+
+TEST_F(CheckpointTest, NewerFormatVersionIsRefused) {
+  const std::string path = save_standard(3);
+  on_root([&] {
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    const hid_t attr = H5Aopen(f, "format_version", H5P_DEFAULT);
+    const int version = 2;
+    EXPECT_GE(H5Awrite(attr, H5T_NATIVE_INT, &version), 0);
+    H5Aclose(attr);
+    H5Fclose(f);
+  });
+  const std::vector<std::string> msg = {"checkpoint " + path +
+                                        " has format version 2; this polyhead reads versions up "
+                                        "to 1 (use a newer polyhead)"};
+  expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); }, msg);
+  expect_error<InputError>([&] { expect_standard(path); }, msg);
+}
+
+TEST_F(CheckpointTest, LatestPointer) {
+  EXPECT_EQ(latest_checkpoint(dir_), "");
+  EXPECT_EQ(latest_checkpoint(dir_ + "/absent"), "");
+  MPI_Barrier(MPI_COMM_WORLD);
+  on_root([&] { std::ofstream(fs::path(dir_) / "latest") << "step_00000009.h5\n"; });
+  expect_error<InputError>([&] { latest_checkpoint(dir_); }, {"checkpoint pointer " + dir_ +
+                                                              "/latest names step_00000009.h5, "
+                                                              "which does not exist"});
+  MPI_Barrier(MPI_COMM_WORLD);
+  on_root([&] { std::ofstream(fs::path(dir_) / "latest") << "\n"; });
+  expect_error<InputError>([&] { latest_checkpoint(dir_); }, {"is malformed"});
+  MPI_Barrier(MPI_COMM_WORLD);
+  const std::string path = save_standard(9);
+  EXPECT_EQ(latest_checkpoint(dir_), path);
+}
+
+TEST_F(CheckpointTest, DescribeListsTensorsStepAndConfig) {
+  Full h2 = make_full("/model/h.2.x", {3}, 1), h10 = make_full("/model/h.10.x", {3}, 1);
+  Local a = part_of(wte_, 0), b = part_of(h10, 0), c = part_of(h2, 0), d = part_of(m_wte_, 0);
+  const std::string path =
+      save_checkpoint(dir_, sample_meta(42),
+                      {slice_of(wte_, a), slice_of(h10, b), slice_of(h2, c), slice_of(m_wte_, d)},
+                      MPI_COMM_WORLD, 0);
+  const std::string text = describe_checkpoint(path, MPI_COMM_WORLD);
+  for (const std::string& part :
+       {std::string("step              42\n"), std::string("consumed samples  9223372036854775813"),
+        std::string("seed              18446744073709551615"), std::string("format version    1"),
+        std::string("layout            dp=1 tp=1"), std::string("gpt L=2 d=128 H=4 V=256 T=64"),
+        std::string("/model/wte"), std::string("[7, 5]"), std::string("/optim/m/wte"),
+        std::string("model parameters  41 "), std::string("tensors           4 (76 elements)"),
+        std::string("  model:\n    type: gpt")})
+    EXPECT_NE(text.find(part), std::string::npos) << part << "\nin:\n" << text;
+  EXPECT_LT(text.find("/model/h.2.x"), text.find("/model/h.10.x")) << text;
+}
+
+TEST_F(CheckpointTest, H5pyReadsTheFile) {
+  const std::string python = "env -u PYTHONPATH -u PYTHONHOME /usr/bin/python3";
+  std::string have = "0";
+  if (world_rank() == 0)
+    have =
+        std::system((python + " -c 'import h5py, numpy' >/dev/null 2>&1").c_str()) == 0 ? "1" : "0";
+  if (broadcast(have) != "1") GTEST_SKIP() << "/usr/bin/python3 cannot import h5py and numpy";
+  const std::string path = save_standard(42);
+  std::string output;
+  if (world_rank() == 0) {
+    const std::string script = (fs::path(dir_) / "read.py").string();
+    const std::string out = (fs::path(dir_) / "read.out").string();
+    std::ofstream(script) << R"(import sys, h5py, numpy as np
+
+def checksum(a):
+    bits = np.ascontiguousarray(a, dtype='<f4').reshape(-1).view('<u4').astype(np.uint64)
+    z = (np.arange(bits.size, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ bits
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return int(z.sum(dtype=np.uint64))
+
+with h5py.File(sys.argv[1], 'r') as f:
+    w = f['/model/wte']
+    assert w.shape == (7, 5) and w.dtype == np.float32, (w.shape, w.dtype)
+    assert f['/model/scale'].shape == ()
+    assert int(f.attrs['step']) == 42 and int(f.attrs['format_version']) == 1
+    assert f.attrs['layout'].startswith('dp=1 tp=1'), f.attrs['layout']
+    assert 'type: gpt' in f.attrs['config']
+    names = []
+    f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+    for n in names:
+        assert checksum(f[n][()]) == int(f[n].attrs['checksum']), n
+    print(len(names), int(np.float32(w[2, 3]).view(np.uint32)), int(f.attrs['seed']))
+)";
+    const int rc =
+        std::system((python + " " + script + " " + path + " > " + out + " 2>&1").c_str());
+    std::ifstream in(out);
+    output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    EXPECT_EQ(rc, 0) << output;
+  }
+  output = broadcast(output);
+  const std::string want = "5 " + std::to_string(std::bit_cast<uint32_t>(wte_.values[2 * 5 + 3])) +
+                           " 18446744073709551615\n";
+  EXPECT_EQ(output, want);
+}
+
+}  // namespace
+}  // namespace ph

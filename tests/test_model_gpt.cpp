@@ -1,0 +1,247 @@
+// The whole GPT: gradients against central finite differences for every architecture
+// option (dropout included: its masks are a pure function of the context), initialisation as
+// a function of (seed, name, index), the loss at initialisation, and the padded vocabulary.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/common/init_normal.h"
+#include "model/gpt.h"
+
+namespace ph {
+namespace {
+
+ModelConfig tiny_model() {
+  ModelConfig m;
+  m.vocab_size = 11;
+  m.n_layers = 2;
+  m.d_model = 8;
+  m.n_heads = 2;
+  m.seq_len = 5;
+  m.init_std = 0.3f;  // large enough that every path carries a visible gradient
+  return m;
+}
+
+struct Batch {
+  std::vector<int32_t> inputs, targets;
+};
+
+Batch make_batch(int B, int T, int V, unsigned seed, bool with_ignored) {
+  std::mt19937 rng(seed);
+  Batch b;
+  for (int i = 0; i < B * T; ++i) {
+    b.inputs.push_back(static_cast<int32_t>(rng() % static_cast<unsigned>(V)));
+    b.targets.push_back(static_cast<int32_t>(rng() % static_cast<unsigned>(V)));
+  }
+  if (with_ignored) b.targets[1] = kIgnoreIndex;
+  return b;
+}
+
+// Mean loss over counted targets, in double.
+double mean_loss(Gpt& g, const Batch& b, int B, int T, const DropoutContext& d) {
+  int64_t n = 0;
+  const double s = g.loss(b.inputs.data(), b.targets.data(), B, T, d, &n);
+  return s / static_cast<double>(n);
+}
+
+// Checks d(mean loss)/d(param) from backward against central differences for a spread of
+// elements of every parameter tensor.
+void check_gradients(const ModelConfig& mc, const DropoutContext& d, float eps = 1e-2f) {
+  const int B = 2, T = mc.seq_len;
+  Gpt g(mc, B);
+  g.initialize(42);
+  const Batch b = make_batch(B, T, mc.vocab_size, 7, true);
+  int64_t counted = 0;
+  for (int32_t t : b.targets) counted += t != kIgnoreIndex;
+  std::memset(g.grads(), 0, g.arena_size() * sizeof(float));
+  g.forward_backward(b.inputs.data(), b.targets.data(), B, T, 1.0f / static_cast<float>(counted), d,
+                     nullptr);
+  std::vector<float> grad(g.grads(), g.grads() + g.arena_size());
+  int checked = 0, nonzero = 0;
+  for (const Param& p : g.table().params()) {
+    // Up to 6 elements per tensor, spread over it (real rows only for the padded vocabulary).
+    size_t real = p.numel;
+    if (p.padded_rows > p.shape[0]) real = static_cast<size_t>(p.shape[0] * p.shape[1]);
+    for (int k = 0; k < 6; ++k) {
+      const size_t i = p.offset + (static_cast<size_t>(k) * 7919u) % real;
+      float& w = g.params()[i];
+      const float saved = w;
+      w = saved + eps;
+      const double lp = mean_loss(g, b, B, T, d);
+      w = saved - eps;
+      const double lm = mean_loss(g, b, B, T, d);
+      w = saved;
+      const double fd = (lp - lm) / (2.0 * eps);
+      const double an = grad[i];
+      EXPECT_NEAR(an, fd, 5e-4 + 3e-2 * std::fabs(fd)) << p.name << " element " << i - p.offset;
+      ++checked;
+      nonzero += std::fabs(fd) > 1e-4;
+    }
+  }
+  // The check must not pass vacuously on vanishing gradients.
+  EXPECT_GT(nonzero, checked / 2);
+}
+
+DropoutContext no_dropout() {
+  return DropoutContext{};
+}
+
+DropoutContext with_dropout() {
+  DropoutContext d;
+  d.train = true;
+  d.seed = 99;
+  d.step = 3;
+  d.sample0 = 4;
+  return d;
+}
+
+TEST(GptGradients, PreNormGeluLearnedTied) {
+  check_gradients(tiny_model(), no_dropout());
+}
+
+TEST(GptGradients, PostNormSinusoidalUntiedScaled) {
+  ModelConfig m = tiny_model();
+  m.norm = "post";
+  m.pos_encoding = "sinusoidal";
+  m.tie_embeddings = false;
+  m.embed_scale = true;
+  check_gradients(m, no_dropout());
+}
+
+// ReLU has kinks: a smaller step keeps the differences on one side of them.
+TEST(GptGradients, PostNormRelu) {
+  ModelConfig m = tiny_model();
+  m.norm = "post";
+  m.activation = "relu";
+  check_gradients(m, no_dropout(), 2e-3f);
+}
+
+TEST(GptGradients, NoBiasCustomFfn) {
+  ModelConfig m = tiny_model();
+  m.bias = false;
+  m.d_ff = 12;
+  check_gradients(m, no_dropout());
+}
+
+TEST(GptGradients, WithDropoutEverywhere) {
+  ModelConfig m = tiny_model();
+  m.dropout_embed = 0.2f;
+  m.dropout_attn = 0.2f;
+  m.dropout_resid = 0.2f;
+  check_gradients(m, with_dropout());
+}
+
+TEST(GptGradients, PostNormWithDropout) {
+  ModelConfig m = tiny_model();
+  m.norm = "post";
+  m.dropout_attn = 0.3f;
+  m.dropout_resid = 0.1f;
+  check_gradients(m, with_dropout());
+}
+
+TEST(GptModel, DropoutChangesTheLossOnlyInTraining) {
+  ModelConfig m = tiny_model();
+  m.dropout_resid = 0.5f;
+  Gpt g(m, 2);
+  g.initialize(1);
+  const Batch b = make_batch(2, m.seq_len, m.vocab_size, 3, false);
+  DropoutContext eval;
+  const double l_eval = mean_loss(g, b, 2, m.seq_len, eval);
+  DropoutContext tr = with_dropout();
+  const double l_train = mean_loss(g, b, 2, m.seq_len, tr);
+  EXPECT_NE(l_eval, l_train);
+  EXPECT_EQ(l_train, mean_loss(g, b, 2, m.seq_len, tr));  // same context, same mask
+  tr.step += 1;
+  EXPECT_NE(l_train, mean_loss(g, b, 2, m.seq_len, tr));
+}
+
+TEST(GptModel, ParameterTableNamesAndShapes) {
+  ModelConfig m = tiny_model();
+  Gpt g(m, 1);
+  const ParamTable& t = g.table();
+  ASSERT_GE(t.find("wte"), 0);
+  EXPECT_EQ(t[t.find("wte")].shape, (std::vector<int64_t>{11, 8}));
+  EXPECT_EQ(t[t.find("wpe")].shape, (std::vector<int64_t>{5, 8}));
+  EXPECT_EQ(t[t.find("h.1.attn.k.weight")].shape, (std::vector<int64_t>{8, 8}));
+  EXPECT_EQ(t[t.find("h.0.mlp.fc.weight")].shape, (std::vector<int64_t>{32, 8}));
+  EXPECT_EQ(t[t.find("h.0.mlp.proj.weight")].shape, (std::vector<int64_t>{8, 32}));
+  EXPECT_GE(t.find("lnf.bias"), 0);
+  EXPECT_LT(t.find("lm_head.weight"), 0);
+  // q, k, v weights are adjacent: one fused [3d, d] matrix.
+  const Param& q = t[t.find("h.0.attn.q.weight")];
+  EXPECT_EQ(t[t.find("h.0.attn.k.weight")].offset, q.offset + 64);
+  EXPECT_EQ(t[t.find("h.0.attn.v.weight")].offset, q.offset + 128);
+  // GPT-2 parameter count formula for this shape (tied head): V d + T d + L(12 d^2 + 13 d) + 2d.
+  const int64_t d = 8, L = 2;
+  EXPECT_EQ(t.full_count(), 11 * d + 5 * d + L * (12 * d * d + 13 * d) + 2 * d);
+  m.norm = "post";
+  m.tie_embeddings = false;
+  m.pos_encoding = "sinusoidal";
+  Gpt g2(m, 1);
+  EXPECT_LT(g2.table().find("lnf.weight"), 0);
+  EXPECT_LT(g2.table().find("wpe"), 0);
+  EXPECT_GE(g2.table().find("lm_head.weight"), 0);
+}
+
+TEST(GptModel, InitIsAFunctionOfSeedNameAndIndex) {
+  ModelConfig m = tiny_model();
+  m.n_layers = 3;
+  Gpt g(m, 1);
+  g.initialize(5);
+  const ParamTable& t = g.table();
+  const Param& fc = t[t.find("h.2.mlp.fc.weight")];
+  const uint32_t h = hash_name("h.2.mlp.fc.weight");
+  for (size_t i : {size_t{0}, size_t{17}, fc.numel - 1})
+    EXPECT_EQ(g.params()[fc.offset + i], m.init_std * normal_at(5, h, i));
+  // Residual projections are scaled by 1/sqrt(2L).
+  const Param& pr = t[t.find("h.0.attn.proj.weight")];
+  EXPECT_EQ(g.params()[pr.offset + 3],
+            m.init_std / std::sqrt(6.0f) * normal_at(5, hash_name("h.0.attn.proj.weight"), 3));
+  EXPECT_EQ(g.params()[t[t.find("h.0.ln1.weight")].offset], 1.0f);
+  EXPECT_EQ(g.params()[t[t.find("h.0.ln1.bias")].offset], 0.0f);
+  // Padding rows of the vocabulary are zero.
+  const Param& wte = t[t.find("wte")];
+  EXPECT_EQ(wte.padded_rows, 128);
+  for (size_t i = 11 * 8; i < wte.numel; ++i) ASSERT_EQ(g.params()[wte.offset + i], 0.0f);
+  // Another seed, other values.
+  Gpt g2(m, 1);
+  g2.initialize(6);
+  EXPECT_NE(g.params()[fc.offset], g2.params()[fc.offset]);
+}
+
+TEST(GptModel, InitialLossOfSmallConfigIsLnV) {
+  // The `small` shape: L=6, d=384, H=6, T=256, V=256. Acceptance: within 2% of ln(256).
+  ModelConfig m;
+  m.vocab_size = 256;
+  m.n_layers = 6;
+  m.d_model = 384;
+  m.n_heads = 6;
+  m.seq_len = 256;
+  Gpt g(m, 2);
+  g.initialize(1337);
+  const Batch b = make_batch(2, 256, 256, 11, false);
+  const double l = mean_loss(g, b, 2, 256, no_dropout());
+  EXPECT_NEAR(l, std::log(256.0), 0.02 * std::log(256.0));
+}
+
+TEST(GptModel, PaddedVocabularyGetsNoGradientAndNoProbability) {
+  ModelConfig m = tiny_model();
+  Gpt g(m, 2);
+  g.initialize(3);
+  const Batch b = make_batch(2, m.seq_len, m.vocab_size, 5, false);
+  std::memset(g.grads(), 0, g.arena_size() * sizeof(float));
+  g.forward_backward(b.inputs.data(), b.targets.data(), 2, m.seq_len, 0.1f, with_dropout(),
+                     nullptr);
+  const Param& wte = g.table()[g.table().find("wte")];
+  for (size_t i = 11 * 8; i < wte.numel; ++i) ASSERT_EQ(g.grads()[wte.offset + i], 0.0f);
+  for (int r = 0; r < 2 * m.seq_len; ++r)
+    for (int v = 11; v < g.padded_vocab(); ++v)
+      ASSERT_EQ(g.logits()[static_cast<size_t>(r) * g.padded_vocab() + v], 0.0f);  // dlogits
+}
+
+}  // namespace
+}  // namespace ph

@@ -1,0 +1,114 @@
+// Checkpoints in training: resuming is bit-exact (2N steps == N, stop, resume N), a
+// checkpoint of another architecture or a damaged one is refused without touching good data.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "io/checkpoint.h"
+#include "model/gpt.h"
+#include "test_util.h"
+#include "trainer/checkpointing.h"
+#include "trainer/trainer.h"
+
+namespace ph {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+Config small_run(const std::string& dir) {
+  Config c;
+  c.model.n_layers = 2;
+  c.model.d_model = 32;
+  c.model.n_heads = 2;
+  c.model.seq_len = 20;
+  c.model.dropout_embed = 0.1f;
+  c.model.dropout_attn = 0.1f;
+  c.model.dropout_resid = 0.1f;
+  c.train.micro_batch = 4;
+  c.train.global_batch = 8;  // two micro-batches accumulated
+  c.train.max_steps = 12;
+  c.train.eval_interval = 6;
+  c.train.eval_batches = 2;
+  c.optim.warmup_steps = 3;
+  c.data.task_digits = 2;
+  c.data.task_train_problems = 3000;
+  c.data.task_val_problems = 100;
+  c.checkpoint.interval = 6;
+  c.checkpoint.keep_last = 10;
+  c.log.interval = 100;
+  c.sample.count = 0;
+  c.run.dir = dir;
+  validate_config(c);
+  return c;
+}
+
+// Every /model and /optim tensor of a checkpoint, concatenated.
+std::vector<float> checkpoint_values(const std::string& path, const Config& cfg) {
+  Gpt model(cfg.model, 1);
+  AdamW opt(cfg.optim, model.table());
+  load_training_checkpoint(path, cfg, model, &opt, MPI_COMM_WORLD);
+  std::vector<float> all(model.params(), model.params() + model.arena_size());
+  all.insert(all.end(), opt.m(), opt.m() + opt.size());
+  all.insert(all.end(), opt.v(), opt.v() + opt.size());
+  return all;
+}
+
+TEST(Resume, StopAndResumeIsBitExact) {
+  TempDir tmp;
+  // A: 12 steps uninterrupted (checkpoints at 6 and 12).
+  const Config a = small_run(tmp / "a");
+  const TrainSummary sa = train(a);
+  ASSERT_EQ(sa.steps_done, 12);
+  // B: starts from A's step-6 checkpoint in a run of its own and trains the last 6 steps.
+  Config b = small_run(tmp / "b");
+  b.checkpoint.resume = a.run.dir + "/checkpoints/" + checkpoint_file_name(6);
+  const TrainSummary sb = train(b);
+  ASSERT_EQ(sb.steps_done, 12);
+  const std::vector<float> va = checkpoint_values(sa.last_checkpoint, a);
+  const std::vector<float> vb = checkpoint_values(sb.last_checkpoint, b);
+  ASSERT_EQ(va.size(), vb.size());
+  EXPECT_EQ(0, std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)))
+      << "resumed parameters or optimizer state differ from the uninterrupted run";
+  // And resuming really continued: the step-6 state differs from the final one.
+  const std::vector<float> v6 = checkpoint_values(b.checkpoint.resume, a);
+  EXPECT_NE(0, std::memcmp(va.data(), v6.data(), va.size() * sizeof(float)));
+}
+
+TEST(Resume, AutoResumeContinuesAndSkipsFinishedRuns) {
+  TempDir tmp;
+  Config c = small_run(tmp / "r");
+  c.train.max_steps = 6;
+  train(c);
+  c.train.max_steps = 12;  // a longer run picks up the latest checkpoint (step 6)
+  const TrainSummary s = train(c);
+  EXPECT_EQ(s.steps_done, 12);
+  EXPECT_EQ(latest_checkpoint(tmp / "r/checkpoints"),
+            tmp / ("r/checkpoints/" + checkpoint_file_name(12)));
+}
+
+TEST(Resume, ArchitectureMismatchIsRefusedNamingTheKey) {
+  TempDir tmp;
+  Config c = small_run(tmp / "m");
+  c.train.max_steps = 3;
+  c.checkpoint.interval = 0;
+  const TrainSummary s = train(c);
+  const std::string before = testing::read_file(s.last_checkpoint);
+  Config other = c;
+  other.model.d_model = 48;
+  other.train.max_steps = 6;
+  try {
+    train(other);
+    FAIL() << "expected the checkpoint to be refused";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("d=48 in the config but d=32"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(before, testing::read_file(s.last_checkpoint));  // untouched
+}
+
+}  // namespace
+}  // namespace ph

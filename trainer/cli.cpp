@@ -1,0 +1,370 @@
+#include "trainer/cli.h"
+
+#include <mpi.h>
+#include <omp.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "io/checkpoint.h"
+#include "io/config.h"
+#include "io/prepare.h"
+#include "io/tokenizer.h"
+#include "model/gpt.h"
+#include "trainer/checkpointing.h"
+#include "trainer/data_source.h"
+#include "trainer/evaluator.h"
+#include "trainer/sampler.h"
+#include "trainer/trainer.h"
+
+#ifndef POLYHEAD_VERSION
+#define POLYHEAD_VERSION "0.0.0"
+#endif
+
+namespace ph {
+
+namespace {
+
+const char* kUsage =
+    "usage: polyhead <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  train CONFIG [key.path=value ...]       train a model described by a YAML config\n"
+    "  eval CONFIG|--checkpoint PATH [--data PATH] [--batches N] [key.path=value ...]\n"
+    "                                          loss (and task accuracy) on a dataset\n"
+    "  sample --checkpoint PATH [--prompt TEXT] [--max-tokens N] [--temperature T]\n"
+    "         [--top-k K] [--seed S]           generate text from a checkpoint\n"
+    "  prepare --input FILE... --out DIR [--val-fraction F]\n"
+    "                                          byte-tokenize text files into train/val shards\n"
+    "  inspect PATH                            a checkpoint's step, config, layout and tensors\n"
+    "  --version                               print the version\n"
+    "\n"
+    "Run 'polyhead <command> --help' for the options of a command.\n";
+
+const char* kTrainHelp =
+    "usage: polyhead train CONFIG [key.path=value ...]\n"
+    "\n"
+    "Trains the model of CONFIG (YAML). Arguments of the form key.path=value override the\n"
+    "file (e.g. train.lr=1e-3 model.n_layers=4). The run directory (run.dir) receives the\n"
+    "resolved config.yaml, metrics.jsonl and checkpoints/. SIGINT/SIGTERM save a checkpoint\n"
+    "and exit 0; checkpoint.resume=auto (the default) continues from it.\n"
+    "\n"
+    "config keys (default):\n";
+
+const char* kEvalHelp =
+    "usage: polyhead eval CONFIG [--data PATH] [--batches N] [key.path=value ...]\n"
+    "       polyhead eval --checkpoint PATH [--data PATH] [--batches N]\n"
+    "\n"
+    "Prints the mean token loss (and, for the synthetic task, the exact-match accuracy) on the\n"
+    "validation data of the config, or on the shard(s) given by --data. With CONFIG the\n"
+    "newest checkpoint of its run directory is evaluated (the freshly initialised model if\n"
+    "there is none); with --checkpoint the model and config come from that file. --batches\n"
+    "limits the number of micro-batches (default train.eval_batches; 0 = the whole set).\n";
+
+const char* kSampleHelp =
+    "usage: polyhead sample --checkpoint PATH [--prompt TEXT] [--max-tokens N]\n"
+    "                       [--temperature T] [--top-k K] [--seed S]\n"
+    "\n"
+    "Generates text from a checkpoint (byte-level tokens). --temperature 0 decodes greedily.\n"
+    "Defaults come from the checkpoint's sample section (prompt: a newline).\n";
+
+const char* kPrepareHelp =
+    "usage: polyhead prepare --input FILE [FILE ...] --out DIR [--val-fraction F]\n"
+    "\n"
+    "Byte-tokenizes the text files (concatenated in order) into DIR/train.bin and DIR/val.bin\n"
+    "in the llm.c shard format; the last F of the tokens (default 0.1) become validation data.\n";
+
+const char* kInspectHelp =
+    "usage: polyhead inspect PATH\n"
+    "\n"
+    "Prints a checkpoint's step, consumed samples, seed, layout, model, tensors and config.\n";
+
+bool is_help(const std::string& a) {
+  return a == "--help" || a == "-h";
+}
+
+// Options of the form --name VALUE; everything else is positional.
+struct Parsed {
+  std::vector<std::string> positional;
+  std::vector<std::pair<std::string, std::string>> options;
+  std::vector<std::string> multi;  // values of a multi-valued option (prepare --input)
+};
+
+Parsed parse_args(const std::vector<std::string>& args, const std::string& cmd,
+                  const std::vector<std::string>& known, const std::string& multi_name = "") {
+  Parsed p;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0) {
+      p.positional.push_back(a);
+      continue;
+    }
+    bool ok = false;
+    for (const std::string& k : known) ok = ok || k == a;
+    if (!ok)
+      throw InputError(cmd + ": unknown option '" + a + "' (see 'polyhead " + cmd + " --help')");
+    if (a == multi_name) {
+      size_t j = i + 1;
+      while (j < args.size() && args[j].rfind("--", 0) != 0) p.multi.push_back(args[j++]);
+      if (j == i + 1) throw InputError(cmd + ": " + a + " needs at least one value");
+      i = j - 1;
+      continue;
+    }
+    if (i + 1 >= args.size()) throw InputError(cmd + ": " + a + " needs a value");
+    p.options.emplace_back(a, args[++i]);
+  }
+  return p;
+}
+
+const std::string* option(const Parsed& p, const std::string& name) {
+  const std::string* found = nullptr;
+  for (const auto& [k, v] : p.options)
+    if (k == name) found = &v;
+  return found;
+}
+
+long to_long(const std::string& cmd, const std::string& name, const std::string& v, long lo,
+             long hi) {
+  char* end = nullptr;
+  errno = 0;
+  const long x = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno != 0 || x < lo || x > hi)
+    throw InputError(cmd + ": " + name + " expects an integer in [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "], got '" + v + "'");
+  return x;
+}
+
+double to_double(const std::string& cmd, const std::string& name, const std::string& v, double lo,
+                 double hi) {
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !(x >= lo && x <= hi))
+    throw InputError(cmd + ": " + name + " expects a number in [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "], got '" + v + "'");
+  return x;
+}
+
+// Threads per rank: runtime.threads, or the node's cores shared among its ranks.
+void setup_threads(const Config& cfg) {
+  int threads = cfg.runtime.threads;
+  if (threads <= 0) {
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    int local = 1;
+    MPI_Comm_size(node, &local);
+    MPI_Comm_free(&node);
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads = std::max(1, cores / local);
+  }
+  // OpenMP owns the threads; the kernels call sgemm single-threaded per block.
+  omp_set_num_threads(threads);
+}
+
+void check_device(const Config& cfg) {
+  if (cfg.runtime.device == "cuda")
+    throw InputError(
+        "runtime.device: 'cuda' needs the CUDA backend, which this build does not include yet; "
+        "use runtime.device=cpu");
+  if (cfg.runtime.device == "auto")
+    std::printf("runtime.device=auto: no CUDA backend in this build; running on the CPU\n");
+}
+
+void check_world(const Config& cfg) {
+  int world = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  if (world != 1 || cfg.parallel.tp != 1)
+    throw InputError(
+        "this build trains on one process (world size 1, parallel.tp=1); got world "
+        "size " +
+        std::to_string(world) + " and parallel.tp=" + std::to_string(cfg.parallel.tp) +
+        ". Data- and tensor-parallel training is the next milestone (README)");
+}
+
+int cmd_train(const std::vector<std::string>& args) {
+  if (args.size() >= 2 && is_help(args[1])) {
+    std::printf("%s%s", kTrainHelp, config_help().c_str());
+    return 0;
+  }
+  const Parsed p = parse_args(args, "train", {});
+  if (p.positional.empty())
+    throw InputError("train: missing CONFIG (usage: polyhead train CONFIG [key.path=value ...])");
+  const std::vector<std::string> overrides(p.positional.begin() + 1, p.positional.end());
+  const Config cfg = load_config(p.positional[0], overrides);
+  check_world(cfg);
+  check_device(cfg);
+  setup_threads(cfg);
+  std::printf("polyhead %s: training %s (run directory %s, %d threads)\n", POLYHEAD_VERSION,
+              p.positional[0].c_str(), cfg.run.dir.c_str(), omp_get_max_threads());
+  std::printf("--- resolved config ---\n%s--- end of config ---\n", config_to_yaml(cfg).c_str());
+  std::fflush(stdout);
+  install_stop_handlers();
+  const TrainSummary s = train(cfg);
+  (void)s;
+  return 0;
+}
+
+int cmd_eval(const std::vector<std::string>& args) {
+  if (args.size() >= 2 && is_help(args[1])) {
+    std::printf("%s", kEvalHelp);
+    return 0;
+  }
+  const Parsed p = parse_args(args, "eval", {"--checkpoint", "--data", "--batches"});
+  const std::string* ckpt = option(p, "--checkpoint");
+  const std::string* data = option(p, "--data");
+  const std::string* batches = option(p, "--batches");
+  Config cfg;
+  std::string from;
+  if (ckpt) {
+    if (!p.positional.empty() && p.positional[0].find('=') == std::string::npos)
+      throw InputError("eval: give either CONFIG or --checkpoint, not both");
+    const CheckpointMeta meta = read_checkpoint_meta(*ckpt, MPI_COMM_WORLD);
+    cfg = parse_config(meta.config_yaml, p.positional, *ckpt + " (embedded config)");
+    from = *ckpt;
+  } else {
+    if (p.positional.empty())
+      throw InputError("eval: missing CONFIG or --checkpoint PATH (see 'polyhead eval --help')");
+    const std::vector<std::string> overrides(p.positional.begin() + 1, p.positional.end());
+    cfg = load_config(p.positional[0], overrides);
+    from = latest_checkpoint(cfg.run.dir + "/checkpoints");
+  }
+  check_world(cfg);
+  check_device(cfg);
+  setup_threads(cfg);
+  const int max_batches =
+      batches ? static_cast<int>(to_long("eval", "--batches", *batches, 0, 1L << 30))
+              : cfg.train.eval_batches;
+  DataSource ds = open_data(cfg, /*need_train=*/false, data ? *data : "");
+  if (!ds.val)
+    throw InputError("eval: the config names no validation data (data.val); pass --data PATH");
+  Gpt model(cfg.model, cfg.train.micro_batch);
+  model.initialize(cfg.train.seed);
+  if (!from.empty()) {
+    const TrainState st = load_training_checkpoint(from, cfg, model, nullptr, MPI_COMM_WORLD);
+    std::printf("model: %s at step %lld\n", from.c_str(), static_cast<long long>(st.step));
+  } else {
+    std::printf("model: freshly initialised (seed %llu; no checkpoint in %s/checkpoints)\n",
+                static_cast<unsigned long long>(cfg.train.seed), cfg.run.dir.c_str());
+  }
+  Evaluator ev(cfg.train.micro_batch, cfg.model.seq_len, model.padded_vocab(),
+               cfg.model.vocab_size);
+  const EvalResult r = ev.run(model, *ds.val, ds.task ? &*ds.task : nullptr, max_batches);
+  std::printf("loss %.8f over %lld tokens\n", r.loss, static_cast<long long>(r.tokens));
+  if (r.has_task)
+    std::printf("task_accuracy %.6f (%lld/%lld held-out problems, exact match)\n",
+                r.task_accuracy(), static_cast<long long>(r.task_correct),
+                static_cast<long long>(r.task_total));
+  return 0;
+}
+
+int cmd_sample(const std::vector<std::string>& args) {
+  if (args.size() >= 2 && is_help(args[1])) {
+    std::printf("%s", kSampleHelp);
+    return 0;
+  }
+  const Parsed p = parse_args(
+      args, "sample",
+      {"--checkpoint", "--prompt", "--max-tokens", "--temperature", "--top-k", "--seed"});
+  if (!p.positional.empty())
+    throw InputError("sample: unexpected argument '" + p.positional[0] + "'");
+  const std::string* ckpt = option(p, "--checkpoint");
+  if (!ckpt) throw InputError("sample: missing --checkpoint PATH (see 'polyhead sample --help')");
+  // Check the command line before touching the checkpoint.
+  const std::string* prompt_opt = option(p, "--prompt");
+  if (prompt_opt && prompt_opt->empty()) throw InputError("sample: --prompt must not be empty");
+  const std::string* max_tokens = option(p, "--max-tokens");
+  const std::string* temperature = option(p, "--temperature");
+  const std::string* top_k = option(p, "--top-k");
+  const std::string* seed = option(p, "--seed");
+  if (max_tokens) to_long("sample", "--max-tokens", *max_tokens, 1, 1000000);
+  if (temperature) to_double("sample", "--temperature", *temperature, 0.0, 100.0);
+  if (top_k) to_long("sample", "--top-k", *top_k, 0, 1L << 30);
+  if (seed) to_long("sample", "--seed", *seed, 0, 1L << 62);
+  const CheckpointMeta meta = read_checkpoint_meta(*ckpt, MPI_COMM_WORLD);
+  Config cfg = parse_config(meta.config_yaml, {}, *ckpt + " (embedded config)");
+  check_world(cfg);
+  setup_threads(cfg);
+  SampleOptions o;
+  o.max_tokens = cfg.sample.max_tokens;
+  o.temperature = cfg.sample.temperature;
+  o.top_k = cfg.sample.top_k;
+  o.seed = cfg.train.seed;
+  std::string prompt = cfg.sample.prompt.empty() ? "\n" : cfg.sample.prompt;
+  if (prompt_opt) prompt = *prompt_opt;
+  if (max_tokens)
+    o.max_tokens = static_cast<int>(to_long("sample", "--max-tokens", *max_tokens, 1, 1000000));
+  if (temperature)
+    o.temperature =
+        static_cast<float>(to_double("sample", "--temperature", *temperature, 0.0, 100.0));
+  if (top_k)
+    o.top_k = static_cast<int>(to_long("sample", "--top-k", *top_k, 0, cfg.model.vocab_size));
+  if (seed) o.seed = static_cast<uint64_t>(to_long("sample", "--seed", *seed, 0, 1L << 62));
+  const std::vector<int32_t> ptoks = encode_bytes(prompt);
+  for (int32_t t : ptoks)
+    if (t >= cfg.model.vocab_size)
+      throw InputError("sample: the prompt has byte " + std::to_string(t) +
+                       ", outside the model's vocabulary of " +
+                       std::to_string(cfg.model.vocab_size));
+  Gpt model(cfg.model, 1);
+  load_training_checkpoint(*ckpt, cfg, model, nullptr, MPI_COMM_WORLD);
+  const std::vector<int32_t> gen = sample_tokens(model, ptoks, o);
+  std::printf("%s%s\n", prompt.c_str(), decode_bytes(gen.data(), gen.size()).c_str());
+  return 0;
+}
+
+int cmd_prepare(const std::vector<std::string>& args) {
+  if (args.size() >= 2 && is_help(args[1])) {
+    std::printf("%s", kPrepareHelp);
+    return 0;
+  }
+  const Parsed p = parse_args(args, "prepare", {"--input", "--out", "--val-fraction"}, "--input");
+  if (!p.positional.empty())
+    throw InputError("prepare: unexpected argument '" + p.positional[0] + "'");
+  if (p.multi.empty())
+    throw InputError("prepare: missing --input FILE... (see 'polyhead prepare --help')");
+  const std::string* out = option(p, "--out");
+  if (!out) throw InputError("prepare: missing --out DIR");
+  double frac = 0.1;
+  if (const auto* v = option(p, "--val-fraction"))
+    frac = to_double("prepare", "--val-fraction", *v, -1e300, 1e300);
+  const PreparedText r = prepare_text(p.multi, *out, frac);
+  std::printf("wrote %llu training and %llu validation tokens to %s\n",
+              static_cast<unsigned long long>(r.train_tokens),
+              static_cast<unsigned long long>(r.val_tokens), out->c_str());
+  return 0;
+}
+
+int cmd_inspect(const std::vector<std::string>& args) {
+  if (args.size() >= 2 && is_help(args[1])) {
+    std::printf("%s", kInspectHelp);
+    return 0;
+  }
+  const Parsed p = parse_args(args, "inspect", {});
+  if (p.positional.size() != 1) throw InputError("inspect: expects exactly one checkpoint PATH");
+  std::printf("%s", describe_checkpoint(p.positional[0], MPI_COMM_WORLD).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& args) {
+  if (args.empty() || is_help(args[0])) {
+    std::printf("%s", kUsage);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string& cmd = args[0];
+  if (cmd == "--version") {
+    std::printf("polyhead %s\n", POLYHEAD_VERSION);
+    return 0;
+  }
+  if (cmd == "train") return cmd_train(args);
+  if (cmd == "eval") return cmd_eval(args);
+  if (cmd == "sample") return cmd_sample(args);
+  if (cmd == "prepare") return cmd_prepare(args);
+  if (cmd == "inspect") return cmd_inspect(args);
+  throw InputError("unknown command '" + cmd +
+                   "' (commands: train, eval, sample, prepare, inspect; see 'polyhead --help')");
+}
+
+}  // namespace ph

@@ -1,0 +1,36 @@
+// Evaluation: mean token loss over the first windows of a validation set (always the same
+// windows, in order), and for the synthetic task the exact-match accuracy of its answers.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/gpt.h"
+#include "trainer/data_source.h"
+
+namespace ph {
+
+struct EvalResult {
+  double loss = 0.0;  // mean loss per counted target token
+  int64_t tokens = 0;
+  bool has_task = false;
+  int64_t task_correct = 0;
+  int64_t task_total = 0;
+  double task_accuracy() const {
+    return task_total > 0 ? static_cast<double>(task_correct) / static_cast<double>(task_total)
+                          : 0.0;
+  }
+};
+
+class Evaluator {
+ public:
+  // Buffers for one micro-batch of `batch` sequences are allocated here, once.
+  Evaluator(int batch, int T, int padded_vocab, int vocab);
+  // Evaluates `max_batches` micro-batches (0: the whole set) of val with dropout off.
+  EvalResult run(Gpt& model, TokenDataset& val, const AdditionTask* task, int max_batches);
+
+ private:
+  int batch_, T_, Vp_, V_;
+  std::vector<int32_t> inputs_, targets_, preds_;
+};
+
+}  // namespace ph

@@ -1,0 +1,61 @@
+#include "trainer/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "kernels/common/philox.h"
+
+namespace ph {
+
+std::vector<int32_t> sample_tokens(Gpt& model, const std::vector<int32_t>& prompt,
+                                   const SampleOptions& opt) {
+  const int T = model.config().seq_len;
+  const int V = model.config().vocab_size;
+  const int Vp = model.padded_vocab();
+  std::vector<int32_t> ctx = prompt, out;
+  std::vector<float> probs(static_cast<size_t>(V));
+  std::vector<int32_t> order(static_cast<size_t>(V));
+  DropoutContext off;
+  for (int i = 0; i < opt.max_tokens; ++i) {
+    const int len = std::min<int>(T, static_cast<int>(ctx.size()));
+    const int32_t* window = ctx.data() + ctx.size() - static_cast<size_t>(len);
+    model.forward(window, 1, len, off);
+    const float* row = model.logits() + static_cast<size_t>(len - 1) * Vp;
+    int32_t next = 0;
+    if (opt.temperature <= 0.0f) {
+      next = static_cast<int32_t>(std::max_element(row, row + V) - row);
+    } else {
+      std::iota(order.begin(), order.end(), 0);
+      int k = opt.top_k > 0 ? std::min(opt.top_k, V) : V;
+      if (k < V)
+        std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                          [&](int32_t a, int32_t b) { return row[a] > row[b]; });
+      float mx = -INFINITY;
+      for (int j = 0; j < k; ++j) mx = std::max(mx, row[order[static_cast<size_t>(j)]]);
+      double total = 0.0;
+      for (int j = 0; j < k; ++j) {
+        const float p = std::exp((row[order[static_cast<size_t>(j)]] - mx) / opt.temperature);
+        probs[static_cast<size_t>(j)] = p;
+        total += p;
+      }
+      const double u =
+          uniform_from_bits(philox_bits(opt.seed, 0x5A3Du, 0, static_cast<uint64_t>(i))) * total;
+      double acc = 0.0;
+      next = order[static_cast<size_t>(k - 1)];
+      for (int j = 0; j < k; ++j) {
+        acc += probs[static_cast<size_t>(j)];
+        if (u < acc) {
+          next = order[static_cast<size_t>(j)];
+          break;
+        }
+      }
+    }
+    out.push_back(next);
+    ctx.push_back(next);
+    if (next == opt.stop_token) break;
+  }
+  return out;
+}
+
+}  // namespace ph

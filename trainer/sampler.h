@@ -1,0 +1,24 @@
+// Autoregressive sampling from a model: temperature, top-k, and a seeded counter-based
+// generator (same seed, same text). The context is the last seq_len tokens; each new token
+// re-runs the forward pass over it (no key/value cache).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/gpt.h"
+
+namespace ph {
+
+struct SampleOptions {
+  int max_tokens = 32;
+  float temperature = 1.0f;  // 0: greedy (argmax)
+  int top_k = 0;             // 0: whole vocabulary
+  uint64_t seed = 0;
+  int32_t stop_token = -1;  // generation ends after emitting this token (-1: never)
+};
+
+// Returns the generated tokens (without the prompt). The prompt must be non-empty.
+std::vector<int32_t> sample_tokens(Gpt& model, const std::vector<int32_t>& prompt,
+                                   const SampleOptions& opt);
+
+}  // namespace ph

@@ -1,0 +1,293 @@
+#include "trainer/trainer.h"
+
+#include <mpi.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "io/tokenizer.h"
+#include "model/gpt.h"
+#include "trainer/checkpointing.h"
+#include "trainer/data_source.h"
+#include "trainer/evaluator.h"
+#include "trainer/optimizer.h"
+#include "trainer/sampler.h"
+#include "trainer/schedule.h"
+
+namespace ph {
+
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+
+void on_signal(int sig) {
+  g_stop_signal.store(sig);
+}
+
+std::string format_duration(double s) {
+  char buf[64];
+  const long t = static_cast<long>(s + 0.5);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else if (t >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lds", t);
+  return buf;
+}
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw InputError("cannot write " + tmp);
+    f << text;
+    if (!f.flush()) throw InputError("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+// Task prompts for the end-of-training samples: held-out problems of the synthetic task.
+void print_task_samples(Gpt& model, const AdditionTask& task, const Config& cfg) {
+  const SampleConfig& sc = cfg.sample;
+  std::vector<AdditionProblem> unused, problems;
+  task.draw(cfg.train.seed + 7, 0, sc.count, unused, problems);
+  int correct = 0;
+  for (const AdditionProblem& pr : problems) {
+    const std::string prompt = task.prompt(pr.a, pr.b);
+    SampleOptions o;
+    o.max_tokens = task.digits + 2;
+    o.temperature = 0.0f;  // the task has one right answer: decode greedily
+    o.stop_token = '\n';
+    const std::vector<int32_t> gen = sample_tokens(model, encode_bytes(prompt), o);
+    std::string text = decode_bytes(gen.data(), gen.size());
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    long value = -1;
+    const bool ok = task.parse_answer(text, value) && value == pr.a + pr.b;
+    correct += ok ? 1 : 0;
+    std::printf("  %s%s   -> %ld %s (expected %ld)\n", prompt.c_str(), text.c_str(), value,
+                ok ? "ok" : "WRONG", pr.a + pr.b);
+  }
+  std::printf(
+      "  %d/%zu sampled answers correct (answers are written least significant digit first)\n",
+      correct, problems.size());
+}
+
+void print_text_samples(Gpt& model, const Config& cfg) {
+  const SampleConfig& sc = cfg.sample;
+  const std::string prompt = sc.prompt.empty() ? std::string("\n") : sc.prompt;
+  for (int i = 0; i < sc.count; ++i) {
+    SampleOptions o;
+    o.max_tokens = sc.max_tokens;
+    o.temperature = sc.temperature;
+    o.top_k = sc.top_k;
+    o.seed = cfg.train.seed + static_cast<uint64_t>(i);
+    const std::vector<int32_t> gen = sample_tokens(model, encode_bytes(prompt), o);
+    std::printf("  --- sample %d ---\n%s%s\n", i, prompt.c_str(),
+                decode_bytes(gen.data(), gen.size()).c_str());
+  }
+}
+
+}  // namespace
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+TrainSummary train(const Config& cfg) {
+  namespace fs = std::filesystem;
+  MPI_Comm comm = MPI_COMM_WORLD;
+  int world = 1;
+  MPI_Comm_size(comm, &world);
+  const int dp = world / cfg.parallel.tp;
+  const int mb = cfg.train.micro_batch;
+  const int T = cfg.model.seq_len;
+  const int global_batch = cfg.train.global_batch > 0 ? cfg.train.global_batch : mb * dp;
+  if (global_batch % (mb * dp) != 0)
+    throw InputError("train.global_batch: " + std::to_string(global_batch) +
+                     " is not a multiple of micro_batch x dp = " + std::to_string(mb * dp));
+  const int accum = global_batch / (mb * dp);
+
+  const std::string run_dir = cfg.run.dir;
+  const std::string ckpt_dir = run_dir + "/checkpoints";
+  fs::create_directories(run_dir);
+
+  DataSource data = open_data(cfg, /*need_train=*/true);
+  Gpt model(cfg.model, mb);
+  model.initialize(cfg.train.seed);
+  AdamW opt(cfg.optim, model.table());
+
+  // Resume.
+  TrainState st;
+  std::string resume_from;
+  if (cfg.checkpoint.resume == "auto")
+    resume_from = latest_checkpoint(ckpt_dir);
+  else if (cfg.checkpoint.resume != "none")
+    resume_from = cfg.checkpoint.resume;
+  if (!resume_from.empty()) {
+    st = load_training_checkpoint(resume_from, cfg, model, &opt, comm);
+    std::printf("resumed from %s at step %lld (%llu samples consumed)\n", resume_from.c_str(),
+                static_cast<long long>(st.step),
+                static_cast<unsigned long long>(st.consumed_samples));
+  }
+  if (st.step >= cfg.train.max_steps && resume_from.empty() == false)
+    std::printf("checkpoint is already at train.max_steps = %d; nothing to train\n",
+                cfg.train.max_steps);
+
+  write_text_atomically(run_dir + "/config.yaml", config_to_yaml(cfg));
+  std::ofstream metrics(run_dir + "/metrics.jsonl",
+                        resume_from.empty() ? std::ios::trunc : std::ios::app);
+  if (!metrics) throw InputError("cannot write " + run_dir + "/metrics.jsonl");
+
+  std::printf(
+      "model: %s, %lld parameters; layout dp=%d tp=%d; global batch %d x %d tokens "
+      "(micro-batch %d, accumulation %d); %llu training windows\n",
+      model_summary(cfg.model).c_str(), static_cast<long long>(model.table().full_count()), dp,
+      cfg.parallel.tp, global_batch, T, mb, accum,
+      static_cast<unsigned long long>(data.train->num_windows()));
+  std::fflush(stdout);
+
+  const size_t batch_tokens = static_cast<size_t>(accum) * mb * T;
+  std::vector<int32_t> inputs(batch_tokens), targets(batch_tokens);
+  Evaluator evaluator(mb, T, model.padded_vocab(), cfg.model.vocab_size);
+  const AdditionTask* task = data.task ? &*data.task : nullptr;
+  TrainSummary summary;
+
+  using clock = std::chrono::steady_clock;
+  const auto t_start = clock::now();
+  auto t_last = t_start;
+  int64_t tokens_since_log = 0;
+  const int64_t first_step = st.step;
+
+  auto do_eval = [&](std::string& json_extra) {
+    if (!data.val) return;
+    const EvalResult r = evaluator.run(model, *data.val, task, cfg.train.eval_batches);
+    summary.final_val_loss = r.loss;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, ", \"val_loss\": %.6f", r.loss);
+    json_extra += buf;
+    if (r.has_task) {
+      summary.task_accuracy = r.task_accuracy();
+      std::snprintf(buf, sizeof buf, ", \"task_accuracy\": %.6f", r.task_accuracy());
+      json_extra += buf;
+      std::printf(
+          "eval step %lld | val loss %.4f | task accuracy %.2f%% (%lld/%lld held-out problems)\n",
+          static_cast<long long>(st.step), r.loss, 100.0 * r.task_accuracy(),
+          static_cast<long long>(r.task_correct), static_cast<long long>(r.task_total));
+    } else {
+      std::printf("eval step %lld | val loss %.4f\n", static_cast<long long>(st.step), r.loss);
+    }
+  };
+
+  while (st.step < cfg.train.max_steps) {
+    const int step = static_cast<int>(st.step);
+    // This rank's share of the global batch, all micro-batches at once. The loss is the mean
+    // over every counted target of the global batch, on any layout, so targets are counted
+    // before any gradient is formed.
+    data.train->fill(st.consumed_samples, accum * mb, inputs.data(), targets.data());
+    int64_t counted_global = 0;
+    for (int32_t t : targets) counted_global += t != kIgnoreIndex ? 1 : 0;
+    std::memset(model.grads(), 0, model.arena_size() * sizeof(float));
+    double loss_sum = 0.0;
+    const float dloss = counted_global > 0 ? 1.0f / static_cast<float>(counted_global) : 0.0f;
+    for (int a = 0; a < accum; ++a) {
+      const size_t off = static_cast<size_t>(a) * mb * T;
+      DropoutContext d;
+      d.train = true;
+      d.seed = cfg.train.seed;
+      d.step = static_cast<uint32_t>(step);
+      d.sample0 = static_cast<int64_t>(a) * mb;
+      int64_t n = 0;
+      loss_sum +=
+          model.forward_backward(inputs.data() + off, targets.data() + off, mb, T, dloss, d, &n);
+    }
+    const double loss = counted_global > 0 ? loss_sum / static_cast<double>(counted_global) : 0.0;
+    const double gnorm = AdamW::grad_norm(model.grads(), model.arena_size());
+    const float lr = learning_rate(cfg.optim, cfg.train.max_steps, step);
+    st.consumed_samples += static_cast<uint64_t>(global_batch);
+    tokens_since_log += static_cast<int64_t>(global_batch) * T;
+    const bool finite = std::isfinite(loss) && std::isfinite(gnorm);
+    if (!finite) {
+      if (cfg.train.nan_policy == "stop")
+        throw std::runtime_error("non-finite " +
+                                 std::string(std::isfinite(loss) ? "gradient norm" : "loss") +
+                                 " at step " + std::to_string(step) +
+                                 " (train.nan_policy = stop); the last checkpoint is intact");
+      std::printf("step %d: non-finite %s; step skipped (train.nan_policy = skip)\n", step,
+                  std::isfinite(loss) ? "gradient norm" : "loss");
+    } else {
+      opt.step(model.params(), model.grads(), lr, step + 1, clip_scale(gnorm, cfg.train.grad_clip));
+    }
+    st.step += 1;
+
+    const bool last = st.step == cfg.train.max_steps;
+    const bool eval_now =
+        cfg.train.eval_interval > 0 ? (st.step % cfg.train.eval_interval == 0 || last) : last;
+    const bool log_now =
+        st.step % cfg.log.interval == 0 || last || eval_now || st.step == first_step + 1;
+    if (log_now) {
+      const auto now = clock::now();
+      const double dt = std::chrono::duration<double>(now - t_last).count();
+      const double elapsed = std::chrono::duration<double>(now - t_start).count();
+      const double tps = dt > 0 ? static_cast<double>(tokens_since_log) / dt : 0.0;
+      const double eta = (st.step > first_step)
+                             ? elapsed / static_cast<double>(st.step - first_step) *
+                                   static_cast<double>(cfg.train.max_steps - st.step)
+                             : 0.0;
+      std::printf(
+          "step %6lld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | %s elapsed | ETA "
+          "%s\n",
+          static_cast<long long>(st.step), cfg.train.max_steps, loss, static_cast<double>(lr),
+          gnorm, tps, format_duration(elapsed).c_str(), format_duration(eta).c_str());
+      std::string extra;
+      if (eval_now) do_eval(extra);
+      char buf[512];
+      std::snprintf(buf, sizeof buf,
+                    "{\"step\": %lld, \"train_loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, "
+                    "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f",
+                    static_cast<long long>(st.step), loss, static_cast<double>(lr), gnorm, tps,
+                    elapsed);
+      metrics << buf << extra << "}\n";
+      metrics.flush();
+      std::fflush(stdout);
+      t_last = clock::now();  // evaluation time does not count against throughput
+      tokens_since_log = 0;
+    }
+    const bool save_now =
+        (cfg.checkpoint.interval > 0 && st.step % cfg.checkpoint.interval == 0) || last;
+    const int sig = g_stop_signal.load();
+    if (save_now || sig) {
+      summary.last_checkpoint = save_training_checkpoint(ckpt_dir, cfg, model, &opt, st, comm);
+      std::printf("saved checkpoint %s\n", summary.last_checkpoint.c_str());
+    }
+    if (sig) {
+      std::printf("stopped by signal %d at step %lld; resume with checkpoint.resume=auto\n", sig,
+                  static_cast<long long>(st.step));
+      summary.interrupted = true;
+      break;
+    }
+  }
+  summary.steps_done = st.step;
+  if (!summary.interrupted && cfg.sample.count > 0) {
+    std::printf("samples:\n");
+    if (task)
+      print_task_samples(model, *task, cfg);
+    else
+      print_text_samples(model, cfg);
+  }
+  if (summary.task_accuracy >= 0)
+    std::printf("final task accuracy: %.2f%% exact match on held-out problems\n",
+                100.0 * summary.task_accuracy);
+  std::fflush(stdout);
+  return summary;
+}
+
+}  // namespace ph
