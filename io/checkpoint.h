@@ -2,7 +2,7 @@
 // written and read collectively by hyperslab (parallel HDF5 over MPI-IO), so that any
 // layout can load what any layout saved. The store is generic: the caller lists the tensors
 // (from its parameter table) and the block of each that this rank holds. The file format is
-// documented for h5py users in io/CHECKPOINT_FORMAT.md.
+// documented for h5py users in README.md ("Checkpoints").
 //
 // Every function taking a communicator is collective over it: all ranks call it with the
 // same path and the same list of tensor names and shapes (in the same order); they return

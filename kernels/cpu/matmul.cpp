@@ -11,11 +11,19 @@ namespace ph::cpu {
 namespace {
 
 constexpr int kRowBlock = 256;  // rows of inp / dinp per sgemm
-constexpr int kDwBlock = 128;   // dw is computed in kDwBlock x kDwBlock tiles
+constexpr int kDwTile = 256;    // largest side of a dw tile
 constexpr int kColBlock = 64;   // channels per task when summing dbias over rows
 
 int blocks_of(int n, int block) {
   return (n + block - 1) / block;
+}
+
+// Splits n into equal blocks of at most max_block, rounded up to a multiple of 16 floats:
+// 384 -> 2 x 192, 1152 -> 5 x 240 (the last shorter), 1536 -> 6 x 256. A function of the
+// shape only, never of the thread count.
+int even_block(int n, int max_block) {
+  const int per = blocks_of(n, blocks_of(n, max_block));
+  return (per + 15) / 16 * 16;
 }
 
 }  // namespace
@@ -45,7 +53,8 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
   // sgemm call or one ordered loop, so no result depends on the thread count.
   blas_single_threaded();
   const int row_blocks = dinp ? blocks_of(N, kRowBlock) : 0;
-  const int dw_rows = blocks_of(OC, kDwBlock), dw_cols = blocks_of(IC, kDwBlock);
+  const int to = even_block(OC, kDwTile), ti = even_block(IC, kDwTile);
+  const int dw_rows = blocks_of(OC, to), dw_cols = blocks_of(IC, ti);
   const int bias_blocks = dbias ? blocks_of(OC, kColBlock) : 0;
 #pragma omp parallel
   {
@@ -61,8 +70,8 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
     // dw [OC, IC] += dout^T [OC, N] @ inp [N, IC], tile by tile
 #pragma omp for schedule(dynamic, 1) nowait
     for (int tile = 0; tile < dw_rows * dw_cols; ++tile) {
-      const int o0 = tile / dw_cols * kDwBlock, i0 = tile % dw_cols * kDwBlock;
-      const int orows = std::min(kDwBlock, OC - o0), icols = std::min(kDwBlock, IC - i0);
+      const int o0 = tile / dw_cols * to, i0 = tile % dw_cols * ti;
+      const int orows = std::min(to, OC - o0), icols = std::min(ti, IC - i0);
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, orows, icols, N, 1.0f, dout + o0, OC,
                   inp + i0, IC, 1.0f, dw + static_cast<size_t>(o0) * IC + i0, IC);
     }
