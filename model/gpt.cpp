@@ -267,11 +267,7 @@ void Gpt::forward(const int32_t* inputs, int B, int T, const DropoutContext& d) 
   cpu::matmul_forward(logits_, head_in, head_w, nullptr, N, C_, Vp_);
 }
 
-double Gpt::loss(const int32_t* inputs, const int32_t* targets, int B, int T,
-                 const DropoutContext& d, int64_t* counted) {
-  forward(inputs, B, T, d);
-  const int N = B * T;
-  cpu::crossentropy_forward(losses_, logits_, targets, N, V_, Vp_, kIgnoreIndex);
+double Gpt::sum_losses(const int32_t* targets, int N, int64_t* counted) const {
   double sum = 0.0;
   int64_t n = 0;
   for (int i = 0; i < N; ++i)
@@ -283,19 +279,20 @@ double Gpt::loss(const int32_t* inputs, const int32_t* targets, int B, int T,
   return sum;
 }
 
+double Gpt::loss(const int32_t* inputs, const int32_t* targets, int B, int T,
+                 const DropoutContext& d, int64_t* counted) {
+  forward(inputs, B, T, d);
+  const int N = B * T;
+  cpu::crossentropy_forward(losses_, logits_, targets, N, V_, Vp_, kIgnoreIndex);
+  return sum_losses(targets, N, counted);
+}
+
 double Gpt::forward_backward(const int32_t* inputs, const int32_t* targets, int B, int T,
                              float dloss, const DropoutContext& d, int64_t* counted) {
   forward(inputs, B, T, d);
   const int N = B * T;
   cpu::crossentropy_fused(logits_, losses_, targets, N, V_, Vp_, kIgnoreIndex, dloss);
-  double sum = 0.0;
-  int64_t n = 0;
-  for (int i = 0; i < N; ++i)
-    if (targets[i] != kIgnoreIndex) {
-      sum += losses_[i];
-      ++n;
-    }
-  if (counted) *counted = n;
+  const double sum = sum_losses(targets, N, counted);
   backward(inputs, B, T, d);
   return sum;
 }

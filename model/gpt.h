@@ -89,6 +89,8 @@ class Gpt {
   float* P(int idx) { return params_.data() + table_[idx].offset; }
   float* G(int idx) { return grads_.data() + table_[idx].offset; }
   void backward(const int32_t* inputs, int B, int T, const DropoutContext& d);
+  // Sum of losses_ over the N targets that are not ignored, and their count.
+  double sum_losses(const int32_t* targets, int N, int64_t* counted) const;
   void build_table();
   void layout_activations();
 

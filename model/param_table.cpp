@@ -41,7 +41,7 @@ size_t ParamTable::place(int tp_rank, int tp) {
     for (int64_t s : p.local_shape) n *= static_cast<size_t>(s);
     p.offset = offset;
     p.numel = n;
-    offset += (n + 15) / 16 * 16;  // 64-byte alignment of every parameter
+    offset += n;  // no padding: q, k, v (and their biases) must stay adjacent
   }
   total_ = offset;
   return total_;

@@ -33,7 +33,8 @@ struct Param {
 
 class ParamTable {
  public:
-  // Adds a parameter (full shape); returns its index. Order is arena order.
+  // Adds a parameter (full shape); returns its index. Order is arena order, without gaps:
+  // parameters added one after the other are adjacent in the arena.
   int add(const std::string& name, std::vector<int64_t> shape, Split split, InitKind init,
           float init_std, bool decay, int64_t padded_rows = 0);
   // Computes every parameter's local block and arena offset for tensor-parallel rank

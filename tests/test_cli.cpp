@@ -120,10 +120,13 @@ TEST(Cli, TrainEvalSampleInspectAndRefuseDamagedCheckpoints) {
   const std::string good = read_file(ckpt);
   write_file(tmp / "trunc.h5", good.substr(0, good.size() / 2));
   expect_bad_input("eval --checkpoint " + tmp / "trunc.h5", "trunc.h5 is unreadable");
-  expect_bad_input("train " + cfg + " checkpoint.resume=" + tmp / "trunc.h5",
-                   "trunc.h5 is unreadable");
+  expect_bad_input(
+      "train " + cfg + " run.dir=" + tmp / "other" + " checkpoint.resume=" + tmp / "trunc.h5",
+      "trunc.h5 is unreadable");
   // A checkpoint of another architecture is refused, naming the difference.
   expect_bad_input("train " + cfg + " model.d_model=32 train.max_steps=8", "d=32 in the config");
+  // A fresh run in a directory holding a run's checkpoints is refused.
+  expect_bad_input("train " + cfg + " checkpoint.resume=none", "already holds checkpoints");
   EXPECT_EQ(good, read_file(ckpt));
   EXPECT_EQ(read_file(tmp / "run/checkpoints/latest"), "step_00000004.h5\n");
 }
@@ -149,7 +152,19 @@ TEST(Cli, SigintSavesACheckpointAndExitsZero) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   const std::string latest = read_file(tmp / "run/checkpoints/latest");
   ASSERT_FALSE(latest.empty());
-  EXPECT_TRUE(fs::exists(tmp / ("run/checkpoints/" + latest.substr(0, latest.size() - 1))));
+  ASSERT_TRUE(fs::exists(tmp / ("run/checkpoints/" + latest.substr(0, latest.size() - 1))));
+  const int64_t saved = std::stoll(latest.substr(5, 8));  // step_NNNNNNNN.h5
+  EXPECT_GT(saved, 0);
+  // Running the same command again continues from there.
+  const auto r =
+      run_command(kBin + " train " + cfg + " train.max_steps=" + std::to_string(saved + 2) +
+                  " log.interval=1 checkpoint.interval=0");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("at step " + std::to_string(saved)), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("step " + std::string(6 - std::to_string(saved + 2).size(), ' ') +
+                          std::to_string(saved + 2) + "/"),
+            std::string::npos)
+      << r.output;
 }
 
 TEST(Cli, BadInputUnderMpirunIsPrintedOnce) {

@@ -33,12 +33,13 @@ double last_value(const std::string& jsonl, const std::string& key) {
 TEST(EndToEnd, TinyConfigLearnsHeldOutAddition) {
   TempDir tmp;
   // The default job, shortened from 2000 to 1500 steps to keep the suite fast.
-  const auto r = run_command(kBin + " train " + kTiny + " train.max_steps=1500 run.dir=" +
-                             (tmp / "run") + " log.interval=100 train.eval_interval=500");
+  const auto r =
+      run_command(kBin + " train " + kTiny + " train.max_steps=1500 run.dir=" + (tmp / "run") +
+                  " log.interval=100 train.eval_interval=500");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string metrics = read_file(tmp / "run/metrics.jsonl");
-  for (const char* key : {"\"step\"", "\"train_loss\"", "\"lr\"", "\"grad_norm\"", "\"tokens_per_s\"",
-                          "\"val_loss\"", "\"task_accuracy\""})
+  for (const char* key : {"\"step\"", "\"train_loss\"", "\"lr\"", "\"grad_norm\"",
+                          "\"tokens_per_s\"", "\"val_loss\"", "\"task_accuracy\""})
     EXPECT_NE(metrics.find(key), std::string::npos) << key;
   // Loss floor of the task: operands are random (8 digits x ln 10 per 13-byte line = 1.06
   // nats/token at best is reached only when every answer digit is right).
@@ -50,13 +51,18 @@ TEST(EndToEnd, TinyConfigLearnsHeldOutAddition) {
 TEST(EndToEnd, NanPolicyStopEndsWithTheStep) {
   TempDir tmp;
   // An absurd learning rate makes the weights overflow after the first update.
-  const auto r = run_command(kBin + " train " + kTiny + " optim.lr=1e30 optim.warmup_steps=0 " +
-                             "train.grad_clip=0 train.max_steps=20 train.nan_policy=stop run.dir=" +
-                             (tmp / "run"));
+  const auto r = run_command(
+      kBin + " train " + kTiny + " optim.lr=1e30 optim.warmup_steps=0 " +
+      "train.grad_clip=0 train.max_steps=20 train.nan_policy=stop checkpoint.interval=1 run.dir=" +
+      (tmp / "run"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("non-finite"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("at step "), std::string::npos) << r.output;
-  EXPECT_FALSE(std::filesystem::exists(tmp / "run/checkpoints/latest"));  // nothing saved
+  EXPECT_NE(r.output.find("at step 2 "), std::string::npos) << r.output;
+  // The checkpoint of step 1 (before the fault) is still there and intact.
+  EXPECT_EQ(read_file(tmp / "run/checkpoints/latest"), "step_00000001.h5\n");
+  const auto inspect = run_command(kBin + " inspect " + (tmp / "run/checkpoints/step_00000001.h5"));
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_NE(inspect.output.find("checksums: every tensor verified"), std::string::npos);
 }
 
 TEST(EndToEnd, NanPolicySkipKeepsGoing) {
@@ -66,6 +72,11 @@ TEST(EndToEnd, NanPolicySkipKeepsGoing) {
                              "sample.count=0 run.dir=" + (tmp / "run"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("step skipped (train.nan_policy = skip)"), std::string::npos) << r.output;
+  // metrics.jsonl stays valid JSON: non-finite values are written as null.
+  const std::string metrics = read_file(tmp / "run/metrics.jsonl");
+  EXPECT_EQ(metrics.find("nan"), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("inf"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\"skipped_steps\": 4"), std::string::npos) << metrics;
 }
 
 }  // namespace

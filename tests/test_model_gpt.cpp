@@ -175,6 +175,9 @@ TEST(GptModel, ParameterTableNamesAndShapes) {
   const Param& q = t[t.find("h.0.attn.q.weight")];
   EXPECT_EQ(t[t.find("h.0.attn.k.weight")].offset, q.offset + 64);
   EXPECT_EQ(t[t.find("h.0.attn.v.weight")].offset, q.offset + 128);
+  const Param& qb = t[t.find("h.0.attn.q.bias")];
+  EXPECT_EQ(t[t.find("h.0.attn.k.bias")].offset, qb.offset + 8);
+  EXPECT_EQ(t[t.find("h.0.attn.v.bias")].offset, qb.offset + 16);
   // GPT-2 parameter count formula for this shape (tied head): V d + T d + L(12 d^2 + 13 d) + 2d.
   const int64_t d = 8, L = 2;
   EXPECT_EQ(t.full_count(), 11 * d + 5 * d + L * (12 * d * d + 13 * d) + 2 * d);

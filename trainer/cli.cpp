@@ -270,36 +270,34 @@ int cmd_sample(const std::vector<std::string>& args) {
     throw InputError("sample: unexpected argument '" + p.positional[0] + "'");
   const std::string* ckpt = option(p, "--checkpoint");
   if (!ckpt) throw InputError("sample: missing --checkpoint PATH (see 'polyhead sample --help')");
-  // Check the command line before touching the checkpoint.
+  // The command line is checked before the checkpoint is touched.
   const std::string* prompt_opt = option(p, "--prompt");
   if (prompt_opt && prompt_opt->empty()) throw InputError("sample: --prompt must not be empty");
   const std::string* max_tokens = option(p, "--max-tokens");
   const std::string* temperature = option(p, "--temperature");
   const std::string* top_k = option(p, "--top-k");
   const std::string* seed = option(p, "--seed");
-  if (max_tokens) to_long("sample", "--max-tokens", *max_tokens, 1, 1000000);
-  if (temperature) to_double("sample", "--temperature", *temperature, 0.0, 100.0);
-  if (top_k) to_long("sample", "--top-k", *top_k, 0, 1L << 30);
-  if (seed) to_long("sample", "--seed", *seed, 0, 1L << 62);
+  const long max_tokens_v =
+      max_tokens ? to_long("sample", "--max-tokens", *max_tokens, 1, 1000000) : 0;
+  const double temperature_v =
+      temperature ? to_double("sample", "--temperature", *temperature, 0.0, 100.0) : 0.0;
+  const long top_k_v = top_k ? to_long("sample", "--top-k", *top_k, 0, 1L << 30) : 0;
+  const long seed_v = seed ? to_long("sample", "--seed", *seed, 0, 1L << 62) : 0;
+
   const CheckpointMeta meta = read_checkpoint_meta(*ckpt, MPI_COMM_WORLD);
   Config cfg = parse_config(meta.config_yaml, {}, *ckpt + " (embedded config)");
   check_world(cfg);
   setup_threads(cfg);
+  if (top_k_v > cfg.model.vocab_size)
+    throw InputError("sample: --top-k " + std::to_string(top_k_v) + " exceeds the vocabulary of " +
+                     std::to_string(cfg.model.vocab_size));
   SampleOptions o;
-  o.max_tokens = cfg.sample.max_tokens;
-  o.temperature = cfg.sample.temperature;
-  o.top_k = cfg.sample.top_k;
-  o.seed = cfg.train.seed;
-  std::string prompt = cfg.sample.prompt.empty() ? "\n" : cfg.sample.prompt;
-  if (prompt_opt) prompt = *prompt_opt;
-  if (max_tokens)
-    o.max_tokens = static_cast<int>(to_long("sample", "--max-tokens", *max_tokens, 1, 1000000));
-  if (temperature)
-    o.temperature =
-        static_cast<float>(to_double("sample", "--temperature", *temperature, 0.0, 100.0));
-  if (top_k)
-    o.top_k = static_cast<int>(to_long("sample", "--top-k", *top_k, 0, cfg.model.vocab_size));
-  if (seed) o.seed = static_cast<uint64_t>(to_long("sample", "--seed", *seed, 0, 1L << 62));
+  o.max_tokens = max_tokens ? static_cast<int>(max_tokens_v) : cfg.sample.max_tokens;
+  o.temperature = temperature ? static_cast<float>(temperature_v) : cfg.sample.temperature;
+  o.top_k = top_k ? static_cast<int>(top_k_v) : cfg.sample.top_k;
+  o.seed = seed ? static_cast<uint64_t>(seed_v) : cfg.train.seed;
+  const std::string prompt =
+      prompt_opt ? *prompt_opt : (cfg.sample.prompt.empty() ? "\n" : cfg.sample.prompt);
   const std::vector<int32_t> ptoks = encode_bytes(prompt);
   for (int32_t t : ptoks)
     if (t >= cfg.model.vocab_size)
@@ -343,6 +341,8 @@ int cmd_inspect(const std::vector<std::string>& args) {
   const Parsed p = parse_args(args, "inspect", {});
   if (p.positional.size() != 1) throw InputError("inspect: expects exactly one checkpoint PATH");
   std::printf("%s", describe_checkpoint(p.positional[0], MPI_COMM_WORLD).c_str());
+  verify_checkpoint(p.positional[0], MPI_COMM_WORLD);
+  std::printf("checksums: every tensor verified\n");
   return 0;
 }
 

@@ -9,7 +9,9 @@ DataSource open_data(const Config& cfg, bool need_train, const std::string& val_
   if (train.empty()) {
     AdditionTask task(cfg.data.task_digits);
     const std::string dir = cfg.run.dir + "/data";
-    task.generate(dir, cfg.train.seed, cfg.data.task_train_problems, cfg.data.task_val_problems);
+    // Generated only when something will read it (eval --data reads its own shard).
+    if (need_train || (val.empty() && val_override.empty()))
+      task.generate(dir, cfg.train.seed, cfg.data.task_train_problems, cfg.data.task_val_problems);
     train = {dir + "/train.bin"};
     if (val.empty()) val = {dir + "/val.bin"};
     ds.task = task;

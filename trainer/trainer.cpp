@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "io/tokenizer.h"
@@ -47,11 +48,60 @@ void write_text_atomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw InputError("cannot write " + tmp);
+    if (!f) throw InputError("run.dir: cannot write " + tmp);
     f << text;
-    if (!f.flush()) throw InputError("cannot write " + tmp);
+    if (!f.flush()) throw InputError("run.dir: cannot write " + tmp);
   }
-  std::filesystem::rename(tmp, path);
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw InputError("run.dir: cannot rename " + tmp + " to " + path + ": " + ec.message());
+}
+
+// The lines of a metrics.jsonl whose "step" is at most `step` (a resumed run rewrites the rest).
+std::string metrics_up_to(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    const size_t at = line.find("\"step\": ");
+    if (at != std::string::npos && std::stoll(line.substr(at + 8)) <= step) kept += line + "\n";
+  }
+  return kept;
+}
+
+// Prints the keys whose value differs between the checkpoint's config and this run's (the
+// model must match; data, batch or optimizer changes are allowed but should be visible).
+void report_config_changes(const std::string& saved_yaml, const Config& cfg) {
+  auto lines = [](const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    std::string line, section;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line[0] != ' ')
+        section = line;
+      else
+        out.push_back(section + line);
+    }
+    return out;
+  };
+  Config saved;
+  try {
+    saved = parse_config(saved_yaml, {}, "checkpoint config");
+  } catch (const InputError&) {
+    return;  // written by another version: the model check already passed
+  }
+  const std::vector<std::string> a = lines(config_to_yaml(saved)), b = lines(config_to_yaml(cfg));
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    if (a[i] != b[i] && a[i].rfind("run:", 0) != 0 && a[i].rfind("checkpoint:", 0) != 0)
+      std::printf("note: resuming with a changed setting: %s (checkpoint: %s)\n", b[i].c_str(),
+                  a[i].c_str());
+}
+
+// A JSON number, or null for NaN/Inf (which JSON cannot represent).
+std::string json_number(double v, const char* fmt) {
+  if (!std::isfinite(v)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
 }
 
 // Task prompts for the end-of-training samples: held-out problems of the synthetic task.
@@ -118,34 +168,57 @@ TrainSummary train(const Config& cfg) {
 
   const std::string run_dir = cfg.run.dir;
   const std::string ckpt_dir = run_dir + "/checkpoints";
-  fs::create_directories(run_dir);
+  {
+    std::error_code ec;
+    fs::create_directories(run_dir, ec);
+    if (ec) throw InputError("run.dir: cannot create '" + run_dir + "': " + ec.message());
+  }
+
+  // Which checkpoint to resume from, checked before any data is read. A run directory that
+  // already holds another run's checkpoints is never mixed with a fresh run.
+  std::string resume_from;
+  const std::string existing = latest_checkpoint(ckpt_dir);
+  if (cfg.checkpoint.resume == "auto")
+    resume_from = existing;
+  else if (cfg.checkpoint.resume != "none")
+    resume_from = cfg.checkpoint.resume;
+  if (!existing.empty() &&
+      (resume_from.empty() ||
+       fs::weakly_canonical(fs::path(resume_from).parent_path()) != fs::weakly_canonical(ckpt_dir)))
+    throw InputError("run.dir: '" + run_dir + "' already holds checkpoints of a run (latest " +
+                     existing +
+                     "); continue it with checkpoint.resume=auto, or choose another "
+                     "run.dir");
+  if (!resume_from.empty()) {
+    const CheckpointMeta meta = check_checkpoint_matches(resume_from, cfg, comm);
+    report_config_changes(meta.config_yaml, cfg);
+  }
 
   DataSource data = open_data(cfg, /*need_train=*/true);
   Gpt model(cfg.model, mb);
   model.initialize(cfg.train.seed);
   AdamW opt(cfg.optim, model.table());
 
-  // Resume.
   TrainState st;
-  std::string resume_from;
-  if (cfg.checkpoint.resume == "auto")
-    resume_from = latest_checkpoint(ckpt_dir);
-  else if (cfg.checkpoint.resume != "none")
-    resume_from = cfg.checkpoint.resume;
   if (!resume_from.empty()) {
     st = load_training_checkpoint(resume_from, cfg, model, &opt, comm);
     std::printf("resumed from %s at step %lld (%llu samples consumed)\n", resume_from.c_str(),
                 static_cast<long long>(st.step),
                 static_cast<unsigned long long>(st.consumed_samples));
   }
-  if (st.step >= cfg.train.max_steps && resume_from.empty() == false)
+  if (!resume_from.empty() && st.step >= cfg.train.max_steps)
     std::printf("checkpoint is already at train.max_steps = %d; nothing to train\n",
                 cfg.train.max_steps);
 
   write_text_atomically(run_dir + "/config.yaml", config_to_yaml(cfg));
-  std::ofstream metrics(run_dir + "/metrics.jsonl",
-                        resume_from.empty() ? std::ios::trunc : std::ios::app);
-  if (!metrics) throw InputError("cannot write " + run_dir + "/metrics.jsonl");
+  // A resumed run keeps the metrics up to its checkpoint and drops records written after it.
+  if (resume_from.empty())
+    write_text_atomically(run_dir + "/metrics.jsonl", "");
+  else
+    write_text_atomically(run_dir + "/metrics.jsonl",
+                          metrics_up_to(run_dir + "/metrics.jsonl", st.step));
+  std::ofstream metrics(run_dir + "/metrics.jsonl", std::ios::app);
+  if (!metrics) throw InputError("run.dir: cannot write " + run_dir + "/metrics.jsonl");
 
   std::printf(
       "model: %s, %lld parameters; layout dp=%d tp=%d; global batch %d x %d tokens "
@@ -153,6 +226,13 @@ TrainSummary train(const Config& cfg) {
       model_summary(cfg.model).c_str(), static_cast<long long>(model.table().full_count()), dp,
       cfg.parallel.tp, global_batch, T, mb, accum,
       static_cast<unsigned long long>(data.train->num_windows()));
+  std::printf(
+      "memory: %.1f MiB of parameters and gradients, %.1f MiB of AdamW moments, %.1f MiB "
+      "of activations\n",
+      static_cast<double>(2 * model.arena_size() * sizeof(float)) / 1048576.0,
+      static_cast<double>(2 * opt.size() * sizeof(float)) / 1048576.0,
+      static_cast<double>(model.memory_bytes() - 2 * model.arena_size() * sizeof(float)) /
+          1048576.0);
   std::fflush(stdout);
 
   const size_t batch_tokens = static_cast<size_t>(accum) * mb * T;
@@ -165,19 +245,19 @@ TrainSummary train(const Config& cfg) {
   const auto t_start = clock::now();
   auto t_last = t_start;
   int64_t tokens_since_log = 0;
+  double loss_since_log = 0.0;  // train_loss is the mean over the steps since the last record
+  int steps_since_log = 0;
+  int64_t skipped_steps = 0;
   const int64_t first_step = st.step;
 
   auto do_eval = [&](std::string& json_extra) {
     if (!data.val) return;
     const EvalResult r = evaluator.run(model, *data.val, task, cfg.train.eval_batches);
     summary.final_val_loss = r.loss;
-    char buf[256];
-    std::snprintf(buf, sizeof buf, ", \"val_loss\": %.6f", r.loss);
-    json_extra += buf;
+    json_extra += ", \"val_loss\": " + json_number(r.loss, "%.6f");
     if (r.has_task) {
       summary.task_accuracy = r.task_accuracy();
-      std::snprintf(buf, sizeof buf, ", \"task_accuracy\": %.6f", r.task_accuracy());
-      json_extra += buf;
+      json_extra += ", \"task_accuracy\": " + json_number(r.task_accuracy(), "%.6f");
       std::printf(
           "eval step %lld | val loss %.4f | task accuracy %.2f%% (%lld/%lld held-out problems)\n",
           static_cast<long long>(st.step), r.loss, 100.0 * r.task_accuracy(),
@@ -216,15 +296,19 @@ TrainSummary train(const Config& cfg) {
     tokens_since_log += static_cast<int64_t>(global_batch) * T;
     const bool finite = std::isfinite(loss) && std::isfinite(gnorm);
     if (!finite) {
+      // Steps are numbered from 1 in every message, log line and record.
       if (cfg.train.nan_policy == "stop")
         throw std::runtime_error("non-finite " +
                                  std::string(std::isfinite(loss) ? "gradient norm" : "loss") +
-                                 " at step " + std::to_string(step) +
+                                 " at step " + std::to_string(step + 1) +
                                  " (train.nan_policy = stop); the last checkpoint is intact");
-      std::printf("step %d: non-finite %s; step skipped (train.nan_policy = skip)\n", step,
+      std::printf("step %d: non-finite %s; step skipped (train.nan_policy = skip)\n", step + 1,
                   std::isfinite(loss) ? "gradient norm" : "loss");
+      ++skipped_steps;
     } else {
       opt.step(model.params(), model.grads(), lr, step + 1, clip_scale(gnorm, cfg.train.grad_clip));
+      loss_since_log += loss;
+      ++steps_since_log;
     }
     st.step += 1;
 
@@ -238,6 +322,8 @@ TrainSummary train(const Config& cfg) {
       const double dt = std::chrono::duration<double>(now - t_last).count();
       const double elapsed = std::chrono::duration<double>(now - t_start).count();
       const double tps = dt > 0 ? static_cast<double>(tokens_since_log) / dt : 0.0;
+      const double mean_loss =
+          steps_since_log > 0 ? loss_since_log / steps_since_log : std::nan("");
       const double eta = (st.step > first_step)
                              ? elapsed / static_cast<double>(st.step - first_step) *
                                    static_cast<double>(cfg.train.max_steps - st.step)
@@ -245,21 +331,23 @@ TrainSummary train(const Config& cfg) {
       std::printf(
           "step %6lld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | %s elapsed | ETA "
           "%s\n",
-          static_cast<long long>(st.step), cfg.train.max_steps, loss, static_cast<double>(lr),
+          static_cast<long long>(st.step), cfg.train.max_steps, mean_loss, static_cast<double>(lr),
           gnorm, tps, format_duration(elapsed).c_str(), format_duration(eta).c_str());
       std::string extra;
       if (eval_now) do_eval(extra);
-      char buf[512];
-      std::snprintf(buf, sizeof buf,
-                    "{\"step\": %lld, \"train_loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, "
-                    "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f",
-                    static_cast<long long>(st.step), loss, static_cast<double>(lr), gnorm, tps,
-                    elapsed);
-      metrics << buf << extra << "}\n";
+      metrics << "{\"step\": " << st.step << ", \"train_loss\": " << json_number(mean_loss, "%.6f")
+              << ", \"lr\": " << json_number(lr, "%.6e")
+              << ", \"grad_norm\": " << json_number(gnorm, "%.6f")
+              << ", \"tokens_per_s\": " << json_number(tps, "%.1f")
+              << ", \"elapsed_s\": " << json_number(elapsed, "%.3f")
+              << ", \"consumed_samples\": " << st.consumed_samples
+              << ", \"skipped_steps\": " << skipped_steps << extra << "}\n";
       metrics.flush();
       std::fflush(stdout);
       t_last = clock::now();  // evaluation time does not count against throughput
       tokens_since_log = 0;
+      loss_since_log = 0.0;
+      steps_since_log = 0;
     }
     const bool save_now =
         (cfg.checkpoint.interval > 0 && st.step % cfg.checkpoint.interval == 0) || last;

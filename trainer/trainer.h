@@ -18,7 +18,7 @@ struct TrainSummary {
   std::string last_checkpoint;
 };
 
-// Runs training for a validated config; `config_path` is only for messages.
+// Runs training for a validated config (the run directory, data and checkpoints it names).
 TrainSummary train(const Config& cfg);
 
 // Installs SIGINT/SIGTERM handlers that ask the loop to stop after the current step.

@@ -13,7 +13,7 @@ struct DropoutSpec {
   float p = 0.0f;     // drop probability; 0 disables the site
   uint64_t seed = 0;  // run seed
   uint32_t step = 0;  // optimizer step
-  uint32_t site = 0;  // dropout site id (see model/dropout_sites.h)
+  uint32_t site = 0;  // dropout site id (see model/gpt.h)
 };
 
 // Scale applied to kept elements: 1 / (1 - p).
