@@ -39,6 +39,7 @@ struct ModelConfig {
 
 struct ParallelConfig {
   int tp = 1;  // tensor-parallel size; dp = world / tp
+  int zero = 0;  // 1: AdamW state sharded across data-parallel ranks (ZeRO-1)
   bool operator==(const ParallelConfig&) const = default;
 };
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 
 #include "kernels/cpu/activation.h"
@@ -17,10 +18,6 @@ namespace ph {
 
 namespace {
 
-int round_up(int x, int m) {
-  return (x + m - 1) / m * m;
-}
-
 void zero(float* p, size_t n) {
   std::memset(p, 0, n * sizeof(float));
 }
@@ -34,7 +31,7 @@ DropoutSpec spec(const DropoutContext& d, float p, uint32_t site) {
   return s;
 }
 
-// A [B*T, C] activation of micro-batch samples [sample0, sample0 + B) in the global batch.
+// A full [B*T, C] activation of micro-batch samples [sample0, sample0 + B) of the global batch.
 cpu::DropoutBlock rows_block(const DropoutContext& d, int T, int C) {
   cpu::DropoutBlock b;
   b.row0 = d.sample0 * T;
@@ -45,7 +42,13 @@ cpu::DropoutBlock rows_block(const DropoutContext& d, int T, int C) {
 
 }  // namespace
 
-Gpt::Gpt(const ModelConfig& cfg, int max_batch)
+int padded_vocab_size(int vocab_size, int tp) {
+  const int m = 128 * tp;
+  return (vocab_size + m - 1) / m * m;
+}
+
+Gpt::Gpt(const ModelConfig& cfg, int max_batch, int tp_rank, int tp, Communicator* tp_comm,
+         size_t arena_multiple)
     : cfg_(cfg),
       maxB_(max_batch),
       T_(cfg.seq_len),
@@ -54,11 +57,23 @@ Gpt::Gpt(const ModelConfig& cfg, int max_batch)
       F_(cfg.ffn_width()),
       L_(cfg.n_layers),
       V_(cfg.vocab_size),
-      Vp_(round_up(cfg.vocab_size, 128)) {
+      Vp_(padded_vocab_size(cfg.vocab_size, tp)),
+      tp_rank_(tp_rank),
+      tp_(tp),
+      tp_comm_(tp_comm) {
+  if (H_ % tp != 0 || F_ % tp != 0 || (tp > 1 && !tp_comm))
+    throw std::logic_error(
+        "Gpt: heads and FFN width must divide by tp, and tp > 1 needs a communicator");
+  Hl_ = H_ / tp;
+  Cl_ = C_ / tp;  // = Hl_ * head size
+  Fl_ = F_ / tp;
+  Vl_ = Vp_ / tp;
+  v0_ = tp_rank * Vl_;
   build_table();
-  table_.place(0, 1);
-  params_ = Arena(table_.total());
-  grads_ = Arena(table_.total());
+  const size_t total = table_.place(tp_rank, tp);
+  const size_t capacity = (total + arena_multiple - 1) / arena_multiple * arena_multiple;
+  params_ = Arena(capacity);
+  grads_ = Arena(capacity);
   layout_activations();
   if (cfg_.pos_encoding == "sinusoidal") cpu::sinusoidal_table(pos_table_, T_, C_);
 }
@@ -75,31 +90,33 @@ void Gpt::build_table() {
   auto vec = [&](const std::string& name, int64_t n, InitKind k) {
     return table_.add(name, {n}, Split::Replicated, k, 0.0f, false);
   };
+  auto matrix = [&](const std::string& name, int64_t rows, int64_t cols, Split s, float sd) {
+    return table_.add(name, {rows, cols}, s, InitKind::Normal, sd, true);
+  };
   for (int l = 0; l < L_; ++l) {
     const std::string p = "h." + std::to_string(l) + ".";
     Layer ly{};
     ly.ln1w = vec(p + "ln1.weight", C, InitKind::Ones);
     ly.ln1b = bias ? vec(p + "ln1.bias", C, InitKind::Zeros) : -1;
-    // q, k, v weights adjacent, then their biases adjacent: one fused [3C, C] GEMM.
-    ly.qw = table_.add(p + "attn.q.weight", {C, C}, Split::Dim0, InitKind::Normal, std0, true);
-    table_.add(p + "attn.k.weight", {C, C}, Split::Dim0, InitKind::Normal, std0, true);
-    table_.add(p + "attn.v.weight", {C, C}, Split::Dim0, InitKind::Normal, std0, true);
+    // q, k, v weights adjacent, then their biases adjacent: one fused [3C, C] GEMM (per tp
+    // rank: its rows of each, [3C/tp, C]).
+    ly.qw = matrix(p + "attn.q.weight", C, C, Split::Dim0, std0);
+    matrix(p + "attn.k.weight", C, C, Split::Dim0, std0);
+    matrix(p + "attn.v.weight", C, C, Split::Dim0, std0);
     ly.qb = -1;
     if (bias) {
       ly.qb = table_.add(p + "attn.q.bias", {C}, Split::Dim0, InitKind::Zeros, 0.0f, false);
       table_.add(p + "attn.k.bias", {C}, Split::Dim0, InitKind::Zeros, 0.0f, false);
       table_.add(p + "attn.v.bias", {C}, Split::Dim0, InitKind::Zeros, 0.0f, false);
     }
-    ly.projw =
-        table_.add(p + "attn.proj.weight", {C, C}, Split::Dim1, InitKind::Normal, std_resid, true);
+    ly.projw = matrix(p + "attn.proj.weight", C, C, Split::Dim1, std_resid);
     ly.projb = bias ? vec(p + "attn.proj.bias", C, InitKind::Zeros) : -1;
     ly.ln2w = vec(p + "ln2.weight", C, InitKind::Ones);
     ly.ln2b = bias ? vec(p + "ln2.bias", C, InitKind::Zeros) : -1;
-    ly.fcw = table_.add(p + "mlp.fc.weight", {F, C}, Split::Dim0, InitKind::Normal, std0, true);
+    ly.fcw = matrix(p + "mlp.fc.weight", F, C, Split::Dim0, std0);
     ly.fcb =
         bias ? table_.add(p + "mlp.fc.bias", {F}, Split::Dim0, InitKind::Zeros, 0.0f, false) : -1;
-    ly.fcprojw =
-        table_.add(p + "mlp.proj.weight", {C, F}, Split::Dim1, InitKind::Normal, std_resid, true);
+    ly.fcprojw = matrix(p + "mlp.proj.weight", C, F, Split::Dim1, std_resid);
     ly.fcprojb = bias ? vec(p + "mlp.proj.bias", C, InitKind::Zeros) : -1;
     layers_.push_back(ly);
   }
@@ -113,158 +130,145 @@ void Gpt::build_table() {
 
 void Gpt::layout_activations() {
   const size_t BT = static_cast<size_t>(maxB_) * T_;
-  const size_t C = C_, F = F_, att = static_cast<size_t>(maxB_) * H_ * T_ * T_;
+  const size_t C = C_, Cl = Cl_, Fl = Fl_, att = static_cast<size_t>(maxB_) * Hl_ * T_ * T_;
+  // Sizes in binding order; the second pass hands out pointers into one arena.
+  const bool sinusoidal = cfg_.pos_encoding == "sinusoidal";
+  std::vector<size_t> sizes = {BT * C, sinusoidal ? static_cast<size_t>(T_) * C : 0};
+  for (int l = 0; l < L_; ++l)
+    sizes.insert(sizes.end(), {BT * C, BT, BT, BT * 3 * Cl, att, BT * Cl, BT * C, BT * C, BT * C,
+                               BT, BT, BT * Fl, BT * Fl, BT * C, BT * C});
+  sizes.insert(sizes.end(), {BT * C, BT, BT, BT * static_cast<size_t>(Vl_), BT, BT, BT, BT, BT * C,
+                             BT * C, BT * C, BT * Fl, BT * Fl, BT * 3 * Cl, att});
   size_t total = 0;
-  auto reserve = [&](size_t n) {
-    const size_t at = total;
-    total += (n + 15) / 16 * 16;
-    return at;
-  };
-  // First pass computes offsets, second binds pointers once the arena exists.
-  std::vector<size_t> offs;
-  auto take = [&](size_t n) { offs.push_back(reserve(n)); };
-  take(BT * C);  // encoded
-  take(cfg_.pos_encoding == "sinusoidal" ? static_cast<size_t>(T_) * C : 0);
-  for (int l = 0; l < L_; ++l) {
-    take(BT * C);
-    take(BT);
-    take(BT);
-    take(BT * 3 * C);
-    take(att);
-    take(BT * C);
-    take(BT * C);
-    take(BT * C);
-    take(BT * C);
-    take(BT);
-    take(BT);
-    take(BT * F);
-    take(BT * F);
-    take(BT * C);
-    take(BT * C);
-  }
-  take(BT * C);
-  take(BT);
-  take(BT);                             // lnf
-  take(BT * static_cast<size_t>(Vp_));  // logits
-  take(BT);                             // losses
-  take(BT * C);
-  take(BT * C);
-  take(BT * C);  // dres, dtmp, dtmp2
-  take(BT * F);
-  take(BT * F);
-  take(BT * 3 * C);
-  take(att);  // dff1, dff2, dqkv, datt
+  for (size_t s : sizes) total += s;
   acts_ = Arena(total);
+  float* next = acts_.data();
   size_t k = 0;
-  auto at = [&]() { return acts_.data() + offs[k++]; };
+  auto at = [&]() {
+    float* p = next;
+    next += sizes[k++];
+    return p;
+  };
   encoded_ = at();
   pos_table_ = at();
   la_.resize(static_cast<size_t>(L_));
-  for (LayerActs& a : la_) {
-    a.ln1 = at();
-    a.ln1_mean = at();
-    a.ln1_rstd = at();
-    a.qkv = at();
-    a.att = at();
-    a.atty = at();
-    a.attproj = at();
-    a.res2 = at();
-    a.ln2 = at();
-    a.ln2_mean = at();
-    a.ln2_rstd = at();
-    a.fch = at();
-    a.fch_act = at();
-    a.fcproj = at();
-    a.res3 = at();
-  }
-  lnf_ = at();
-  lnf_mean_ = at();
-  lnf_rstd_ = at();
-  logits_ = at();
-  losses_ = at();
-  dres_ = at();
-  dtmp_ = at();
-  dtmp2_ = at();
-  dff1_ = at();
-  dff2_ = at();
-  dqkv_ = at();
-  datt_ = at();
+  for (LayerActs& a : la_)
+    for (float** f :
+         {&a.ln1, &a.ln1_mean, &a.ln1_rstd, &a.qkv, &a.att, &a.atty, &a.attproj, &a.res2, &a.ln2,
+          &a.ln2_mean, &a.ln2_rstd, &a.fch, &a.fch_act, &a.fcproj, &a.res3})
+      *f = at();
+  for (float** f : {&lnf_, &lnf_mean_, &lnf_rstd_, &logits_, &losses_, &ce_max_, &ce_sum_,
+                    &ce_target_, &dres_, &dtmp_, &dtmp2_, &dff1_, &dff2_, &dqkv_, &datt_})
+    *f = at();
 }
 
 size_t Gpt::memory_bytes() const {
   return (params_.size() + grads_.size() + acts_.size()) * sizeof(float);
 }
 
+void Gpt::tp_sum(float* x, size_t n) {
+  if (tp_ > 1) tp_comm_->all_reduce(x, n, ReduceOp::Sum);
+}
+
+void Gpt::grads_ready(size_t begin, size_t end) {
+  if (grad_hook_ && end > begin) grad_hook_(begin, end - begin);
+}
+
 void Gpt::forward(const int32_t* inputs, int B, int T, const DropoutContext& d) {
   const int N = B * T;
   const size_t NC = static_cast<size_t>(N) * C_;
   const bool pre = cfg_.norm == "pre";
+  const bool lead = tp_rank_ == 0;  // adds replicated terms that are then summed over tp
   const float emb_scale = cfg_.embed_scale ? std::sqrt(static_cast<float>(C_)) : 1.0f;
   const float* pos =
       wpe_ >= 0 ? P(wpe_) : (cfg_.pos_encoding == "sinusoidal" ? pos_table_ : nullptr);
-  cpu::embedding_forward(encoded_, inputs, P(wte_), pos, B, T, C_, 0, Vp_, emb_scale);
+  // Vocab-parallel embedding: each rank looks up the tokens of its vocabulary rows.
+  cpu::embedding_forward(encoded_, inputs, P(wte_), lead ? pos : nullptr, B, T, C_, v0_, Vl_,
+                         emb_scale);
+  tp_sum(encoded_, NC);
   const cpu::DropoutBlock rows = rows_block(d, T, C_);
   cpu::dropout_forward(encoded_, encoded_, N, C_, spec(d, cfg_.dropout_embed, kSiteEmbed), rows);
 
   cpu::AttentionCoords coords;
   coords.sample0 = d.sample0;
-  coords.head0 = 0;
+  coords.head0 = tp_rank_ * Hl_;
   coords.H_total = H_;
   const float* x = encoded_;
   for (int l = 0; l < L_; ++l) {
     const Layer& ly = layers_[static_cast<size_t>(l)];
     LayerActs& a = la_[static_cast<size_t>(l)];
-    auto bias = [&](int idx) { return idx >= 0 ? P(idx) : nullptr; };
-    // Attention sub-block. Pre-norm: res2 = x + D(attn(LN1(x))); post-norm: res2 = x + D(attn(x)),
-    // ln1 = LN1(res2) is the block's next stream.
+    // Attention sub-block. Pre-norm: res2 = x + D(attn(LN1(x))); post-norm: res2 = x +
+    // D(attn(x)) and ln1 = LN1(res2) is the stream that continues.
     const float* attn_in = x;
     if (pre) {
-      cpu::layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, P(ly.ln1w), bias(ly.ln1b), N, C_);
+      cpu::layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, P(ly.ln1w), P(ly.ln1b), N, C_);
       attn_in = a.ln1;
     }
-    cpu::matmul_forward(a.qkv, attn_in, P(ly.qw), bias(ly.qb), N, C_, 3 * C_);
-    cpu::attention_forward(a.atty, a.att, a.qkv, nullptr, B, T, C_, H_, true,
+    cpu::matmul_forward(a.qkv, attn_in, P(ly.qw), P(ly.qb), N, C_, 3 * Cl_);
+    cpu::attention_forward(a.atty, a.att, a.qkv, nullptr, B, T, Cl_, Hl_, true,
                            spec(d, cfg_.dropout_attn, site_attn_probs(l)), coords);
-    cpu::matmul_forward(a.attproj, a.atty, P(ly.projw), bias(ly.projb), N, C_, C_);
+    // Row-parallel projection: partial sums over the heads held here, summed over tp; the
+    // replicated bias is added once.
+    cpu::matmul_forward(a.attproj, a.atty, P(ly.projw), lead ? P(ly.projb) : nullptr, N, Cl_, C_);
+    tp_sum(a.attproj, NC);
     cpu::dropout_forward(a.attproj, a.attproj, N, C_,
                          spec(d, cfg_.dropout_resid, site_attn_resid(l)), rows);
     cpu::residual_forward(a.res2, x, a.attproj, NC);
     const float* mid = a.res2;
     if (!pre) {
-      cpu::layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.res2, P(ly.ln1w), bias(ly.ln1b), N,
-                             C_);
+      cpu::layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.res2, P(ly.ln1w), P(ly.ln1b), N, C_);
       mid = a.ln1;
     }
     // FFN sub-block, same pattern with LN2.
     const float* ffn_in = mid;
     if (pre) {
-      cpu::layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, mid, P(ly.ln2w), bias(ly.ln2b), N, C_);
+      cpu::layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, mid, P(ly.ln2w), P(ly.ln2b), N, C_);
       ffn_in = a.ln2;
     }
-    cpu::matmul_forward(a.fch, ffn_in, P(ly.fcw), bias(ly.fcb), N, C_, F_);
+    cpu::matmul_forward(a.fch, ffn_in, P(ly.fcw), P(ly.fcb), N, C_, Fl_);
     if (cfg_.activation == "gelu")
-      cpu::gelu_forward(a.fch_act, a.fch, static_cast<size_t>(N) * F_);
+      cpu::gelu_forward(a.fch_act, a.fch, static_cast<size_t>(N) * Fl_);
     else
-      cpu::relu_forward(a.fch_act, a.fch, static_cast<size_t>(N) * F_);
-    cpu::matmul_forward(a.fcproj, a.fch_act, P(ly.fcprojw), bias(ly.fcprojb), N, F_, C_);
+      cpu::relu_forward(a.fch_act, a.fch, static_cast<size_t>(N) * Fl_);
+    cpu::matmul_forward(a.fcproj, a.fch_act, P(ly.fcprojw), lead ? P(ly.fcprojb) : nullptr, N, Fl_,
+                        C_);
+    tp_sum(a.fcproj, NC);
     cpu::dropout_forward(a.fcproj, a.fcproj, N, C_, spec(d, cfg_.dropout_resid, site_mlp_resid(l)),
                          rows);
     cpu::residual_forward(a.res3, mid, a.fcproj, NC);
     x = a.res3;
     if (!pre) {
-      cpu::layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res3, P(ly.ln2w), bias(ly.ln2b), N,
-                             C_);
+      cpu::layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res3, P(ly.ln2w), P(ly.ln2b), N, C_);
       x = a.ln2;
     }
   }
   const float* head_in = x;
   if (pre) {
-    cpu::layernorm_forward(lnf_, lnf_mean_, lnf_rstd_, x, P(lnfw_), lnfb_ >= 0 ? P(lnfb_) : nullptr,
-                           N, C_);
+    cpu::layernorm_forward(lnf_, lnf_mean_, lnf_rstd_, x, P(lnfw_), P(lnfb_), N, C_);
     head_in = lnf_;
   }
+  // Vocab-parallel LM head: this rank's columns of the logits.
   const float* head_w = lm_head_ >= 0 ? P(lm_head_) : P(wte_);
-  cpu::matmul_forward(logits_, head_in, head_w, nullptr, N, C_, Vp_);
+  cpu::matmul_forward(logits_, head_in, head_w, nullptr, N, C_, Vl_);
+}
+
+void Gpt::crossentropy(const int32_t* targets, int N, float dloss, bool with_grad) {
+  if (tp_ == 1) {
+    if (with_grad)
+      cpu::crossentropy_fused(logits_, losses_, targets, N, V_, Vp_, kIgnoreIndex, dloss);
+    else
+      cpu::crossentropy_forward(losses_, logits_, targets, N, V_, Vp_, kIgnoreIndex);
+    return;
+  }
+  // Vocab-parallel: the full logits never exist on one rank.
+  cpu::vp_crossentropy_max(ce_max_, logits_, N, Vl_, v0_, V_);
+  tp_comm_->all_reduce(ce_max_, static_cast<size_t>(N), ReduceOp::Max);
+  cpu::vp_crossentropy_sums(ce_sum_, ce_target_, logits_, ce_max_, targets, N, Vl_, v0_, V_,
+                            kIgnoreIndex);
+  tp_comm_->all_reduce(ce_sum_, static_cast<size_t>(N), ReduceOp::Sum);
+  tp_comm_->all_reduce(ce_target_, static_cast<size_t>(N), ReduceOp::Sum);
+  cpu::vp_crossentropy_finish(losses_, with_grad ? logits_ : nullptr, logits_, ce_max_, ce_sum_,
+                              ce_target_, targets, N, Vl_, v0_, V_, kIgnoreIndex, dloss);
 }
 
 double Gpt::sum_losses(const int32_t* targets, int N, int64_t* counted) const {
@@ -282,17 +286,15 @@ double Gpt::sum_losses(const int32_t* targets, int N, int64_t* counted) const {
 double Gpt::loss(const int32_t* inputs, const int32_t* targets, int B, int T,
                  const DropoutContext& d, int64_t* counted) {
   forward(inputs, B, T, d);
-  const int N = B * T;
-  cpu::crossentropy_forward(losses_, logits_, targets, N, V_, Vp_, kIgnoreIndex);
-  return sum_losses(targets, N, counted);
+  crossentropy(targets, B * T, 0.0f, false);
+  return sum_losses(targets, B * T, counted);
 }
 
 double Gpt::forward_backward(const int32_t* inputs, const int32_t* targets, int B, int T,
                              float dloss, const DropoutContext& d, int64_t* counted) {
   forward(inputs, B, T, d);
-  const int N = B * T;
-  cpu::crossentropy_fused(logits_, losses_, targets, N, V_, Vp_, kIgnoreIndex, dloss);
-  const double sum = sum_losses(targets, N, counted);
+  crossentropy(targets, B * T, dloss, true);
+  const double sum = sum_losses(targets, B * T, counted);
   backward(inputs, B, T, d);
   return sum;
 }
@@ -300,29 +302,33 @@ double Gpt::forward_backward(const int32_t* inputs, const int32_t* targets, int 
 void Gpt::backward(const int32_t* inputs, int B, int T, const DropoutContext& d) {
   const int N = B * T;
   const size_t NC = static_cast<size_t>(N) * C_;
-  const size_t NF = static_cast<size_t>(N) * F_;
+  const size_t NF = static_cast<size_t>(N) * Fl_;
   const bool pre = cfg_.norm == "pre";
   const cpu::DropoutBlock rows = rows_block(d, T, C_);
   cpu::AttentionCoords coords;
   coords.sample0 = d.sample0;
-  coords.head0 = 0;
+  coords.head0 = tp_rank_ * Hl_;
   coords.H_total = H_;
-  auto gbias = [&](int idx) { return idx >= 0 ? G(idx) : nullptr; };
+  const auto begin_of = [&](int idx) { return table_[idx].offset; };
 
-  // LM head: logits_ holds dlogits. dres = d(stream after the last block).
+  // LM head: logits_ holds this rank's dlogits. Its input gradient is a partial sum over the
+  // vocabulary shards. dres becomes d(stream after the last block).
   const float* last = L_ > 0 ? (pre ? la_.back().res3 : la_.back().ln2) : encoded_;
   const float* head_in = pre ? lnf_ : last;
   const int head_idx = lm_head_ >= 0 ? lm_head_ : wte_;
+  zero(dtmp_, NC);
+  cpu::matmul_backward(dtmp_, G(head_idx), nullptr, logits_, head_in, P(head_idx), N, C_, Vl_);
+  tp_sum(dtmp_, NC);
   if (pre) {
-    zero(dtmp_, NC);
-    cpu::matmul_backward(dtmp_, G(head_idx), nullptr, logits_, head_in, P(head_idx), N, C_, Vp_);
     zero(dres_, NC);
-    cpu::layernorm_backward(dres_, G(lnfw_), gbias(lnfb_), dtmp_, last, P(lnfw_), lnf_mean_,
-                            lnf_rstd_, N, C_);
+    cpu::layernorm_backward(dres_, G(lnfw_), G(lnfb_), dtmp_, last, P(lnfw_), lnf_mean_, lnf_rstd_,
+                            N, C_);
   } else {
-    zero(dres_, NC);
-    cpu::matmul_backward(dres_, G(head_idx), nullptr, logits_, head_in, P(head_idx), N, C_, Vp_);
+    std::memcpy(dres_, dtmp_, NC * sizeof(float));
   }
+  // Final LayerNorm and an untied head are done (both sit after the last block).
+  if (lnfw_ >= 0 || lm_head_ >= 0)
+    grads_ready(begin_of(lnfw_ >= 0 ? lnfw_ : lm_head_), table_.total());
 
   for (int l = L_ - 1; l >= 0; --l) {
     const Layer& ly = layers_[static_cast<size_t>(l)];
@@ -337,59 +343,64 @@ void Gpt::backward(const int32_t* inputs, int B, int T, const DropoutContext& d)
     if (!pre) {
       // dres holds d(LN2(res3)); turn it into d(res3).
       zero(dtmp2_, NC);
-      cpu::layernorm_backward(dtmp2_, G(ly.ln2w), gbias(ly.ln2b), dres_, a.res3, P(ly.ln2w),
-                              a.ln2_mean, a.ln2_rstd, N, C_);
+      cpu::layernorm_backward(dtmp2_, G(ly.ln2w), G(ly.ln2b), dres_, a.res3, P(ly.ln2w), a.ln2_mean,
+                              a.ln2_rstd, N, C_);
       std::memcpy(dres_, dtmp2_, NC * sizeof(float));
     }
     // dres = d(res3). FFN branch: res3 = mid + D(fcproj).
     cpu::dropout_backward(dtmp_, dres_, N, C_, spec(d, cfg_.dropout_resid, site_mlp_resid(l)),
                           rows);
     zero(dff1_, NF);
-    cpu::matmul_backward(dff1_, G(ly.fcprojw), gbias(ly.fcprojb), dtmp_, a.fch_act, P(ly.fcprojw),
-                         N, F_, C_);
+    cpu::matmul_backward(dff1_, G(ly.fcprojw), G(ly.fcprojb), dtmp_, a.fch_act, P(ly.fcprojw), N,
+                         Fl_, C_);
     zero(dff2_, NF);
     if (cfg_.activation == "gelu")
       cpu::gelu_backward(dff2_, a.fch, dff1_, NF);
     else
       cpu::relu_backward(dff2_, a.fch, dff1_, NF);
+    // Gradient of the FFN input: partial over the FFN columns held here, summed over tp.
+    zero(dtmp2_, NC);
+    cpu::matmul_backward(dtmp2_, G(ly.fcw), G(ly.fcb), dff2_, ffn_in, P(ly.fcw), N, C_, Fl_);
+    tp_sum(dtmp2_, NC);
     if (pre) {
-      zero(dtmp2_, NC);
-      cpu::matmul_backward(dtmp2_, G(ly.fcw), gbias(ly.fcb), dff2_, ffn_in, P(ly.fcw), N, C_, F_);
       // dres (= d res3 = d mid through the skip) += LN2 backward.
-      cpu::layernorm_backward(dres_, G(ly.ln2w), gbias(ly.ln2b), dtmp2_, mid, P(ly.ln2w),
-                              a.ln2_mean, a.ln2_rstd, N, C_);
+      cpu::layernorm_backward(dres_, G(ly.ln2w), G(ly.ln2b), dtmp2_, mid, P(ly.ln2w), a.ln2_mean,
+                              a.ln2_rstd, N, C_);
     } else {
-      // d mid = d res3 (skip) + FFN input gradient; mid = ln1 = LN1(res2).
-      cpu::matmul_backward(dres_, G(ly.fcw), gbias(ly.fcb), dff2_, ffn_in, P(ly.fcw), N, C_, F_);
-      zero(dtmp2_, NC);
-      cpu::layernorm_backward(dtmp2_, G(ly.ln1w), gbias(ly.ln1b), dres_, a.res2, P(ly.ln1w),
-                              a.ln1_mean, a.ln1_rstd, N, C_);
-      std::memcpy(dres_, dtmp2_, NC * sizeof(float));
+      // d mid = d res3 (skip) + d(FFN input); mid = ln1 = LN1(res2).
+      cpu::residual_forward(dtmp2_, dtmp2_, dres_, NC);
+      zero(dres_, NC);
+      cpu::layernorm_backward(dres_, G(ly.ln1w), G(ly.ln1b), dtmp2_, a.res2, P(ly.ln1w), a.ln1_mean,
+                              a.ln1_rstd, N, C_);
     }
     // dres = d(res2). Attention branch: res2 = x + D(attproj).
     cpu::dropout_backward(dtmp_, dres_, N, C_, spec(d, cfg_.dropout_resid, site_attn_resid(l)),
                           rows);
-    zero(dtmp2_, NC);
-    cpu::matmul_backward(dtmp2_, G(ly.projw), gbias(ly.projb), dtmp_, a.atty, P(ly.projw), N, C_,
-                         C_);
-    zero(dqkv_, NC * 3);
-    cpu::attention_backward(dqkv_, datt_, dtmp2_, a.qkv, a.att, nullptr, B, T, C_, H_, true,
+    zero(dtmp2_, static_cast<size_t>(N) * Cl_);
+    cpu::matmul_backward(dtmp2_, G(ly.projw), G(ly.projb), dtmp_, a.atty, P(ly.projw), N, Cl_, C_);
+    zero(dqkv_, static_cast<size_t>(N) * 3 * Cl_);
+    cpu::attention_backward(dqkv_, datt_, dtmp2_, a.qkv, a.att, nullptr, B, T, Cl_, Hl_, true,
                             spec(d, cfg_.dropout_attn, site_attn_probs(l)), coords);
-    if (pre) {
-      zero(dtmp2_, NC);
-      cpu::matmul_backward(dtmp2_, G(ly.qw), gbias(ly.qb), dqkv_, attn_in, P(ly.qw), N, C_, 3 * C_);
-      cpu::layernorm_backward(dres_, G(ly.ln1w), gbias(ly.ln1b), dtmp2_, x, P(ly.ln1w), a.ln1_mean,
+    zero(dtmp2_, NC);
+    cpu::matmul_backward(dtmp2_, G(ly.qw), G(ly.qb), dqkv_, attn_in, P(ly.qw), N, C_, 3 * Cl_);
+    tp_sum(dtmp2_, NC);
+    if (pre)
+      cpu::layernorm_backward(dres_, G(ly.ln1w), G(ly.ln1b), dtmp2_, x, P(ly.ln1w), a.ln1_mean,
                               a.ln1_rstd, N, C_);
-    } else {
-      cpu::matmul_backward(dres_, G(ly.qw), gbias(ly.qb), dqkv_, attn_in, P(ly.qw), N, C_, 3 * C_);
-    }
-    // dres = d(x), the block input.
+    else
+      cpu::residual_forward(dres_, dres_, dtmp2_, NC);
+    // dres = d(x), the block input. This block's gradients are final.
+    const size_t end = l + 1 < L_      ? begin_of(layers_[static_cast<size_t>(l) + 1].ln1w)
+                       : lnfw_ >= 0    ? begin_of(lnfw_)
+                       : lm_head_ >= 0 ? begin_of(lm_head_)
+                                       : table_.total();
+    grads_ready(begin_of(ly.ln1w), end);
   }
-  // Embedding: encoded = D(scale * wte[tok] + pos).
+  // Embedding: encoded = D(scale * wte[tok] + pos), the sum over vocabulary shards.
   cpu::dropout_backward(dtmp_, dres_, N, C_, spec(d, cfg_.dropout_embed, kSiteEmbed), rows);
   const float emb_scale = cfg_.embed_scale ? std::sqrt(static_cast<float>(C_)) : 1.0f;
-  cpu::embedding_backward(G(wte_), wpe_ >= 0 ? G(wpe_) : nullptr, dtmp_, inputs, B, T, C_, 0, Vp_,
-                          emb_scale);
+  cpu::embedding_backward(G(wte_), G(wpe_), dtmp_, inputs, B, T, C_, v0_, Vl_, emb_scale);
+  grads_ready(0, L_ > 0 ? begin_of(layers_[0].ln1w) : table_.total());
 }
 
 }  // namespace ph

@@ -79,7 +79,8 @@ TEST(Cli, BadConfig) {
   expect_bad_input("train " + cfg + " train.lr", "expected key.path=value");
   expect_bad_input("train " + cfg + " model.n_heads=3", "divisible");
   expect_bad_input("train " + cfg + " runtime.device=cuda", "needs the CUDA backend");
-  expect_bad_input("train " + cfg + " parallel.tp=2", "got world size 1 and parallel.tp=2");
+  expect_bad_input("train " + cfg + " parallel.tp=2",
+                   "parallel.tp=2 does not divide the world size 1");
   EXPECT_FALSE(fs::exists(tmp / "run/config.yaml"));  // no work was done
 }
 

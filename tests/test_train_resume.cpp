@@ -9,6 +9,7 @@
 
 #include "io/checkpoint.h"
 #include "model/gpt.h"
+#include "parallel/grid.h"
 #include "test_util.h"
 #include "trainer/checkpointing.h"
 #include "trainer/trainer.h"
@@ -50,7 +51,8 @@ Config small_run(const std::string& dir) {
 std::vector<float> checkpoint_values(const std::string& path, const Config& cfg) {
   Gpt model(cfg.model, 1);
   AdamW opt(cfg.optim, model.table());
-  load_training_checkpoint(path, cfg, model, &opt, MPI_COMM_WORLD);
+  const ProcessGrid grid = make_grid(1);
+  load_training_checkpoint(path, cfg, model, &opt, grid);
   std::vector<float> all(model.params(), model.params() + model.arena_size());
   all.insert(all.end(), opt.m(), opt.m() + opt.size());
   all.insert(all.end(), opt.v(), opt.v() + opt.size());

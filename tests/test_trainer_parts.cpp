@@ -79,6 +79,25 @@ TEST(AdamW, TwoStepsMatchHandComputation) {
   EXPECT_NEAR(p[w], p0 - 0.1 * (mhat / (std::sqrt(vhat) + 1e-8) + 0.5 * p0), 1e-6);
 }
 
+TEST(AdamW, ASliceOfTheArenaUpdatesLikeTheWhole) {
+  ParamTable t;
+  t.add("a", {3}, Split::Replicated, InitKind::Zeros, 0.0f, true);
+  t.add("b", {2}, Split::Replicated, InitKind::Zeros, 0.0f, false);
+  t.place(0, 1);
+  OptimConfig o;
+  o.weight_decay = 0.3f;
+  std::vector<float> g = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f};
+  std::vector<float> whole = {1, 2, 3, 4, 5}, sliced = whole;
+  AdamW full(o, t), lo(o, t, 0, 2), hi(o, t, 2, 5);
+  for (int step = 1; step <= 3; ++step) {
+    full.step(whole.data(), g.data(), 0.01f, step, 0.5f);
+    lo.step(sliced.data(), g.data(), 0.01f, step, 0.5f);
+    hi.step(sliced.data(), g.data() + 2, 0.01f, step, 0.5f);
+  }
+  EXPECT_EQ(whole, sliced);
+  EXPECT_EQ(hi.size(), 3u);
+}
+
 TEST(AdamW, DecayOfOneDimensionalParametersIsConfigurable) {
   ParamTable t;
   t.add("b", {1}, Split::Replicated, InitKind::Zeros, 0.0f, false);
@@ -94,8 +113,15 @@ TEST(AdamW, DecayOfOneDimensionalParametersIsConfigurable) {
 }
 
 TEST(Clipping, ScaleAndNorm) {
-  std::vector<float> g = {3.0f, 4.0f};
-  EXPECT_DOUBLE_EQ(AdamW::grad_norm(g.data(), g.size()), 5.0);
+  ParamTable t;
+  t.add("w", {2}, Split::Dim0, InitKind::Zeros, 0.0f, true);
+  t.add("ln", {1}, Split::Replicated, InitKind::Zeros, 0.0f, false);
+  t.place(0, 1);
+  std::vector<float> g = {3.0f, 4.0f, 12.0f};
+  EXPECT_DOUBLE_EQ(grad_sq_sum(t, g.data(), 0, 3, true), 169.0);
+  EXPECT_DOUBLE_EQ(grad_sq_sum(t, g.data(), 0, 3, false), 25.0);  // replicated counted elsewhere
+  EXPECT_DOUBLE_EQ(grad_sq_sum(t, g.data() + 1, 1, 3, true), 160.0);  // a ZeRO slice
+  EXPECT_NEAR(std::sqrt(grad_sq_sum(t, g.data(), 0, 3, true)), 13.0, 1e-12);
   EXPECT_NEAR(clip_scale(5.0, 1.0f), 0.2, 1e-6);
   EXPECT_EQ(clip_scale(0.5, 1.0f), 1.0f);
   EXPECT_EQ(clip_scale(50.0, 0.0f), 1.0f);  // disabled

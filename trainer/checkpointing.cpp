@@ -1,13 +1,18 @@
 #include "trainer/checkpointing.h"
 
+#include <algorithm>
+#include <cstring>
 #include <sstream>
+#include <vector>
 
 namespace ph {
 
 namespace {
 
-// One slice per parameter of `arena` under `prefix`; padding rows (vocab) are not stored.
-std::vector<TensorSlice> slices(const ParamTable& table, float* arena, const std::string& prefix) {
+// One slice per parameter of `arena` under `prefix`: this rank's block, without the
+// vocabulary padding rows (memory only). Replicas do not write.
+std::vector<TensorSlice> slices(const ParamTable& table, float* arena, const std::string& prefix,
+                                const ProcessGrid& grid) {
   std::vector<TensorSlice> out;
   for (const Param& p : table.params()) {
     TensorSlice s;
@@ -15,21 +20,48 @@ std::vector<TensorSlice> slices(const ParamTable& table, float* arena, const std
     s.shape = p.shape;
     s.offset = p.block_offset;
     s.count = p.local_shape;
-    // Rows past the real vocabulary are padding held in memory only.
     const int64_t rows_end = s.offset[0] + s.count[0];
     if (rows_end > p.shape[0]) s.count[0] = std::max<int64_t>(0, p.shape[0] - s.offset[0]);
     s.data = arena + p.offset;
-    s.writer = true;
+    s.writer = grid.dp_rank == 0 && (p.split != Split::Replicated || grid.tp_rank == 0);
     out.push_back(std::move(s));
   }
   return out;
 }
 
-std::vector<TensorSlice> all_slices(Gpt& model, AdamW* opt) {
-  std::vector<TensorSlice> t = slices(model.table(), model.params(), "/model/");
-  if (opt) {
-    for (auto& s : slices(model.table(), opt->m(), "/optim/m/")) t.push_back(std::move(s));
-    for (auto& s : slices(model.table(), opt->v(), "/optim/v/")) t.push_back(std::move(s));
+// The optimizer moments as whole (tensor-parallel local) arenas: the optimizer's own when it
+// holds them all, else gathered from the ZeRO shards of every data-parallel rank.
+struct Moments {
+  float* m = nullptr;
+  float* v = nullptr;
+  std::vector<float> m_full, v_full;
+};
+
+bool sharded(const AdamW& opt, const Gpt& model) {
+  return opt.lo() != 0 || opt.hi() < model.arena_size();
+}
+
+Moments gather_moments(AdamW& opt, Gpt& model, const ProcessGrid& grid) {
+  Moments mo;
+  if (!sharded(opt, model)) {
+    mo.m = opt.m();
+    mo.v = opt.v();
+    return mo;
+  }
+  mo.m_full.resize(model.arena_capacity());
+  mo.v_full.resize(model.arena_capacity());
+  grid.dp_comm->all_gather(opt.m(), mo.m_full.data(), opt.size());
+  grid.dp_comm->all_gather(opt.v(), mo.v_full.data(), opt.size());
+  mo.m = mo.m_full.data();
+  mo.v = mo.v_full.data();
+  return mo;
+}
+
+std::vector<TensorSlice> all_slices(Gpt& model, Moments* mo, const ProcessGrid& grid) {
+  std::vector<TensorSlice> t = slices(model.table(), model.params(), "/model/", grid);
+  if (mo) {
+    for (auto& s : slices(model.table(), mo->m, "/optim/m/", grid)) t.push_back(std::move(s));
+    for (auto& s : slices(model.table(), mo->v, "/optim/v/", grid)) t.push_back(std::move(s));
   }
   return t;
 }
@@ -47,22 +79,24 @@ std::string model_summary(const ModelConfig& m) {
 }
 
 std::string save_training_checkpoint(const std::string& dir, const Config& cfg, Gpt& model,
-                                     AdamW* opt, const TrainState& st, MPI_Comm comm) {
+                                     AdamW* opt, const TrainState& st, const ProcessGrid& grid) {
   CheckpointMeta meta;
   meta.step = st.step;
   meta.consumed_samples = st.consumed_samples;
   meta.seed = cfg.train.seed;
   meta.config_yaml = config_to_yaml(cfg);
-  int world = 1;
-  MPI_Comm_size(comm, &world);
-  meta.layout = "dp=" + std::to_string(world / cfg.parallel.tp) +
-                " tp=" + std::to_string(cfg.parallel.tp) + " world=" + std::to_string(world);
+  meta.layout = "dp=" + std::to_string(grid.dp) + " tp=" + std::to_string(grid.tp) +
+                " world=" + std::to_string(grid.world) + (cfg.parallel.zero ? " zero=1" : "");
   meta.model_summary = model_summary(cfg.model);
-  return save_checkpoint(dir, meta, all_slices(model, opt), comm, cfg.checkpoint.keep_last);
+  Moments mo;
+  if (opt) mo = gather_moments(*opt, model, grid);
+  return save_checkpoint(dir, meta, all_slices(model, opt ? &mo : nullptr, grid), MPI_COMM_WORLD,
+                         cfg.checkpoint.keep_last);
 }
 
-CheckpointMeta check_checkpoint_matches(const std::string& path, const Config& cfg, MPI_Comm comm) {
-  CheckpointMeta meta = read_checkpoint_meta(path, comm);
+CheckpointMeta check_checkpoint_matches(const std::string& path, const Config& cfg,
+                                        const ProcessGrid&) {
+  CheckpointMeta meta = read_checkpoint_meta(path, MPI_COMM_WORLD);
   const std::string want = model_summary(cfg.model);
   if (meta.model_summary != want) {
     // Name the keys that differ.
@@ -77,9 +111,24 @@ CheckpointMeta check_checkpoint_matches(const std::string& path, const Config& c
 }
 
 TrainState load_training_checkpoint(const std::string& path, const Config& cfg, Gpt& model,
-                                    AdamW* opt, MPI_Comm comm) {
-  const CheckpointMeta meta = check_checkpoint_matches(path, cfg, comm);
-  load_checkpoint(path, all_slices(model, opt), comm);
+                                    AdamW* opt, const ProcessGrid& grid) {
+  const CheckpointMeta meta = check_checkpoint_matches(path, cfg, grid);
+  Moments mo;
+  const bool shard = opt && sharded(*opt, model);
+  if (opt && !shard) {
+    mo.m = opt->m();
+    mo.v = opt->v();
+  } else if (shard) {  // read the whole local moments, keep this rank's ZeRO slice
+    mo.m_full.assign(model.arena_capacity(), 0.0f);
+    mo.v_full.assign(model.arena_capacity(), 0.0f);
+    mo.m = mo.m_full.data();
+    mo.v = mo.v_full.data();
+  }
+  load_checkpoint(path, all_slices(model, opt ? &mo : nullptr, grid), MPI_COMM_WORLD);
+  if (shard) {
+    std::memcpy(opt->m(), mo.m + opt->lo(), opt->size() * sizeof(float));
+    std::memcpy(opt->v(), mo.v + opt->lo(), opt->size() * sizeof(float));
+  }
   TrainState st;
   st.step = meta.step;
   st.consumed_samples = meta.consumed_samples;

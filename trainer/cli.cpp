@@ -13,6 +13,8 @@
 #include "io/prepare.h"
 #include "io/tokenizer.h"
 #include "model/gpt.h"
+#include "parallel/agreement.h"
+#include "parallel/grid.h"
 #include "trainer/checkpointing.h"
 #include "trainer/data_source.h"
 #include "trainer/evaluator.h"
@@ -171,15 +173,13 @@ void check_device(const Config& cfg) {
     std::printf("runtime.device=auto: no CUDA backend in this build; running on the CPU\n");
 }
 
-void check_world(const Config& cfg) {
-  int world = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  if (world != 1 || cfg.parallel.tp != 1)
-    throw InputError(
-        "this build trains on one process (world size 1, parallel.tp=1); got world "
-        "size " +
-        std::to_string(world) + " and parallel.tp=" + std::to_string(cfg.parallel.tp) +
-        ". Data- and tensor-parallel training is the next milestone (README)");
+// A checkpoint's embedded config describes the layout that wrote it; any layout reads it, so
+// eval and sample start from one process per model replica (tp=1) unless the command line
+// says otherwise.
+std::vector<std::string> checkpoint_overrides(const std::vector<std::string>& user) {
+  std::vector<std::string> o = {"parallel.tp=1", "parallel.zero=0"};
+  o.insert(o.end(), user.begin(), user.end());
+  return o;
 }
 
 int cmd_train(const std::vector<std::string>& args) {
@@ -192,13 +192,11 @@ int cmd_train(const std::vector<std::string>& args) {
     throw InputError("train: missing CONFIG (usage: polyhead train CONFIG [key.path=value ...])");
   const std::vector<std::string> overrides(p.positional.begin() + 1, p.positional.end());
   const Config cfg = load_config(p.positional[0], overrides);
-  check_world(cfg);
   check_device(cfg);
   setup_threads(cfg);
-  std::printf("polyhead %s: training %s (run directory %s, %d threads)\n", POLYHEAD_VERSION,
-              p.positional[0].c_str(), cfg.run.dir.c_str(), omp_get_max_threads());
-  std::printf("--- resolved config ---\n%s--- end of config ---\n", config_to_yaml(cfg).c_str());
-  std::fflush(stdout);
+  std::printf("polyhead %s: training %s (run directory %s, %d threads per rank)\n",
+              POLYHEAD_VERSION, p.positional[0].c_str(), cfg.run.dir.c_str(),
+              omp_get_max_threads());
   install_stop_handlers();
   const TrainSummary s = train(cfg);
   (void)s;
@@ -220,7 +218,8 @@ int cmd_eval(const std::vector<std::string>& args) {
     if (!p.positional.empty() && p.positional[0].find('=') == std::string::npos)
       throw InputError("eval: give either CONFIG or --checkpoint, not both");
     const CheckpointMeta meta = read_checkpoint_meta(*ckpt, MPI_COMM_WORLD);
-    cfg = parse_config(meta.config_yaml, p.positional, *ckpt + " (embedded config)");
+    cfg = parse_config(meta.config_yaml, checkpoint_overrides(p.positional),
+                       *ckpt + " (embedded config)");
     from = *ckpt;
   } else {
     if (p.positional.empty())
@@ -229,27 +228,33 @@ int cmd_eval(const std::vector<std::string>& args) {
     cfg = load_config(p.positional[0], overrides);
     from = latest_checkpoint(cfg.run.dir + "/checkpoints");
   }
-  check_world(cfg);
   check_device(cfg);
   setup_threads(cfg);
+  const ProcessGrid grid = make_grid(cfg.parallel.tp);
+  validate_layout(grid.world, grid.tp, cfg.model.n_heads, cfg.model.ffn_width(),
+                  padded_vocab_size(cfg.model.vocab_size, grid.tp), grid.dp * cfg.train.micro_batch,
+                  cfg.train.micro_batch);
   const int max_batches =
       batches ? static_cast<int>(to_long("eval", "--batches", *batches, 0, 1L << 30))
               : cfg.train.eval_batches;
-  DataSource ds = open_data(cfg, /*need_train=*/false, data ? *data : "");
+  DataSource ds;
+  agree(*grid.world_comm, [&] {
+    if (grid.rank == 0 && !data) generate_task_data(cfg);
+  });
+  agree(*grid.world_comm, [&] { ds = open_data(cfg, /*need_train=*/false, data ? *data : ""); });
   if (!ds.val)
     throw InputError("eval: the config names no validation data (data.val); pass --data PATH");
-  Gpt model(cfg.model, cfg.train.micro_batch);
+  Gpt model(cfg.model, cfg.train.micro_batch, grid.tp_rank, grid.tp, grid.tp_comm.get());
   model.initialize(cfg.train.seed);
   if (!from.empty()) {
-    const TrainState st = load_training_checkpoint(from, cfg, model, nullptr, MPI_COMM_WORLD);
+    const TrainState st = load_training_checkpoint(from, cfg, model, nullptr, grid);
     std::printf("model: %s at step %lld\n", from.c_str(), static_cast<long long>(st.step));
   } else {
     std::printf("model: freshly initialised (seed %llu; no checkpoint in %s/checkpoints)\n",
                 static_cast<unsigned long long>(cfg.train.seed), cfg.run.dir.c_str());
   }
-  Evaluator ev(cfg.train.micro_batch, cfg.model.seq_len, model.padded_vocab(),
-               cfg.model.vocab_size);
-  const EvalResult r = ev.run(model, *ds.val, ds.task ? &*ds.task : nullptr, max_batches);
+  Evaluator ev(cfg.train.micro_batch, model);
+  const EvalResult r = ev.run(model, *ds.val, ds.task ? &*ds.task : nullptr, max_batches, grid);
   std::printf("loss %.8f over %lld tokens\n", r.loss, static_cast<long long>(r.tokens));
   if (r.has_task)
     std::printf("task_accuracy %.6f (%lld/%lld held-out problems, exact match)\n",
@@ -285,9 +290,10 @@ int cmd_sample(const std::vector<std::string>& args) {
   const long seed_v = seed ? to_long("sample", "--seed", *seed, 0, 1L << 62) : 0;
 
   const CheckpointMeta meta = read_checkpoint_meta(*ckpt, MPI_COMM_WORLD);
-  Config cfg = parse_config(meta.config_yaml, {}, *ckpt + " (embedded config)");
-  check_world(cfg);
+  Config cfg =
+      parse_config(meta.config_yaml, checkpoint_overrides({}), *ckpt + " (embedded config)");
   setup_threads(cfg);
+  const ProcessGrid grid = make_grid(1);
   if (top_k_v > cfg.model.vocab_size)
     throw InputError("sample: --top-k " + std::to_string(top_k_v) + " exceeds the vocabulary of " +
                      std::to_string(cfg.model.vocab_size));
@@ -305,7 +311,7 @@ int cmd_sample(const std::vector<std::string>& args) {
                        ", outside the model's vocabulary of " +
                        std::to_string(cfg.model.vocab_size));
   Gpt model(cfg.model, 1);
-  load_training_checkpoint(*ckpt, cfg, model, nullptr, MPI_COMM_WORLD);
+  load_training_checkpoint(*ckpt, cfg, model, nullptr, grid);
   const std::vector<int32_t> gen = sample_tokens(model, ptoks, o);
   std::printf("%s%s\n", prompt.c_str(), decode_bytes(gen.data(), gen.size()).c_str());
   return 0;

@@ -17,9 +17,12 @@ struct DataSource {
   std::optional<AdditionTask> task;   // set for the synthetic task (task metric, prompts)
 };
 
-// Opens (and for the synthetic task first generates) the datasets; validates every shard.
-// `val_override`, if non-empty, replaces the validation shards (polyhead eval --data).
-// `need_train` false skips the training shards (eval, sampling).
+// Writes the synthetic task's shards into <run.dir>/data when the config uses it and they are
+// not there yet. One process calls it (the others wait), before open_data.
+void generate_task_data(const Config& cfg);
+
+// Opens and validates the datasets (every shard). `val_override`, if non-empty, replaces the
+// validation shards (polyhead eval --data). `need_train` false skips the training shards.
 DataSource open_data(const Config& cfg, bool need_train, const std::string& val_override = "");
 
 }  // namespace ph

@@ -1,10 +1,12 @@
 // Evaluation: mean token loss over the first windows of a validation set (always the same
 // windows, in order), and for the synthetic task the exact-match accuracy of its answers.
+// Data-parallel ranks share the batches; the result is the same on every layout.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "model/gpt.h"
+#include "parallel/grid.h"
 #include "trainer/data_source.h"
 
 namespace ph {
@@ -23,14 +25,20 @@ struct EvalResult {
 
 class Evaluator {
  public:
-  // Buffers for one micro-batch of `batch` sequences are allocated here, once.
-  Evaluator(int batch, int T, int padded_vocab, int vocab);
-  // Evaluates `max_batches` micro-batches (0: the whole set) of val with dropout off.
-  EvalResult run(Gpt& model, TokenDataset& val, const AdditionTask* task, int max_batches);
+  // Buffers for one micro-batch of `batch` sequences of the model's width, allocated once.
+  Evaluator(int batch, const Gpt& model);
+  // Evaluates `max_batches` micro-batches (0: the whole set) of val with dropout off; batch b
+  // goes to data-parallel rank b mod dp.
+  EvalResult run(Gpt& model, TokenDataset& val, const AdditionTask* task, int max_batches,
+                 const ProcessGrid& grid);
 
  private:
-  int batch_, T_, Vp_, V_;
+  // preds_ [N] = argmax over the real vocabulary of each row of the (sharded) logits.
+  void argmax(const Gpt& model, int N);
+
+  int batch_, T_;
   std::vector<int32_t> inputs_, targets_, preds_;
+  std::vector<float> best_, gathered_;  // (value, index) per row, local and of every tp rank
 };
 
 }  // namespace ph

@@ -10,6 +10,9 @@
 
 int main(int argc, char** argv) {
   ph::MpiRuntime mpi(&argc, &argv);
+  // Rank 0 speaks for the job: the other ranks' standard output is discarded (errors still
+  // reach standard error through fatal_exit).
+  if (!mpi.is_root() && !std::freopen("/dev/null", "w", stdout)) return 1;
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
     return ph::run_cli(args);

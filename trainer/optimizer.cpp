@@ -1,17 +1,19 @@
 #include "trainer/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/optimizer.h"
 
 namespace ph {
 
-AdamW::AdamW(const OptimConfig& cfg, const ParamTable& table)
-    : cfg_(cfg), table_(table), m_(table.total()), v_(table.total()) {}
-
-double AdamW::grad_norm(const float* grads, size_t n) {
-  return std::sqrt(cpu::sum_squares(grads, n));
-}
+AdamW::AdamW(const OptimConfig& cfg, const ParamTable& table, size_t lo, size_t hi)
+    : cfg_(cfg),
+      table_(table),
+      lo_(lo),
+      hi_(hi == 0 ? table.total() : hi),
+      m_(hi_ - lo_),
+      v_(hi_ - lo_) {}
 
 void AdamW::step(float* params, const float* grads, float lr, int t, float grad_scale) {
   AdamWParams a{};
@@ -23,11 +25,24 @@ void AdamW::step(float* params, const float* grads, float lr, int t, float grad_
   a.bias_correction2 = 1.0f - std::pow(cfg_.beta2, static_cast<float>(t));
   a.grad_scale = grad_scale;
   for (const Param& p : table_.params()) {
+    const size_t b = std::max(p.offset, lo_), e = std::min(p.offset + p.numel, hi_);
+    if (b >= e) continue;
     const bool decay = p.decay || (cfg_.decay_1d && p.shape.size() == 1);
     a.weight_decay = decay ? cfg_.weight_decay : 0.0f;
-    cpu::adamw_update(params + p.offset, grads + p.offset, m_.data() + p.offset,
-                      v_.data() + p.offset, p.numel, a);
+    cpu::adamw_update(params + b, grads + (b - lo_), m_.data() + (b - lo_), v_.data() + (b - lo_),
+                      e - b, a);
   }
+}
+
+double grad_sq_sum(const ParamTable& table, const float* grads, size_t lo, size_t hi,
+                   bool count_replicated) {
+  double sum = 0.0;
+  for (const Param& p : table.params()) {
+    if (p.split == Split::Replicated && !count_replicated) continue;
+    const size_t b = std::max(p.offset, lo), e = std::min(p.offset + p.numel, hi);
+    if (b < e) sum += cpu::sum_squares(grads + (b - lo), e - b);
+  }
+  return sum;
 }
 
 float clip_scale(double norm, float clip) {

@@ -1,5 +1,6 @@
-// AdamW over the parameter arena, driven by the parameter table (decay per parameter), with
-// gradient clipping by global norm.
+// AdamW over the parameter arena, driven by the parameter table (weight decay per parameter),
+// and the squared gradient norm used for clipping. The optimizer may own the moments of a
+// slice [lo, hi) of the arena only: ZeRO stage 1 gives each data-parallel rank one slice.
 #pragma once
 #include <cstddef>
 
@@ -11,24 +12,32 @@ namespace ph {
 
 class AdamW {
  public:
-  AdamW(const OptimConfig& cfg, const ParamTable& table);
+  // Moments for arena elements [lo, hi); hi == 0 means the whole arena.
+  AdamW(const OptimConfig& cfg, const ParamTable& table, size_t lo = 0, size_t hi = 0);
 
   float* m() { return m_.data(); }
   float* v() { return v_.data(); }
   size_t size() const { return m_.size(); }
+  size_t lo() const { return lo_; }
+  size_t hi() const { return hi_; }
 
-  // Global L2 norm of the gradient arena (each element counted once).
-  static double grad_norm(const float* grads, size_t n);
-
-  // Applies one AdamW step with learning rate lr; t is the 1-based step count used for bias
-  // correction; grad_scale multiplies every gradient first (the clipping factor).
+  // One AdamW step on elements [lo, hi) of params (the whole arena) with their gradient
+  // grads (grads[0] is element lo), learning rate lr, 1-based step t for bias correction,
+  // and grad_scale multiplying every gradient first (the clipping factor).
   void step(float* params, const float* grads, float lr, int t, float grad_scale);
 
  private:
   OptimConfig cfg_;
   const ParamTable& table_;
+  size_t lo_, hi_;
   Arena m_, v_;
 };
+
+// Sum of squares of the gradient of arena elements [lo, hi) (grads[0] is element lo).
+// Replicated parameters are counted only when count_replicated (one tensor-parallel rank
+// counts them, so that the global norm counts every parameter once).
+double grad_sq_sum(const ParamTable& table, const float* grads, size_t lo, size_t hi,
+                   bool count_replicated);
 
 // Clipping factor for a gradient of norm `norm` under max norm `clip` (0 disables).
 float clip_scale(double norm, float clip);

@@ -12,8 +12,9 @@ std::vector<int32_t> sample_tokens(Gpt& model, const std::vector<int32_t>& promp
                                    const SampleOptions& opt) {
   const int T = model.config().seq_len;
   const int V = model.config().vocab_size;
-  const int Vp = model.padded_vocab();
+  const int Vl = model.local_vocab();
   std::vector<int32_t> ctx = prompt, out;
+  std::vector<float> full_row(static_cast<size_t>(model.padded_vocab()));
   std::vector<float> probs(static_cast<size_t>(V));
   std::vector<int32_t> order(static_cast<size_t>(V));
   DropoutContext off;
@@ -21,7 +22,11 @@ std::vector<int32_t> sample_tokens(Gpt& model, const std::vector<int32_t>& promp
     const int len = std::min<int>(T, static_cast<int>(ctx.size()));
     const int32_t* window = ctx.data() + ctx.size() - static_cast<size_t>(len);
     model.forward(window, 1, len, off);
-    const float* row = model.logits() + static_cast<size_t>(len - 1) * Vp;
+    const float* row = model.logits() + static_cast<size_t>(len - 1) * Vl;
+    if (model.tp() > 1) {  // the vocabulary is sharded: every rank gathers the whole row
+      model.tp_comm()->all_gather(row, full_row.data(), static_cast<size_t>(Vl));
+      row = full_row.data();
+    }
     int32_t next = 0;
     if (opt.temperature <= 0.0f) {
       next = static_cast<int32_t>(std::max_element(row, row + V) - row);

@@ -1,6 +1,7 @@
 // Autoregressive sampling from a model: temperature, top-k, and a seeded counter-based
 // generator (same seed, same text). The context is the last seq_len tokens; each new token
-// re-runs the forward pass over it (no key/value cache).
+// re-runs the forward pass over it (no key/value cache). Under tensor parallelism every rank
+// of the group calls it and draws the same tokens.
 #pragma once
 #include <cstdint>
 #include <vector>

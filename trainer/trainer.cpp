@@ -15,6 +15,8 @@
 
 #include "io/tokenizer.h"
 #include "model/gpt.h"
+#include "parallel/agreement.h"
+#include "parallel/grid.h"
 #include "trainer/checkpointing.h"
 #include "trainer/data_source.h"
 #include "trainer/evaluator.h"
@@ -154,54 +156,70 @@ void install_stop_handlers() {
 
 TrainSummary train(const Config& cfg) {
   namespace fs = std::filesystem;
-  MPI_Comm comm = MPI_COMM_WORLD;
-  int world = 1;
-  MPI_Comm_size(comm, &world);
-  const int dp = world / cfg.parallel.tp;
+  // Layout first: nothing is read or written before the grid is known to fit the model.
+  ProcessGrid grid = make_grid(cfg.parallel.tp);
+  const int dp = grid.dp, tp = grid.tp;
   const int mb = cfg.train.micro_batch;
   const int T = cfg.model.seq_len;
   const int global_batch = cfg.train.global_batch > 0 ? cfg.train.global_batch : mb * dp;
-  if (global_batch % (mb * dp) != 0)
-    throw InputError("train.global_batch: " + std::to_string(global_batch) +
-                     " is not a multiple of micro_batch x dp = " + std::to_string(mb * dp));
+  validate_layout(grid.world, tp, cfg.model.n_heads, cfg.model.ffn_width(),
+                  padded_vocab_size(cfg.model.vocab_size, tp), global_batch, mb);
   const int accum = global_batch / (mb * dp);
+  const bool root = grid.rank == 0;
+  std::printf("--- resolved config ---\n%s--- end of config ---\n", config_to_yaml(cfg).c_str());
+  std::fflush(stdout);
+  Communicator& world = *grid.world_comm;
 
   const std::string run_dir = cfg.run.dir;
   const std::string ckpt_dir = run_dir + "/checkpoints";
-  {
-    std::error_code ec;
-    fs::create_directories(run_dir, ec);
-    if (ec) throw InputError("run.dir: cannot create '" + run_dir + "': " + ec.message());
-  }
-
+  std::string resume_from;
+  agree(world, [&] {
+    if (root) {
+      std::error_code ec;
+      fs::create_directories(run_dir, ec);
+      if (ec) throw InputError("run.dir: cannot create '" + run_dir + "': " + ec.message());
+    }
+  });
   // Which checkpoint to resume from, checked before any data is read. A run directory that
   // already holds another run's checkpoints is never mixed with a fresh run.
-  std::string resume_from;
-  const std::string existing = latest_checkpoint(ckpt_dir);
-  if (cfg.checkpoint.resume == "auto")
-    resume_from = existing;
-  else if (cfg.checkpoint.resume != "none")
-    resume_from = cfg.checkpoint.resume;
-  if (!existing.empty() &&
-      (resume_from.empty() ||
-       fs::weakly_canonical(fs::path(resume_from).parent_path()) != fs::weakly_canonical(ckpt_dir)))
-    throw InputError("run.dir: '" + run_dir + "' already holds checkpoints of a run (latest " +
-                     existing +
-                     "); continue it with checkpoint.resume=auto, or choose another "
-                     "run.dir");
+  agree(world, [&] {
+    const std::string existing = latest_checkpoint(ckpt_dir);
+    if (cfg.checkpoint.resume == "auto")
+      resume_from = existing;
+    else if (cfg.checkpoint.resume != "none")
+      resume_from = cfg.checkpoint.resume;
+    if (!existing.empty() &&
+        (resume_from.empty() || fs::weakly_canonical(fs::path(resume_from).parent_path()) !=
+                                    fs::weakly_canonical(ckpt_dir)))
+      throw InputError("run.dir: '" + run_dir + "' already holds checkpoints of a run (latest " +
+                       existing +
+                       "); continue it with checkpoint.resume=auto, or choose another run.dir");
+  });
   if (!resume_from.empty()) {
-    const CheckpointMeta meta = check_checkpoint_matches(resume_from, cfg, comm);
-    report_config_changes(meta.config_yaml, cfg);
+    const CheckpointMeta meta = check_checkpoint_matches(resume_from, cfg, grid);
+    if (root) report_config_changes(meta.config_yaml, cfg);
   }
 
-  DataSource data = open_data(cfg, /*need_train=*/true);
-  Gpt model(cfg.model, mb);
+  // One process writes the synthetic data; then every rank opens and validates the shards.
+  agree(world, [&] {
+    if (root) generate_task_data(cfg);
+  });
+  DataSource data;
+  agree(world, [&] { data = open_data(cfg, /*need_train=*/true); });
+
+  // ZeRO-1: the arena is cut into dp equal shards; this rank's optimizer holds one.
+  const bool zero = cfg.parallel.zero == 1 && dp > 1;
+  Gpt model(cfg.model, mb, grid.tp_rank, tp, grid.tp_comm.get(),
+            zero ? static_cast<size_t>(dp) : 1);
   model.initialize(cfg.train.seed);
-  AdamW opt(cfg.optim, model.table());
+  const size_t shard = model.arena_capacity() / static_cast<size_t>(dp);
+  const size_t own_lo = zero ? shard * static_cast<size_t>(grid.dp_rank) : 0;
+  AdamW opt(cfg.optim, model.table(), own_lo, zero ? own_lo + shard : 0);
+  std::vector<float> grad_shard(zero ? shard : 0);  // reduce-scattered gradient of the shard
 
   TrainState st;
   if (!resume_from.empty()) {
-    st = load_training_checkpoint(resume_from, cfg, model, &opt, comm);
+    st = load_training_checkpoint(resume_from, cfg, model, &opt, grid);
     std::printf("resumed from %s at step %lld (%llu samples consumed)\n", resume_from.c_str(),
                 static_cast<long long>(st.step),
                 static_cast<unsigned long long>(st.consumed_samples));
@@ -210,36 +228,48 @@ TrainSummary train(const Config& cfg) {
     std::printf("checkpoint is already at train.max_steps = %d; nothing to train\n",
                 cfg.train.max_steps);
 
-  write_text_atomically(run_dir + "/config.yaml", config_to_yaml(cfg));
-  // A resumed run keeps the metrics up to its checkpoint and drops records written after it.
-  if (resume_from.empty())
-    write_text_atomically(run_dir + "/metrics.jsonl", "");
-  else
-    write_text_atomically(run_dir + "/metrics.jsonl",
-                          metrics_up_to(run_dir + "/metrics.jsonl", st.step));
-  std::ofstream metrics(run_dir + "/metrics.jsonl", std::ios::app);
-  if (!metrics) throw InputError("run.dir: cannot write " + run_dir + "/metrics.jsonl");
+  std::ofstream metrics;
+  agree(world, [&] {
+    if (!root) return;
+    write_text_atomically(run_dir + "/config.yaml", config_to_yaml(cfg));
+    // A resumed run keeps the metrics up to its checkpoint and drops records written after it.
+    write_text_atomically(
+        run_dir + "/metrics.jsonl",
+        resume_from.empty() ? std::string() : metrics_up_to(run_dir + "/metrics.jsonl", st.step));
+    metrics.open(run_dir + "/metrics.jsonl", std::ios::app);
+    if (!metrics) throw InputError("run.dir: cannot write " + run_dir + "/metrics.jsonl");
+  });
 
   std::printf(
-      "model: %s, %lld parameters; layout dp=%d tp=%d; global batch %d x %d tokens "
+      "model: %s, %lld parameters; layout dp=%d tp=%d%s; global batch %d x %d tokens "
       "(micro-batch %d, accumulation %d); %llu training windows\n",
-      model_summary(cfg.model).c_str(), static_cast<long long>(model.table().full_count()), dp,
-      cfg.parallel.tp, global_batch, T, mb, accum,
+      model_summary(cfg.model).c_str(), static_cast<long long>(model.table().full_count()), dp, tp,
+      zero ? " zero=1" : "", global_batch, T, mb, accum,
       static_cast<unsigned long long>(data.train->num_windows()));
   std::printf(
-      "memory: %.1f MiB of parameters and gradients, %.1f MiB of AdamW moments, %.1f MiB "
-      "of activations\n",
-      static_cast<double>(2 * model.arena_size() * sizeof(float)) / 1048576.0,
+      "memory per rank: %.1f MiB of parameters and gradients, %.1f MiB of AdamW moments, "
+      "%.1f MiB of activations\n",
+      static_cast<double>(2 * model.arena_capacity() * sizeof(float)) / 1048576.0,
       static_cast<double>(2 * opt.size() * sizeof(float)) / 1048576.0,
-      static_cast<double>(model.memory_bytes() - 2 * model.arena_size() * sizeof(float)) /
+      static_cast<double>(model.memory_bytes() - 2 * model.arena_capacity() * sizeof(float)) /
           1048576.0);
   std::fflush(stdout);
 
   const size_t batch_tokens = static_cast<size_t>(accum) * mb * T;
   std::vector<int32_t> inputs(batch_tokens), targets(batch_tokens);
-  Evaluator evaluator(mb, T, model.padded_vocab(), cfg.model.vocab_size);
+  Evaluator evaluator(mb, model);
   const AdditionTask* task = data.task ? &*data.task : nullptr;
   TrainSummary summary;
+
+  // Data parallelism without ZeRO: each gradient bucket's all-reduce starts as soon as
+  // backward has finished it (last micro-batch only), overlapping the rest of backward.
+  std::vector<Work> inflight;
+  inflight.reserve(static_cast<size_t>(cfg.model.n_layers) + 4);
+  auto start_bucket = [&](size_t offset, size_t count) {
+    inflight.push_back(
+        grid.dp_comm->all_reduce_async(model.grads() + offset, count, ReduceOp::Sum));
+    grid.dp_comm->progress();
+  };
 
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
@@ -252,7 +282,7 @@ TrainSummary train(const Config& cfg) {
 
   auto do_eval = [&](std::string& json_extra) {
     if (!data.val) return;
-    const EvalResult r = evaluator.run(model, *data.val, task, cfg.train.eval_batches);
+    const EvalResult r = evaluator.run(model, *data.val, task, cfg.train.eval_batches, grid);
     summary.final_val_loss = r.loss;
     json_extra += ", \"val_loss\": " + json_number(r.loss, "%.6f");
     if (r.has_task) {
@@ -269,13 +299,18 @@ TrainSummary train(const Config& cfg) {
 
   while (st.step < cfg.train.max_steps) {
     const int step = static_cast<int>(st.step);
-    // This rank's share of the global batch, all micro-batches at once. The loss is the mean
-    // over every counted target of the global batch, on any layout, so targets are counted
-    // before any gradient is formed.
-    data.train->fill(st.consumed_samples, accum * mb, inputs.data(), targets.data());
+    // Sample s of the global batch is the global sample consumed + s, on every layout:
+    // micro-batch a of data-parallel rank r holds samples [(a·dp + r)·mb, +mb).
+    for (int a = 0; a < accum; ++a)
+      data.train->fill(st.consumed_samples + static_cast<uint64_t>((a * dp + grid.dp_rank) * mb),
+                       mb, inputs.data() + static_cast<size_t>(a) * mb * T,
+                       targets.data() + static_cast<size_t>(a) * mb * T);
+    // The loss is the mean over every counted target of the global batch, so targets are
+    // counted (over data-parallel ranks) before any gradient is formed.
     int64_t counted_global = 0;
     for (int32_t t : targets) counted_global += t != kIgnoreIndex ? 1 : 0;
-    std::memset(model.grads(), 0, model.arena_size() * sizeof(float));
+    if (dp > 1) grid.dp_comm->all_reduce(&counted_global, 1, ReduceOp::Sum);
+    std::memset(model.grads(), 0, model.arena_capacity() * sizeof(float));
     double loss_sum = 0.0;
     const float dloss = counted_global > 0 ? 1.0f / static_cast<float>(counted_global) : 0.0f;
     for (int a = 0; a < accum; ++a) {
@@ -284,19 +319,37 @@ TrainSummary train(const Config& cfg) {
       d.train = true;
       d.seed = cfg.train.seed;
       d.step = static_cast<uint32_t>(step);
-      d.sample0 = static_cast<int64_t>(a) * mb;
-      int64_t n = 0;
-      loss_sum +=
-          model.forward_backward(inputs.data() + off, targets.data() + off, mb, T, dloss, d, &n);
+      d.sample0 = static_cast<int64_t>(a * dp + grid.dp_rank) * mb;
+      if (dp > 1 && !zero && a == accum - 1) model.set_grad_hook(start_bucket);
+      loss_sum += model.forward_backward(inputs.data() + off, targets.data() + off, mb, T, dloss, d,
+                                         nullptr);
+      model.set_grad_hook({});
     }
+    if (dp > 1) grid.dp_comm->all_reduce(&loss_sum, 1, ReduceOp::Sum);
+    // Gradients summed over data-parallel ranks: all of them, or this rank's ZeRO shard.
+    for (Work& w : inflight) w.wait();
+    inflight.clear();
+    float* grads = model.grads();
+    size_t lo = 0, hi = model.arena_size();
+    if (zero) {
+      grid.dp_comm->reduce_scatter(model.grads(), grad_shard.data(), shard, ReduceOp::Sum);
+      grads = grad_shard.data();
+      lo = own_lo;
+      hi = own_lo + shard;
+    }
+    // Global gradient norm: every parameter once (replicated ones on tensor-parallel rank 0).
+    double sq = grad_sq_sum(model.table(), grads, lo, hi, grid.tp_rank == 0);
+    if (zero) grid.dp_comm->all_reduce(&sq, 1, ReduceOp::Sum);
+    if (tp > 1) grid.tp_comm->all_reduce(&sq, 1, ReduceOp::Sum);
+    const double gnorm = std::sqrt(sq);
     const double loss = counted_global > 0 ? loss_sum / static_cast<double>(counted_global) : 0.0;
-    const double gnorm = AdamW::grad_norm(model.grads(), model.arena_size());
     const float lr = learning_rate(cfg.optim, cfg.train.max_steps, step);
     st.consumed_samples += static_cast<uint64_t>(global_batch);
     tokens_since_log += static_cast<int64_t>(global_batch) * T;
     const bool finite = std::isfinite(loss) && std::isfinite(gnorm);
     if (!finite) {
-      // Steps are numbered from 1 in every message, log line and record.
+      // Loss and norm are global, so every rank takes the same branch. Steps are numbered
+      // from 1 in every message, log line and record.
       if (cfg.train.nan_policy == "stop")
         throw std::runtime_error("non-finite " +
                                  std::string(std::isfinite(loss) ? "gradient norm" : "loss") +
@@ -306,7 +359,9 @@ TrainSummary train(const Config& cfg) {
                   std::isfinite(loss) ? "gradient norm" : "loss");
       ++skipped_steps;
     } else {
-      opt.step(model.params(), model.grads(), lr, step + 1, clip_scale(gnorm, cfg.train.grad_clip));
+      opt.step(model.params(), grads, lr, step + 1, clip_scale(gnorm, cfg.train.grad_clip));
+      if (zero)  // every rank gets the updated shards of the others
+        grid.dp_comm->all_gather(model.params() + own_lo, model.params(), shard);
       loss_since_log += loss;
       ++steps_since_log;
     }
@@ -335,14 +390,17 @@ TrainSummary train(const Config& cfg) {
           gnorm, tps, format_duration(elapsed).c_str(), format_duration(eta).c_str());
       std::string extra;
       if (eval_now) do_eval(extra);
-      metrics << "{\"step\": " << st.step << ", \"train_loss\": " << json_number(mean_loss, "%.6f")
-              << ", \"lr\": " << json_number(lr, "%.6e")
-              << ", \"grad_norm\": " << json_number(gnorm, "%.6f")
-              << ", \"tokens_per_s\": " << json_number(tps, "%.1f")
-              << ", \"elapsed_s\": " << json_number(elapsed, "%.3f")
-              << ", \"consumed_samples\": " << st.consumed_samples
-              << ", \"skipped_steps\": " << skipped_steps << extra << "}\n";
-      metrics.flush();
+      if (root) {
+        metrics << "{\"step\": " << st.step
+                << ", \"train_loss\": " << json_number(mean_loss, "%.6f")
+                << ", \"lr\": " << json_number(lr, "%.6e")
+                << ", \"grad_norm\": " << json_number(gnorm, "%.6f")
+                << ", \"tokens_per_s\": " << json_number(tps, "%.1f")
+                << ", \"elapsed_s\": " << json_number(elapsed, "%.3f")
+                << ", \"consumed_samples\": " << st.consumed_samples
+                << ", \"skipped_steps\": " << skipped_steps << extra << "}\n";
+        metrics.flush();
+      }
       std::fflush(stdout);
       t_last = clock::now();  // evaluation time does not count against throughput
       tokens_since_log = 0;
@@ -351,14 +409,16 @@ TrainSummary train(const Config& cfg) {
     }
     const bool save_now =
         (cfg.checkpoint.interval > 0 && st.step % cfg.checkpoint.interval == 0) || last;
-    const int sig = g_stop_signal.load();
+    // A signal may reach some ranks only: they agree before acting on it.
+    int64_t sig = g_stop_signal.load();
+    if (grid.world > 1) world.all_reduce(&sig, 1, ReduceOp::Max);
     if (save_now || sig) {
-      summary.last_checkpoint = save_training_checkpoint(ckpt_dir, cfg, model, &opt, st, comm);
+      summary.last_checkpoint = save_training_checkpoint(ckpt_dir, cfg, model, &opt, st, grid);
       std::printf("saved checkpoint %s\n", summary.last_checkpoint.c_str());
     }
     if (sig) {
-      std::printf("stopped by signal %d at step %lld; resume with checkpoint.resume=auto\n", sig,
-                  static_cast<long long>(st.step));
+      std::printf("stopped by signal %d at step %lld; resume with checkpoint.resume=auto\n",
+                  static_cast<int>(sig), static_cast<long long>(st.step));
       summary.interrupted = true;
       break;
     }

@@ -12,7 +12,7 @@ namespace ph::cpu {
 
 namespace {
 
-float row_max(const float* x, int V) {
+float row_max_of(const float* x, int V) {
   float mx = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : mx)
   for (int j = 0; j < V; ++j) mx = std::max(mx, x[j]);
@@ -44,7 +44,7 @@ void crossentropy_forward(float* losses, const float* logits, const int32_t* tar
       continue;
     }
     const float* x = logits + static_cast<size_t>(n) * Vp;
-    const float mx = row_max(x, V);
+    const float mx = row_max_of(x, V);
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int j = 0; j < V; ++j) sum += exp_vec(x[j] - mx);
@@ -63,7 +63,7 @@ void crossentropy_fused(float* logits_to_dlogits, float* losses, const int32_t* 
       std::fill(x, x + Vp, 0.0f);
       continue;
     }
-    const float mx = row_max(x, V);
+    const float mx = row_max_of(x, V);
     const float xt = x[t];
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
@@ -79,6 +79,63 @@ void crossentropy_fused(float* logits_to_dlogits, float* losses, const int32_t* 
     for (int j = 0; j < V; ++j) x[j] *= g;
     x[t] = (p_target - 1.0f) * dloss;
     std::fill(x + V, x + Vp, 0.0f);
+  }
+}
+
+// The real (unpadded) columns of [v0, v0 + Vl) are the local indices [0, real_local(...)).
+static int real_local(int Vl, int v0, int V) {
+  return std::clamp(V - v0, 0, Vl);
+}
+
+void vp_crossentropy_max(float* row_max, const float* logits, int N, int Vl, int v0, int V) {
+  const int R = real_local(Vl, v0, V);
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; ++n) row_max[n] = row_max_of(logits + static_cast<size_t>(n) * Vl, R);
+}
+
+void vp_crossentropy_sums(float* sum_exp, float* target_logit, const float* logits,
+                          const float* row_max, const int32_t* targets, int N, int Vl, int v0,
+                          int V, int ignore_index) {
+  const int R = real_local(Vl, v0, V);
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; ++n) {
+    const float* x = logits + static_cast<size_t>(n) * Vl;
+    const float mx = row_max[n];
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < R; ++j) sum += exp_vec(x[j] - mx);
+    sum_exp[n] = sum;
+    const int32_t t = targets[n];
+    const bool here = t != ignore_index && t >= v0 && t < v0 + R;
+    target_logit[n] = here ? x[t - v0] : 0.0f;
+  }
+}
+
+void vp_crossentropy_finish(float* losses, float* dlogits, const float* logits,
+                            const float* row_max, const float* sum_exp, const float* target_logit,
+                            const int32_t* targets, int N, int Vl, int v0, int V, int ignore_index,
+                            float dloss) {
+  const int R = real_local(Vl, v0, V);
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; ++n) {
+    const int32_t t = targets[n];
+    const bool ignored = t == ignore_index;
+    losses[n] = ignored              ? 0.0f
+                : valid_target(t, V) ? std::log(sum_exp[n]) + row_max[n] - target_logit[n]
+                                     : kNaN;
+    if (!dlogits) continue;
+    float* d = dlogits + static_cast<size_t>(n) * Vl;
+    if (ignored || !valid_target(t, V)) {
+      std::fill(d, d + Vl, 0.0f);
+      continue;
+    }
+    const float* x = logits + static_cast<size_t>(n) * Vl;
+    const float mx = row_max[n];
+    const float g = dloss / sum_exp[n];
+#pragma omp simd
+    for (int j = 0; j < R; ++j) d[j] = exp_vec(x[j] - mx) * g;
+    std::fill(d + R, d + Vl, 0.0f);
+    if (t >= v0 && t < v0 + R) d[t - v0] -= dloss;
   }
 }
 
