@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <vector>
 
@@ -170,6 +171,18 @@ TrainSummary train(const Config& cfg) {
   std::fflush(stdout);
   Communicator& world = *grid.world_comm;
 
+  // Every rank must run the same experiment (a launcher passing different arguments to
+  // different ranks would otherwise deadlock or diverge silently).
+  {
+    const std::string text = config_to_yaml(cfg);
+    int64_t h[2] = {static_cast<int64_t>(std::hash<std::string>{}(text) >> 1), 0};
+    h[1] = -h[0];
+    world.all_reduce(h, 2, ReduceOp::Max);
+    if (h[0] != -h[1])
+      throw InputError(
+          "the ranks were started with different configs (check the arguments the "
+          "launcher passes to each rank)");
+  }
   const std::string run_dir = cfg.run.dir;
   const std::string ckpt_dir = run_dir + "/checkpoints";
   std::string resume_from;
