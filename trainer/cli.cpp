@@ -15,6 +15,7 @@
 #include "model/gpt.h"
 #include "parallel/agreement.h"
 #include "parallel/grid.h"
+#include "parallel/mpi_communicator.h"
 #include "trainer/checkpointing.h"
 #include "trainer/data_source.h"
 #include "trainer/evaluator.h"
@@ -173,6 +174,15 @@ void check_device(const Config& cfg) {
     std::printf("runtime.device=auto: no CUDA backend in this build; running on the CPU\n");
 }
 
+// Loads the config on every rank; a problem seen by any rank (a file missing on one node) is
+// reported by all of them alike, so rank 0 prints it once and nobody waits for the others.
+Config load_config_everywhere(const std::string& path, const std::vector<std::string>& overrides) {
+  MpiCommunicator world(MPI_COMM_WORLD);
+  Config cfg;
+  agree(world, [&] { cfg = load_config(path, overrides); });
+  return cfg;
+}
+
 // A checkpoint's embedded config describes the layout that wrote it; any layout reads it, so
 // eval and sample start from one process per model replica (tp=1) unless the command line
 // says otherwise.
@@ -191,7 +201,7 @@ int cmd_train(const std::vector<std::string>& args) {
   if (p.positional.empty())
     throw InputError("train: missing CONFIG (usage: polyhead train CONFIG [key.path=value ...])");
   const std::vector<std::string> overrides(p.positional.begin() + 1, p.positional.end());
-  const Config cfg = load_config(p.positional[0], overrides);
+  const Config cfg = load_config_everywhere(p.positional[0], overrides);
   check_device(cfg);
   setup_threads(cfg);
   std::printf("polyhead %s: training %s (run directory %s, %d threads per rank)\n",
@@ -225,7 +235,7 @@ int cmd_eval(const std::vector<std::string>& args) {
     if (p.positional.empty())
       throw InputError("eval: missing CONFIG or --checkpoint PATH (see 'polyhead eval --help')");
     const std::vector<std::string> overrides(p.positional.begin() + 1, p.positional.end());
-    cfg = load_config(p.positional[0], overrides);
+    cfg = load_config_everywhere(p.positional[0], overrides);
     from = latest_checkpoint(cfg.run.dir + "/checkpoints");
   }
   check_device(cfg);

@@ -18,6 +18,7 @@
 #include "model/gpt.h"
 #include "parallel/agreement.h"
 #include "parallel/grid.h"
+#include "parallel/runtime.h"
 #include "trainer/checkpointing.h"
 #include "trainer/data_source.h"
 #include "trainer/evaluator.h"
@@ -364,10 +365,10 @@ TrainSummary train(const Config& cfg) {
       // Loss and norm are global, so every rank takes the same branch. Steps are numbered
       // from 1 in every message, log line and record.
       if (cfg.train.nan_policy == "stop")
-        throw std::runtime_error("non-finite " +
-                                 std::string(std::isfinite(loss) ? "gradient norm" : "loss") +
-                                 " at step " + std::to_string(step + 1) +
-                                 " (train.nan_policy = stop); the last checkpoint is intact");
+        throw AgreedError("non-finite " +
+                          std::string(std::isfinite(loss) ? "gradient norm" : "loss") +
+                          " at step " + std::to_string(step + 1) +
+                          " (train.nan_policy = stop); the last checkpoint is intact");
       std::printf("step %d: non-finite %s; step skipped (train.nan_policy = skip)\n", step + 1,
                   std::isfinite(loss) ? "gradient norm" : "loss");
       ++skipped_steps;
