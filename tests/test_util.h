@@ -55,6 +55,18 @@ inline RunResult run_command(const std::string& cmd) {
   return r;
 }
 
+#ifdef MPIEXEC_BIN
+// A shell command prefix that runs what follows under mpiexec with n ranks (oversubscribed,
+// unbound; allowed as root). The test process is itself an MPI singleton: its OMPI_, PMIX_
+// and OPAL_ variables are removed first so that they do not leak into the nested job.
+inline std::string mpiexec_command(int n) {
+  return "for v in $(env | grep -o '^\\(OMPI\\|PMIX\\|OPAL\\)[A-Za-z0-9_]*'); do unset $v; "
+         "done; export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; " MPIEXEC_BIN
+         " -n " +
+         std::to_string(n) + " --oversubscribe --bind-to none ";
+}
+#endif
+
 inline int count_occurrences(const std::string& hay, const std::string& needle) {
   int n = 0;
   for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
