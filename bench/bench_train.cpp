@@ -1,0 +1,224 @@
+// Training-step throughput of polyhead's CPU backend on one rank.
+//
+//   OMP_NUM_THREADS=2 build/bench/bench_train configs/small.yaml [key.path=value ...]
+//       [--steps N] [--warmup W] [--seed S]
+//
+// Builds the config's GPT (micro-batch train.micro_batch, T = model.seq_len) and AdamW, and
+// runs exactly what the trainer does per optimizer step (no gradient accumulation): zero the
+// gradient arena, forward_backward on a micro-batch of random tokens, the global gradient
+// norm, the learning rate and one AdamW step with the clipping factor. W untimed steps come
+// first, then N timed ones. Prints ms/step, tokens/s, peak RSS, the arenas' size, and the
+// model FLOP utilisation (MFU): achieved model FLOP/s over the peak sgemm FLOP/s measured at
+// the end of the same run (cblas_sgemm, 2048 x 2048 x 2048, best of several, with OpenBLAS
+// given the same thread count). A final JSON line carries every figure.
+//
+// The thread count is OpenMP's default, i.e. OMP_NUM_THREADS (this program does not read
+// runtime.threads). No MPI: one rank, tp = 1.
+#include <cblas.h>
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "io/config.h"
+#include "model/gpt.h"
+#include "trainer/optimizer.h"
+#include "trainer/schedule.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+// Model FLOPs per trained token (forward + backward), the PaLM-appendix convention:
+//   6 * N_nonembedding            every weight is used in one multiply-add forward and two
+//                                 backward (input and weight gradients): 2 + 4 FLOPs,
+//   + 6 * V * d                   the LM head matmul (tied or not; the embedding lookup itself
+//                                 costs no FLOPs, so wte / wpe are excluded from N),
+//   + 12 * L * T * d              attention scores and the weighted sum of values: 2 * 2 * T * d
+//                                 per layer forward, twice that backward (full T x T, the
+//                                 causal half is not discounted).
+// N_nonembedding = all parameters - wte [V, d] - wpe [T, d] - lm_head [V, d] (untied).
+double flops_per_token(const ph::ModelConfig& m, int64_t n_params) {
+  const double V = m.vocab_size, d = m.d_model, T = m.seq_len, L = m.n_layers;
+  double n_embed = V * d;
+  if (m.pos_encoding == "learned") n_embed += T * d;
+  if (!m.tie_embeddings) n_embed += V * d;
+  const double n_nonembed = static_cast<double>(n_params) - n_embed;
+  return 6.0 * n_nonembed + 6.0 * V * d + 12.0 * L * T * d;
+}
+
+// Best FLOP/s of a 2048^3 sgemm with OpenBLAS running `threads` threads.
+double peak_sgemm_flops(int threads) {
+  const int n = 2048;
+  const size_t nn = static_cast<size_t>(n) * n;
+  std::vector<float> a(nn), b(nn), c(nn, 0.0f);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (size_t i = 0; i < nn; ++i) {
+    a[i] = u(rng);
+    b[i] = u(rng);
+  }
+  openblas_set_num_threads(threads);
+  double best = 1e30;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = Clock::now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
+    best = std::min(best, seconds_since(t0));
+  }
+  openblas_set_num_threads(1);
+  return 2.0 * n * static_cast<double>(n) * n / best;
+}
+
+[[noreturn]] void usage(const char* msg) {
+  std::fprintf(stderr,
+               "bench_train: %s\nusage: bench_train CONFIG [key.path=value ...] [--steps N] "
+               "[--warmup W] [--seed S]\n",
+               msg);
+  std::exit(2);
+}
+
+int parse_int(const std::string& flag, const char* text, int lo) {
+  char* end = nullptr;
+  const long v = std::strtol(text, &end, 10);
+  if (!end || *end != '\0' || v < lo || v > (1L << 30))
+    usage((flag + " expects an integer >= " + std::to_string(lo)).c_str());
+  return static_cast<int>(v);
+}
+
+int run(int argc, char** argv) {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  int steps = 20, warmup = 3;
+  uint64_t seed = 1337;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) usage((a + " needs a value").c_str());
+      return argv[++i];
+    };
+    if (a == "--steps")
+      steps = parse_int(a, value(), 1);
+    else if (a == "--warmup")
+      warmup = parse_int(a, value(), 0);
+    else if (a == "--seed")
+      seed = static_cast<uint64_t>(parse_int(a, value(), 0));
+    else if (a.rfind("--", 0) == 0)
+      usage(("unknown option '" + a + "'").c_str());
+    else if (config_path.empty())
+      config_path = a;
+    else
+      overrides.push_back(a);
+  }
+  if (config_path.empty()) usage("missing CONFIG");
+
+  const ph::Config cfg = ph::load_config(config_path, overrides);
+  const ph::ModelConfig& mc = cfg.model;
+  const int B = cfg.train.micro_batch, T = mc.seq_len, V = mc.vocab_size;
+  const int threads = omp_get_max_threads();
+
+  ph::Gpt model(mc, B);
+  model.initialize(seed);
+  ph::AdamW opt(cfg.optim, model.table());
+  const int64_t n_params = model.table().full_count();
+
+  const size_t n_tok = static_cast<size_t>(B) * T;
+  std::vector<int32_t> window(n_tok + 1), inputs(n_tok), targets(n_tok);
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> tok(0, V - 1);
+
+  std::vector<double> times;
+  double loss = 0.0, gnorm = 0.0;
+  for (int step = 0; step < warmup + steps; ++step) {
+    // Random windows of T + 1 tokens: inputs the first T, targets the last T.
+    for (int b = 0; b < B; ++b) {
+      for (int t = 0; t <= T; ++t) window[static_cast<size_t>(t)] = tok(rng);
+      std::copy_n(window.begin(), T, inputs.begin() + static_cast<ptrdiff_t>(b) * T);
+      std::copy_n(window.begin() + 1, T, targets.begin() + static_cast<ptrdiff_t>(b) * T);
+    }
+    const auto t0 = Clock::now();
+    std::memset(model.grads(), 0, model.arena_size() * sizeof(float));
+    ph::DropoutContext d;
+    d.train = true;
+    d.seed = cfg.train.seed;
+    d.step = static_cast<uint32_t>(step);
+    d.sample0 = 0;
+    int64_t counted = 0;
+    const float dloss = 1.0f / static_cast<float>(n_tok);
+    loss = model.forward_backward(inputs.data(), targets.data(), B, T, dloss, d, &counted) /
+           static_cast<double>(counted);
+    gnorm = std::sqrt(ph::grad_sq_sum(model.table(), model.grads(), 0, model.arena_size(), true));
+    const float lr = ph::learning_rate(cfg.optim, cfg.train.max_steps, step);
+    if (std::isfinite(loss) && std::isfinite(gnorm))
+      opt.step(model.params(), model.grads(), lr, step + 1,
+               ph::clip_scale(gnorm, cfg.train.grad_clip));
+    const double dt = seconds_since(t0);
+    if (step >= warmup) times.push_back(dt);
+  }
+
+  double total = 0.0;
+  for (double t : times) total += t;
+  const double ms = 1e3 * total / static_cast<double>(times.size());
+  const double ms_min = 1e3 * *std::min_element(times.begin(), times.end());
+  const double tps = static_cast<double>(n_tok) * static_cast<double>(times.size()) / total;
+  const double rss = peak_rss_mib();  // before the sgemm probe allocates its 48 MiB
+  const double fpt = flops_per_token(mc, n_params);
+  const double achieved = fpt * tps;
+  const double peak = peak_sgemm_flops(threads);
+  const double mfu = achieved / peak;
+  const double arena_mib =
+      static_cast<double>(model.memory_bytes() + 2 * opt.size() * sizeof(float)) / 1048576.0;
+
+  std::printf("polyhead: %s L=%d d=%d H=%d T=%d V=%d B=%d, %lld parameters, %d threads\n",
+              config_path.c_str(), mc.n_layers, mc.d_model, mc.n_heads, T, V, B,
+              static_cast<long long>(n_params), threads);
+  std::printf("%.2f ms/step | %.0f tok/s | peak RSS %.1f MiB (arenas %.1f MiB) | loss %.4f\n", ms,
+              tps, rss, arena_mib, loss);
+  std::printf(
+      "MFU %.1f%%: %.2f GFLOP/s achieved (%.0f FLOP/token) of %.1f GFLOP/s peak sgemm "
+      "(over %zu steps after %d warm-up)\n",
+      100.0 * mfu, achieved * 1e-9, fpt, peak * 1e-9, times.size(), warmup);
+  std::printf(
+      "{\"bench\": \"polyhead\", \"config\": \"%s\", \"threads\": %d, \"B\": %d, \"T\": %d, "
+      "\"V\": %d, \"params\": %lld, \"steps\": %zu, \"warmup\": %d, \"ms_per_step\": %.3f, "
+      "\"ms_per_step_min\": %.3f, \"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
+      "\"arena_mb\": %.1f, \"flops_per_token\": %.0f, \"achieved_gflops\": %.3f, "
+      "\"peak_sgemm_gflops\": %.3f, \"mfu\": %.4f, \"final_loss\": %.6f, \"grad_norm\": %.6f}\n",
+      config_path.c_str(), threads, B, T, V, static_cast<long long>(n_params), times.size(), warmup,
+      ms, ms_min, tps, rss, arena_mib, fpt, achieved * 1e-9, peak * 1e-9, mfu, loss, gnorm);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const ph::InputError& e) {
+    std::fprintf(stderr, "bench_train: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train: error: %s\n", e.what());
+    return 1;
+  }
+}
