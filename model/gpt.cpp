@@ -135,10 +135,10 @@ void Gpt::layout_activations() {
   const bool sinusoidal = cfg_.pos_encoding == "sinusoidal";
   std::vector<size_t> sizes = {BT * C, sinusoidal ? static_cast<size_t>(T_) * C : 0};
   for (int l = 0; l < L_; ++l)
-    sizes.insert(sizes.end(), {BT * C, BT, BT, BT * 3 * Cl, att, BT * Cl, BT * C, BT * C, BT * C,
-                               BT, BT, BT * Fl, BT * Fl, BT * C, BT * C});
-  sizes.insert(sizes.end(), {BT * C, BT, BT, BT * static_cast<size_t>(Vl_), BT, BT, BT, BT, BT * C,
-                             BT * C, BT * C, BT * Fl, BT * Fl, BT * 3 * Cl, att});
+    sizes.insert(sizes.end(), {BT * C, BT, BT, BT * 3 * Cl, att, BT * Cl, BT * C, BT * C, BT, BT,
+                               BT * Fl, BT * Fl, BT * C});
+  sizes.insert(sizes.end(), {BT * C, BT * C, BT, BT, BT * static_cast<size_t>(Vl_), BT, BT, BT, BT,
+                             BT * C, BT * C, BT * C, BT * Fl, BT * Fl, BT * 3 * Cl, att});
   size_t total = 0;
   for (size_t s : sizes) total += s;
   acts_ = Arena(total);
@@ -153,11 +153,10 @@ void Gpt::layout_activations() {
   pos_table_ = at();
   la_.resize(static_cast<size_t>(L_));
   for (LayerActs& a : la_)
-    for (float** f :
-         {&a.ln1, &a.ln1_mean, &a.ln1_rstd, &a.qkv, &a.att, &a.atty, &a.attproj, &a.res2, &a.ln2,
-          &a.ln2_mean, &a.ln2_rstd, &a.fch, &a.fch_act, &a.fcproj, &a.res3})
+    for (float** f : {&a.ln1, &a.ln1_mean, &a.ln1_rstd, &a.qkv, &a.att, &a.atty, &a.res2, &a.ln2,
+                      &a.ln2_mean, &a.ln2_rstd, &a.fch, &a.fch_act, &a.res3})
       *f = at();
-  for (float** f : {&lnf_, &lnf_mean_, &lnf_rstd_, &logits_, &losses_, &ce_max_, &ce_sum_,
+  for (float** f : {&proj_, &lnf_, &lnf_mean_, &lnf_rstd_, &logits_, &losses_, &ce_max_, &ce_sum_,
                     &ce_target_, &dres_, &dtmp_, &dtmp2_, &dff1_, &dff2_, &dqkv_, &datt_})
     *f = at();
 }
@@ -209,11 +208,11 @@ void Gpt::forward(const int32_t* inputs, int B, int T, const DropoutContext& d) 
                            spec(d, cfg_.dropout_attn, site_attn_probs(l)), coords);
     // Row-parallel projection: partial sums over the heads held here, summed over tp; the
     // replicated bias is added once.
-    cpu::matmul_forward(a.attproj, a.atty, P(ly.projw), lead ? P(ly.projb) : nullptr, N, Cl_, C_);
-    tp_sum(a.attproj, NC);
-    cpu::dropout_forward(a.attproj, a.attproj, N, C_,
-                         spec(d, cfg_.dropout_resid, site_attn_resid(l)), rows);
-    cpu::residual_forward(a.res2, x, a.attproj, NC);
+    cpu::matmul_forward(proj_, a.atty, P(ly.projw), lead ? P(ly.projb) : nullptr, N, Cl_, C_);
+    tp_sum(proj_, NC);
+    cpu::dropout_forward(proj_, proj_, N, C_, spec(d, cfg_.dropout_resid, site_attn_resid(l)),
+                         rows);
+    cpu::residual_forward(a.res2, x, proj_, NC);
     const float* mid = a.res2;
     if (!pre) {
       cpu::layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.res2, P(ly.ln1w), P(ly.ln1b), N, C_);
@@ -230,12 +229,11 @@ void Gpt::forward(const int32_t* inputs, int B, int T, const DropoutContext& d) 
       cpu::gelu_forward(a.fch_act, a.fch, static_cast<size_t>(N) * Fl_);
     else
       cpu::relu_forward(a.fch_act, a.fch, static_cast<size_t>(N) * Fl_);
-    cpu::matmul_forward(a.fcproj, a.fch_act, P(ly.fcprojw), lead ? P(ly.fcprojb) : nullptr, N, Fl_,
+    cpu::matmul_forward(proj_, a.fch_act, P(ly.fcprojw), lead ? P(ly.fcprojb) : nullptr, N, Fl_,
                         C_);
-    tp_sum(a.fcproj, NC);
-    cpu::dropout_forward(a.fcproj, a.fcproj, N, C_, spec(d, cfg_.dropout_resid, site_mlp_resid(l)),
-                         rows);
-    cpu::residual_forward(a.res3, mid, a.fcproj, NC);
+    tp_sum(proj_, NC);
+    cpu::dropout_forward(proj_, proj_, N, C_, spec(d, cfg_.dropout_resid, site_mlp_resid(l)), rows);
+    cpu::residual_forward(a.res3, mid, proj_, NC);
     x = a.res3;
     if (!pre) {
       cpu::layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res3, P(ly.ln2w), P(ly.ln2b), N, C_);

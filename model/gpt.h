@@ -111,8 +111,8 @@ class Gpt {
     int ln1w, ln1b, qw, qb, projw, projb, ln2w, ln2b, fcw, fcb, fcprojw, fcprojb;
   };
   struct LayerActs {
-    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *attproj, *res2;
-    float *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_act, *fcproj, *res3;
+    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *res2;
+    float *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_act, *res3;
   };
 
   float* P(int idx) { return idx >= 0 ? params_.data() + table_[idx].offset : nullptr; }
@@ -142,6 +142,8 @@ class Gpt {
   float* encoded_ = nullptr;    // [B*T, C] embedding output (block 0 input)
   float* pos_table_ = nullptr;  // [T, C] sinusoidal table (sinusoidal encoding only)
   std::vector<LayerActs> la_;
+  float* proj_ = nullptr;  // [B*T, C] output of a row-parallel projection, before the residual
+                           // add (backward regenerates its dropout mask and never reads it)
   float *lnf_ = nullptr, *lnf_mean_ = nullptr, *lnf_rstd_ = nullptr;
   float* logits_ = nullptr;  // [B*T, Vl]; holds dlogits after forward_backward
   float* losses_ = nullptr;  // [B*T]
