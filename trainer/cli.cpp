@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <thread>
 
+#ifdef POLYHEAD_HAVE_CUDA
+#include "kernels/cuda/device.h"
+#endif
 #include "io/checkpoint.h"
 #include "io/config.h"
 #include "io/prepare.h"
@@ -165,13 +168,25 @@ void setup_threads(const Config& cfg) {
   omp_set_num_threads(threads);
 }
 
+// Why the CUDA backend cannot train here: no device (or driver), no CUDA in this build, or
+// (with a device) the GPU training path, which is not wired into the model yet.
+std::string cuda_unavailable() {
+#ifdef POLYHEAD_HAVE_CUDA
+  const cuda::DeviceInfo info = cuda::probe_cuda_devices();
+  if (info.count == 0) return info.error;
+  return "found " + std::to_string(info.count) +
+         " CUDA device(s), but this version trains on the CPU backend only (the CUDA kernels "
+         "exist; the GPU training path is not wired into the model yet)";
+#else
+  return "no CUDA device: this build has no CUDA backend (configure with nvcc on PATH)";
+#endif
+}
+
 void check_device(const Config& cfg) {
-  if (cfg.runtime.device == "cuda")
-    throw InputError(
-        "runtime.device: 'cuda' needs the CUDA backend, which this build does not include yet; "
-        "use runtime.device=cpu");
-  if (cfg.runtime.device == "auto")
-    std::printf("runtime.device=auto: no CUDA backend in this build; running on the CPU\n");
+  if (cfg.runtime.device == "cpu") return;
+  const std::string why = cuda_unavailable();
+  if (cfg.runtime.device == "cuda") throw InputError("runtime.device=cuda: " + why);
+  std::printf("runtime.device=auto: %s; running on the CPU\n", why.c_str());
 }
 
 // Loads the config on every rank; a problem seen by any rank (a file missing on one node) is

@@ -1,0 +1,162 @@
+// Every GEMM of the CUDA backend as the arguments of a column-major cuBLAS call.
+//
+// polyhead stores matrices row-major (weights in PyTorch [out, in] orientation); cuBLAS reads
+// them column-major. A row-major X [r, c] with leading dimension ld is, element for element,
+// the column-major X^T [c, r] with the same ld. So the row-major product Y = op(L) op(R) is
+// issued as the column-major Y^T = op(R)^T op(L)^T: cuBLAS's A is the right operand, its B the
+// left one, m = columns of Y, n = rows of Y, ldc = ld of Y.
+//
+// Pure host code, no CUDA headers: the plans are tested on the CPU (tests/test_cuda_gemm_plan)
+// with a reference of cuBLAS's semantics, and the CUDA backend issues exactly these plans.
+#pragma once
+
+namespace ph::cuda {
+
+// One cublasSgemmStridedBatched call (batch == 1: one cublasSgemm), operands as cuBLAS sees
+// them: column-major op(A) [m, k], op(B) [k, n], C [m, n]; for i < batch,
+// C_i = alpha op(A_i) op(B_i) + beta C_i with X_i = X + i * strideX (C is not read if beta == 0).
+struct GemmCall {
+  bool transa, transb;
+  int m, n, k, lda, ldb, ldc;
+  long long strideA, strideB, strideC;
+  int batch;
+  float alpha, beta;
+};
+
+// `call` on operands that start at an offset inside the buffers the caller passes, repeated
+// `outer` times: repetition o uses A + offsetA + o * outer_strideA, and likewise B and C.
+// The attention products need the repetition (see over_heads).
+struct GemmPlan {
+  GemmCall call;
+  long long offsetA, offsetB, offsetC;
+  int outer;
+  long long outer_strideA, outer_strideB, outer_strideC;
+};
+
+namespace gemm_detail {
+
+inline GemmCall single(bool transa, bool transb, int m, int n, int k, int lda, int ldb, int ldc,
+                       float alpha, float beta) {
+  return GemmCall{transa, transb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1, alpha, beta};
+}
+
+inline GemmPlan alone(const GemmCall& call) {
+  return GemmPlan{call, 0, 0, 0, 1, 0, 0, 0};
+}
+
+// Where the matrix of (sample b, head h) starts in a buffer: offset + b * sample + h * head.
+struct HeadOperand {
+  long long offset, sample, head;
+};
+
+// The per-(b, h) operands of attention: qkv [B, T, 3C] (part 0, 1, 2 = q, k, v),
+// out / dout [B, T, C], att / datt [B, H, T, T].
+inline HeadOperand qkv_part(int part, int T, int C, int H) {
+  return HeadOperand{static_cast<long long>(part) * C, 3LL * T * C, C / H};
+}
+inline HeadOperand heads_out(int T, int C, int H) {
+  return HeadOperand{0, static_cast<long long>(T) * C, C / H};
+}
+inline HeadOperand probs(int T, int H) {
+  return HeadOperand{0, static_cast<long long>(H) * T * T, static_cast<long long>(T) * T};
+}
+
+// One (b, h) GEMM for all B * H pairs. The offset of pair (b, h) in the fused qkv buffer,
+// b * T * 3C + h * hs, is not a multiple of one stride of b * H + h, so a single strided
+// batch cannot cover the grid: the larger of B and H is the cuBLAS batch and the smaller the
+// outer repetition (fewest calls). Batched heads interleave with stride hs: their outputs are
+// disjoint, though not contiguous (the plan tests check that no element of C belongs to two
+// matrices).
+inline GemmPlan over_heads(GemmCall call, int B, int H, const HeadOperand& a, const HeadOperand& b,
+                           const HeadOperand& c) {
+  const bool heads_batched = H >= B;
+  call.batch = heads_batched ? H : B;
+  call.strideA = heads_batched ? a.head : a.sample;
+  call.strideB = heads_batched ? b.head : b.sample;
+  call.strideC = heads_batched ? c.head : c.sample;
+  return GemmPlan{call,
+                  a.offset,
+                  b.offset,
+                  c.offset,
+                  heads_batched ? B : H,
+                  heads_batched ? a.sample : a.head,
+                  heads_batched ? b.sample : b.head,
+                  heads_batched ? c.sample : c.head};
+}
+
+}  // namespace gemm_detail
+
+// ---------------------------------------------------------------------------------------------
+// Linear layer: inp [N, IC], w [OC, IC], out [N, OC] (kernels/cpu/matmul.h)
+
+// out = inp w^T (beta 0; the bias is added after).   A = w, B = inp, C = out.
+inline GemmPlan matmul_forward_plan(int N, int IC, int OC) {
+  return gemm_detail::alone(gemm_detail::single(true, false, OC, N, IC, IC, IC, OC, 1.0f, 0.0f));
+}
+
+// dinp += dout w.   A = w, B = dout, C = dinp.
+inline GemmPlan matmul_dinp_plan(int N, int IC, int OC) {
+  return gemm_detail::alone(gemm_detail::single(false, false, IC, N, OC, IC, OC, IC, 1.0f, 1.0f));
+}
+
+// dw += dout^T inp.   A = inp, B = dout, C = dw.
+inline GemmPlan matmul_dw_plan(int N, int IC, int OC) {
+  return gemm_detail::alone(gemm_detail::single(false, true, IC, OC, N, IC, OC, IC, 1.0f, 1.0f));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention on the fused qkv [B, T, 3C] (kernels/cpu/attention.h), per (sample b, head h) with
+// hs = C / H: Q, K, V [T, hs] are column blocks of qkv (ld 3C), Y / dY [T, hs] column blocks of
+// out / dout (ld C), P / dP / dS [T, T] the (b, h) planes of att / datt (ld T). dqkv has the
+// layout of qkv. `scale` is 1 / sqrt(hs). Every plan covers all B * H pairs.
+
+// att = scale Q K^T (every key; the softmax masks).   A = qkv, B = qkv, C = att.
+inline GemmPlan attention_scores_plan(int B, int T, int C, int H, float scale) {
+  using namespace gemm_detail;
+  const int hs = C / H;
+  return over_heads(single(true, false, T, T, hs, 3 * C, 3 * C, T, scale, 0.0f), B, H,
+                    qkv_part(1, T, C, H), qkv_part(0, T, C, H), probs(T, H));
+}
+
+// out = P V, P the (dropped-out) probabilities.   A = qkv, B = P [B, H, T, T], C = out.
+inline GemmPlan attention_context_plan(int B, int T, int C, int H) {
+  using namespace gemm_detail;
+  const int hs = C / H;
+  return over_heads(single(false, false, hs, T, T, 3 * C, T, C, 1.0f, 0.0f), B, H,
+                    qkv_part(2, T, C, H), probs(T, H), heads_out(T, C, H));
+}
+
+// datt = dY V^T, the gradient w.r.t. the dropped-out probabilities.
+// A = qkv, B = dout, C = datt.
+inline GemmPlan attention_dprobs_plan(int B, int T, int C, int H) {
+  using namespace gemm_detail;
+  const int hs = C / H;
+  return over_heads(single(true, false, T, T, hs, 3 * C, C, T, 1.0f, 0.0f), B, H,
+                    qkv_part(2, T, C, H), heads_out(T, C, H), probs(T, H));
+}
+
+// dV += P^T dY, P the (dropped-out) probabilities.   A = dout, B = P [B, H, T, T], C = dqkv.
+inline GemmPlan attention_dv_plan(int B, int T, int C, int H) {
+  using namespace gemm_detail;
+  const int hs = C / H;
+  return over_heads(single(false, true, hs, T, T, C, T, 3 * C, 1.0f, 1.0f), B, H,
+                    heads_out(T, C, H), probs(T, H), qkv_part(2, T, C, H));
+}
+
+// dQ += scale dS K.   A = qkv, B = dS [B, H, T, T], C = dqkv.
+inline GemmPlan attention_dq_plan(int B, int T, int C, int H, float scale) {
+  using namespace gemm_detail;
+  const int hs = C / H;
+  return over_heads(single(false, false, hs, T, T, 3 * C, T, 3 * C, scale, 1.0f), B, H,
+                    qkv_part(1, T, C, H), probs(T, H), qkv_part(0, T, C, H));
+}
+
+// dK += scale dS^T Q.   A = qkv, B = dS [B, H, T, T], C = dqkv.
+inline GemmPlan attention_dk_plan(int B, int T, int C, int H, float scale) {
+  using namespace gemm_detail;
+  const int hs = C / H;
+  return over_heads(single(false, true, hs, T, T, 3 * C, T, 3 * C, scale, 1.0f), B, H,
+                    qkv_part(0, T, C, H), probs(T, H), qkv_part(1, T, C, H));
+}
+
+}  // namespace ph::cuda
