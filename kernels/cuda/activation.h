@@ -9,11 +9,9 @@ namespace ph::cuda {
 
 void gelu_forward(float* out, const float* inp, size_t n, cudaStream_t stream);
 // dinp += gelu'(inp) * dout
-void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n,
-                   cudaStream_t stream);
+void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n, cudaStream_t stream);
 void relu_forward(float* out, const float* inp, size_t n, cudaStream_t stream);
 // dinp += relu'(inp) * dout
-void relu_backward(float* dinp, const float* inp, const float* dout, size_t n,
-                   cudaStream_t stream);
+void relu_backward(float* dinp, const float* inp, const float* dout, size_t n, cudaStream_t stream);
 
 }  // namespace ph::cuda

@@ -11,5 +11,6 @@
 #pragma once
 
 #if !defined(__CUDACC__) && !defined(PH_CUDA_SHIM)
-#error "kernels/cuda/*_kernels.cuh are CUDA: compile them with nvcc, or include tests/cuda_shim.h first"
+#error \
+    "kernels/cuda/*_kernels.cuh are CUDA: compile them with nvcc, or include tests/cuda_shim.h first"
 #endif

@@ -11,15 +11,15 @@ namespace ph::cuda {
 // tokens [B*T] int32; wte [V_local, C] holds vocabulary rows [vocab_start, vocab_start+V_local);
 // a token outside that range contributes zero (vocab-parallel embedding). pos [T, C] or null.
 // out [B*T, C].
-void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* pos,
-                       int B, int T, int C, int vocab_start, int V_local, float scale,
+void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* pos, int B,
+                       int T, int C, int vocab_start, int V_local, float scale,
                        cudaStream_t stream);
 
 // Accumulates: dwte[tok - vocab_start] += scale * dout[b,t]; dpos[t] += dout[b,t] (if dpos).
 // Deterministic (no atomics): every element of dwte and dpos adds its terms in (b, t) order,
 // the order of the CPU backend.
-void embedding_backward(float* dwte, float* dpos, const float* dout, const int32_t* tokens,
-                        int B, int T, int C, int vocab_start, int V_local, float scale,
+void embedding_backward(float* dwte, float* dpos, const float* dout, const int32_t* tokens, int B,
+                        int T, int C, int vocab_start, int V_local, float scale,
                         cudaStream_t stream);
 
 // Fills table [T, C] with the sinusoidal encoding (kernels/cpu/embedding.h), in double.
