@@ -164,34 +164,36 @@ inline int attention_row_threads(int T, LaunchShape s) {
   return threads < s.threads ? threads : s.threads;
 }
 
+// One launch over the B*H*T rows of the probabilities, in the shape of kAttentionRowShape.
+template <typename Launch, typename Kernel, typename... Args>
+void launch_attention_rows(const Launch& launch, const AttentionRows& rows, LaunchShape s,
+                           Kernel kernel, Args... args) {
+  const size_t total = static_cast<size_t>(rows.B) * rows.H * rows.T;
+  if (total == 0) return;
+  launch(dim3(grid_blocks(total, 1, s.max_blocks)), dim3(attention_row_threads(rows.T, s)), kernel,
+         args...);
+}
+
 template <typename Launch>
 void attention_softmax_forward(const Launch& launch, float* att, float* dropped,
                                const AttentionRows& rows, const DropoutSpec& drop,
                                LaunchShape s = kAttentionRowShape) {
-  const size_t total = static_cast<size_t>(rows.B) * rows.H * rows.T;
-  if (total == 0) return;
-  launch(dim3(grid_blocks(total, 1, s.max_blocks)), dim3(attention_row_threads(rows.T, s)),
-         attention_softmax_forward_kernel, att, dropped, rows, drop);
+  launch_attention_rows(launch, rows, s, attention_softmax_forward_kernel, att, dropped, rows,
+                        drop);
 }
 
 template <typename Launch>
 void attention_dropout_probs(const Launch& launch, float* dropped, const float* att,
                              const AttentionRows& rows, const DropoutSpec& drop,
                              LaunchShape s = kAttentionRowShape) {
-  const size_t total = static_cast<size_t>(rows.B) * rows.H * rows.T;
-  if (total == 0) return;
-  launch(dim3(grid_blocks(total, 1, s.max_blocks)), dim3(attention_row_threads(rows.T, s)),
-         attention_dropout_probs_kernel, dropped, att, rows, drop);
+  launch_attention_rows(launch, rows, s, attention_dropout_probs_kernel, dropped, att, rows, drop);
 }
 
 template <typename Launch>
 void attention_softmax_backward(const Launch& launch, float* datt, const float* att,
                                 const AttentionRows& rows, const DropoutSpec& drop,
                                 LaunchShape s = kAttentionRowShape) {
-  const size_t total = static_cast<size_t>(rows.B) * rows.H * rows.T;
-  if (total == 0) return;
-  launch(dim3(grid_blocks(total, 1, s.max_blocks)), dim3(attention_row_threads(rows.T, s)),
-         attention_softmax_backward_kernel, datt, att, rows, drop);
+  launch_attention_rows(launch, rows, s, attention_softmax_backward_kernel, datt, att, rows, drop);
 }
 
 inline float attention_scale(int C, int H) {
