@@ -22,11 +22,13 @@
 #include "kernels/cuda/gemm_plan.h"
 #include "tests/cuda_gemm_reference.h"
 
+#include "tests/random_data.h"
+
 namespace ph {
 namespace {
 
-using FVec = std::vector<float>;
 using cuda::LaunchShape;
+using testing::FVec;
 
 const shim::Launcher gpu;
 
@@ -34,13 +36,7 @@ const shim::Launcher gpu;
 constexpr LaunchShape kOneWarpThreeBlocks{32, 3};
 constexpr LaunchShape kTwoWarpsFiveBlocks{64, 5};
 
-FVec random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  FVec v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
+using testing::random_floats;
 
 // max |got - ref| / max(1, max |ref|); NaN anywhere in got counts as infinitely wrong.
 double rel_err(const FVec& got, const FVec& ref) {

@@ -14,19 +14,15 @@
 #include "kernels/cuda/gemm_plan.h"
 #include "tests/cuda_gemm_reference.h"
 
+#include "tests/random_data.h"
+
 namespace ph {
 namespace {
 
-using FVec = std::vector<float>;
+using testing::FVec;
 using testing::run_plan_reference;
 
-FVec random_floats(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  FVec v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
+using testing::random_floats;
 
 // max |got - ref| / max(1, max |ref|)
 double rel_err(const FVec& got, const std::vector<double>& ref) {

@@ -43,11 +43,13 @@
 #include "kernels/cuda/optimizer_kernels.cuh"
 #include "kernels/cuda/residual_kernels.cuh"
 
+#include "tests/random_data.h"
+
 namespace ph {
 namespace {
 
-using FVec = std::vector<float>;
 using cuda::LaunchShape;
+using testing::FVec;
 
 const shim::Launcher gpu;
 
@@ -56,13 +58,7 @@ constexpr LaunchShape kOneWarpTwoBlocks{32, 2};
 constexpr LaunchShape kTwoWarpsOneBlock{64, 1};
 constexpr LaunchShape kOneWarpThreeBlocks{32, 3};
 
-FVec random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  FVec v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
+using testing::random_floats;
 
 std::string shape_name(const LaunchShape& s) {
   return "shape {" + std::to_string(s.threads) + ", " + std::to_string(s.max_blocks) + "}";
