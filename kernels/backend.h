@@ -1,0 +1,166 @@
+// The compute backend seen by the model and the trainer: memory where the kernels can reach it
+// and every op of kernels/cpu with the same signature and semantics (see the kernels/cpu
+// headers for each op's contract). Two implementations: the CPU backend (kernels/cpu; always
+// built; the reference) and the CUDA backend (kernels/cuda; built when nvcc is found).
+//
+// Pointers given to ops and to zero/copy are "device" pointers: memory from allocate(). On the
+// CPU backend that is ordinary host memory; on the CUDA backend it is cudaMalloc memory that
+// the host must never touch directly. Code above this interface therefore moves data only
+// through upload/download (tests run the model and trainer on a backend whose device memory
+// is inaccessible from the host outside ops, to prove it).
+//
+// Ordering: ops, zero, copy and upload run in issue order on the backend's compute stream;
+// download and the ops that return a value to the host (sum_squares, all_finite) wait for all
+// work issued before them. synchronize() waits for everything.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kernels/common/adamw.h"
+#include "kernels/common/dropout_mask.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/dropout.h"
+
+namespace ph {
+
+enum class Device { Cpu, Cuda };
+
+class Backend {
+ public:
+  Backend() = default;
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+  virtual ~Backend() = default;
+
+  virtual Device device() const = 0;
+  // "cpu" or "cuda:<ordinal> (<device name>)", for logs.
+  virtual std::string describe() const = 0;
+
+  // --- memory ---
+  // Zero-filled, aligned to at least 256 bytes; bytes == 0 gives nullptr. Throws
+  // std::bad_alloc (CPU) or std::runtime_error naming the size (CUDA) when out of memory.
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void release(void* p) = 0;
+  virtual void zero(void* dst, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;         // device → device
+  virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;  // host → device
+  virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+
+  // --- ops (kernels/cpu/<family>.h document each) ---
+  virtual void embedding_forward(float* out, const int32_t* tokens, const float* wte,
+                                 const float* pos, int B, int T, int C, int vocab_start,
+                                 int V_local, float scale) = 0;
+  virtual void embedding_backward(float* dwte, float* dpos, const float* dout,
+                                  const int32_t* tokens, int B, int T, int C, int vocab_start,
+                                  int V_local, float scale) = 0;
+  virtual void sinusoidal_table(float* table, int T, int C) = 0;
+
+  virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
+                                 const float* w, const float* b, int N, int C) = 0;
+  virtual void layernorm_backward(float* dinp, float* dw, float* db, const float* dout,
+                                  const float* inp, const float* w, const float* mean,
+                                  const float* rstd, int N, int C) = 0;
+
+  virtual void matmul_forward(float* out, const float* inp, const float* w, const float* bias,
+                              int N, int IC, int OC) = 0;
+  virtual void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout,
+                               const float* inp, const float* w, int N, int IC, int OC) = 0;
+
+  virtual void attention_forward(float* out, float* att, const float* qkv, const uint8_t* key_mask,
+                                 int B, int T, int C, int H, bool causal, const DropoutSpec& drop,
+                                 const cpu::AttentionCoords& coords) = 0;
+  virtual void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv,
+                                  const float* att, const uint8_t* key_mask, int B, int T, int C,
+                                  int H, bool causal, const DropoutSpec& drop,
+                                  const cpu::AttentionCoords& coords) = 0;
+
+  virtual void gelu_forward(float* out, const float* inp, size_t n) = 0;
+  virtual void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) = 0;
+  virtual void relu_forward(float* out, const float* inp, size_t n) = 0;
+  virtual void relu_backward(float* dinp, const float* inp, const float* dout, size_t n) = 0;
+
+  virtual void residual_forward(float* out, const float* a, const float* b, size_t n) = 0;
+  virtual void residual_backward(float* da, float* db, const float* dout, size_t n) = 0;
+
+  virtual void dropout_forward(float* out, const float* inp, int rows, int cols,
+                               const DropoutSpec& d, const cpu::DropoutBlock& blk) = 0;
+  virtual void dropout_backward(float* dinp, const float* dout, int rows, int cols,
+                                const DropoutSpec& d, const cpu::DropoutBlock& blk) = 0;
+
+  virtual void crossentropy_forward(float* losses, const float* logits, const int32_t* targets,
+                                    int N, int V, int Vp, int ignore_index) = 0;
+  virtual void crossentropy_fused(float* logits_to_dlogits, float* losses, const int32_t* targets,
+                                  int N, int V, int Vp, int ignore_index, float dloss) = 0;
+  virtual void vp_crossentropy_max(float* row_max, const float* logits, int N, int Vl, int v0,
+                                   int V) = 0;
+  virtual void vp_crossentropy_sums(float* sum_exp, float* target_logit, const float* logits,
+                                    const float* row_max, const int32_t* targets, int N, int Vl,
+                                    int v0, int V, int ignore_index) = 0;
+  virtual void vp_crossentropy_finish(float* losses, float* dlogits, const float* logits,
+                                      const float* row_max, const float* sum_exp,
+                                      const float* target_logit, const int32_t* targets, int N,
+                                      int Vl, int v0, int V, int ignore_index, float dloss) = 0;
+
+  virtual void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
+                            const AdamWParams& a) = 0;
+  // Host results: these wait for the work issued before them.
+  virtual double sum_squares(const float* x, size_t n) = 0;
+  virtual bool all_finite(const float* x, size_t n) = 0;
+};
+
+// The CPU backend (kernels/cpu).
+std::unique_ptr<Backend> make_cpu_backend();
+
+// A typed device allocation owned by a backend, sized once; move-only.
+template <typename T>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(Backend& be, size_t n)
+      : be_(&be), data_(static_cast<T*>(be.allocate(n * sizeof(T)))), size_(n) {}
+  ~DeviceBuffer() { reset(); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  DeviceBuffer(DeviceBuffer&& o) noexcept : be_(o.be_), data_(o.data_), size_(o.size_) {
+    o.be_ = nullptr;
+    o.data_ = nullptr;
+    o.size_ = 0;
+  }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      be_ = o.be_;
+      data_ = o.data_;
+      size_ = o.size_;
+      o.be_ = nullptr;
+      o.data_ = nullptr;
+      o.size_ = 0;
+    }
+    return *this;
+  }
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  size_t size() const { return size_; }
+  size_t bytes() const { return size_ * sizeof(T); }
+  void zero() {
+    if (data_) be_->zero(data_, bytes());
+  }
+
+ private:
+  void reset() {
+    if (data_) be_->release(data_);
+    be_ = nullptr;
+    data_ = nullptr;
+    size_ = 0;
+  }
+
+  Backend* be_ = nullptr;
+  T* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace ph

@@ -1,0 +1,150 @@
+// The CPU backend: host memory and the kernels/cpu ops, in issue order on the calling thread.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "kernels/backend.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/crossentropy.h"
+#include "kernels/cpu/dropout.h"
+#include "kernels/cpu/embedding.h"
+#include "kernels/cpu/layernorm.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/optimizer.h"
+#include "kernels/cpu/residual.h"
+
+namespace ph {
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  Device device() const override { return Device::Cpu; }
+  std::string describe() const override { return "cpu"; }
+
+  void* allocate(size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    const size_t rounded = (bytes + 255) / 256 * 256;
+    void* p = std::aligned_alloc(256, rounded);
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0, rounded);
+    return p;
+  }
+  void release(void* p) override { std::free(p); }
+  void zero(void* dst, size_t bytes) override {
+    if (bytes) std::memset(dst, 0, bytes);
+  }
+  void copy(void* dst, const void* src, size_t bytes) override {
+    if (bytes && dst != src) std::memmove(dst, src, bytes);
+  }
+  void upload(void* dst, const void* host_src, size_t bytes) override {
+    copy(dst, host_src, bytes);
+  }
+  void download(void* host_dst, const void* src, size_t bytes) override {
+    copy(host_dst, src, bytes);
+  }
+  void synchronize() override {}
+
+  void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* pos,
+                         int B, int T, int C, int vocab_start, int V_local, float scale) override {
+    cpu::embedding_forward(out, tokens, wte, pos, B, T, C, vocab_start, V_local, scale);
+  }
+  void embedding_backward(float* dwte, float* dpos, const float* dout, const int32_t* tokens, int B,
+                          int T, int C, int vocab_start, int V_local, float scale) override {
+    cpu::embedding_backward(dwte, dpos, dout, tokens, B, T, C, vocab_start, V_local, scale);
+  }
+  void sinusoidal_table(float* table, int T, int C) override { cpu::sinusoidal_table(table, T, C); }
+  void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                         const float* b, int N, int C) override {
+    cpu::layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+  }
+  void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                          const float* w, const float* mean, const float* rstd, int N,
+                          int C) override {
+    cpu::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+  }
+  void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N,
+                      int IC, int OC) override {
+    cpu::matmul_forward(out, inp, w, bias, N, IC, OC);
+  }
+  void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                       const float* w, int N, int IC, int OC) override {
+    cpu::matmul_backward(dinp, dw, dbias, dout, inp, w, N, IC, OC);
+  }
+  void attention_forward(float* out, float* att, const float* qkv, const uint8_t* key_mask, int B,
+                         int T, int C, int H, bool causal, const DropoutSpec& drop,
+                         const cpu::AttentionCoords& coords) override {
+    cpu::attention_forward(out, att, qkv, key_mask, B, T, C, H, causal, drop, coords);
+  }
+  void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv,
+                          const float* att, const uint8_t* key_mask, int B, int T, int C, int H,
+                          bool causal, const DropoutSpec& drop,
+                          const cpu::AttentionCoords& coords) override {
+    cpu::attention_backward(dqkv, datt, dout, qkv, att, key_mask, B, T, C, H, causal, drop, coords);
+  }
+  void gelu_forward(float* out, const float* inp, size_t n) override {
+    cpu::gelu_forward(out, inp, n);
+  }
+  void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) override {
+    cpu::gelu_backward(dinp, inp, dout, n);
+  }
+  void relu_forward(float* out, const float* inp, size_t n) override {
+    cpu::relu_forward(out, inp, n);
+  }
+  void relu_backward(float* dinp, const float* inp, const float* dout, size_t n) override {
+    cpu::relu_backward(dinp, inp, dout, n);
+  }
+  void residual_forward(float* out, const float* a, const float* b, size_t n) override {
+    cpu::residual_forward(out, a, b, n);
+  }
+  void residual_backward(float* da, float* db, const float* dout, size_t n) override {
+    cpu::residual_backward(da, db, dout, n);
+  }
+  void dropout_forward(float* out, const float* inp, int rows, int cols, const DropoutSpec& d,
+                       const cpu::DropoutBlock& blk) override {
+    cpu::dropout_forward(out, inp, rows, cols, d, blk);
+  }
+  void dropout_backward(float* dinp, const float* dout, int rows, int cols, const DropoutSpec& d,
+                        const cpu::DropoutBlock& blk) override {
+    cpu::dropout_backward(dinp, dout, rows, cols, d, blk);
+  }
+  void crossentropy_forward(float* losses, const float* logits, const int32_t* targets, int N,
+                            int V, int Vp, int ignore_index) override {
+    cpu::crossentropy_forward(losses, logits, targets, N, V, Vp, ignore_index);
+  }
+  void crossentropy_fused(float* logits_to_dlogits, float* losses, const int32_t* targets, int N,
+                          int V, int Vp, int ignore_index, float dloss) override {
+    cpu::crossentropy_fused(logits_to_dlogits, losses, targets, N, V, Vp, ignore_index, dloss);
+  }
+  void vp_crossentropy_max(float* row_max, const float* logits, int N, int Vl, int v0,
+                           int V) override {
+    cpu::vp_crossentropy_max(row_max, logits, N, Vl, v0, V);
+  }
+  void vp_crossentropy_sums(float* sum_exp, float* target_logit, const float* logits,
+                            const float* row_max, const int32_t* targets, int N, int Vl, int v0,
+                            int V, int ignore_index) override {
+    cpu::vp_crossentropy_sums(sum_exp, target_logit, logits, row_max, targets, N, Vl, v0, V,
+                              ignore_index);
+  }
+  void vp_crossentropy_finish(float* losses, float* dlogits, const float* logits,
+                              const float* row_max, const float* sum_exp, const float* target_logit,
+                              const int32_t* targets, int N, int Vl, int v0, int V,
+                              int ignore_index, float dloss) override {
+    cpu::vp_crossentropy_finish(losses, dlogits, logits, row_max, sum_exp, target_logit, targets, N,
+                                Vl, v0, V, ignore_index, dloss);
+  }
+  void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
+                    const AdamWParams& a) override {
+    cpu::adamw_update(params, grads, m, v, n, a);
+  }
+  double sum_squares(const float* x, size_t n) override { return cpu::sum_squares(x, n); }
+  bool all_finite(const float* x, size_t n) override { return cpu::all_finite(x, n); }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend() {
+  return std::make_unique<CpuBackend>();
+}
+
+}  // namespace ph
