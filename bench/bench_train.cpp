@@ -137,9 +137,10 @@ int run(int argc, char** argv) {
   const int B = cfg.train.micro_batch, T = mc.seq_len, V = mc.vocab_size;
   const int threads = omp_get_max_threads();
 
-  ph::Gpt model(mc, B);
+  const std::unique_ptr<ph::Backend> backend = ph::make_cpu_backend();
+  ph::Gpt model(*backend, mc, B);
   model.initialize(seed);
-  ph::AdamW opt(cfg.optim, model.table());
+  ph::AdamW opt(*backend, cfg.optim, model.table());
   const int64_t n_params = model.table().full_count();
 
   const size_t n_tok = static_cast<size_t>(B) * T;
@@ -167,7 +168,8 @@ int run(int argc, char** argv) {
     const float dloss = 1.0f / static_cast<float>(n_tok);
     loss = model.forward_backward(inputs.data(), targets.data(), B, T, dloss, d, &counted) /
            static_cast<double>(counted);
-    gnorm = std::sqrt(ph::grad_sq_sum(model.table(), model.grads(), 0, model.arena_size(), true));
+    gnorm = std::sqrt(
+        ph::grad_sq_sum(*backend, model.table(), model.grads(), 0, model.arena_size(), true));
     const float lr = ph::learning_rate(cfg.optim, cfg.train.max_steps, step);
     if (std::isfinite(loss) && std::isfinite(gnorm))
       opt.step(model.params(), model.grads(), lr, step + 1,

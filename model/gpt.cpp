@@ -5,22 +5,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/cpu/activation.h"
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/crossentropy.h"
-#include "kernels/cpu/dropout.h"
-#include "kernels/cpu/embedding.h"
-#include "kernels/cpu/layernorm.h"
-#include "kernels/cpu/matmul.h"
-#include "kernels/cpu/residual.h"
-
 namespace ph {
 
 namespace {
-
-void zero(float* p, size_t n) {
-  std::memset(p, 0, n * sizeof(float));
-}
 
 DropoutSpec spec(const DropoutContext& d, float p, uint32_t site) {
   DropoutSpec s;
@@ -47,9 +34,10 @@ int padded_vocab_size(int vocab_size, int tp) {
   return (vocab_size + m - 1) / m * m;
 }
 
-Gpt::Gpt(const ModelConfig& cfg, int max_batch, int tp_rank, int tp, Communicator* tp_comm,
-         size_t arena_multiple)
-    : cfg_(cfg),
+Gpt::Gpt(Backend& backend, const ModelConfig& cfg, int max_batch, int tp_rank, int tp,
+         Communicator* tp_comm, size_t arena_multiple)
+    : be_(backend),
+      cfg_(cfg),
       maxB_(max_batch),
       T_(cfg.seq_len),
       C_(cfg.d_model),
@@ -72,10 +60,13 @@ Gpt::Gpt(const ModelConfig& cfg, int max_batch, int tp_rank, int tp, Communicato
   build_table();
   const size_t total = table_.place(tp_rank, tp);
   const size_t capacity = (total + arena_multiple - 1) / arena_multiple * arena_multiple;
-  params_ = Arena(capacity);
-  grads_ = Arena(capacity);
+  params_ = DeviceBuffer<float>(be_, capacity);
+  grads_ = DeviceBuffer<float>(be_, capacity);
   layout_activations();
-  if (cfg_.pos_encoding == "sinusoidal") cpu::sinusoidal_table(pos_table_, T_, C_);
+  tokens_ = DeviceBuffer<int32_t>(be_, static_cast<size_t>(maxB_) * T_);
+  targets_ = DeviceBuffer<int32_t>(be_, static_cast<size_t>(maxB_) * T_);
+  host_losses_.resize(static_cast<size_t>(maxB_) * T_);
+  if (cfg_.pos_encoding == "sinusoidal") be_.sinusoidal_table(pos_table_, T_, C_);
 }
 
 void Gpt::build_table() {
@@ -141,7 +132,7 @@ void Gpt::layout_activations() {
                              BT * C, BT * C, BT * C, BT * Fl, BT * Fl, BT * 3 * Cl, att});
   size_t total = 0;
   for (size_t s : sizes) total += s;
-  acts_ = Arena(total);
+  acts_ = DeviceBuffer<float>(be_, total);
   float* next = acts_.data();
   size_t k = 0;
   auto at = [&]() {
@@ -162,7 +153,42 @@ void Gpt::layout_activations() {
 }
 
 size_t Gpt::memory_bytes() const {
-  return (params_.size() + grads_.size() + acts_.size()) * sizeof(float);
+  return params_.bytes() + grads_.bytes() + acts_.bytes() + tokens_.bytes() + targets_.bytes();
+}
+
+void Gpt::initialize(uint64_t seed) {
+  std::vector<float> host(params_.size(), 0.0f);
+  table_.initialize(host.data(), seed);
+  upload_params(host.data());
+}
+
+void Gpt::upload_params(const float* host) {
+  be_.upload(params_.data(), host, params_.bytes());
+}
+
+void Gpt::download_params(float* host) const {
+  be_.download(host, params_.data(), params_.bytes());
+}
+
+void Gpt::download_logits(float* host, int row0, int rows) const {
+  const size_t Vl = static_cast<size_t>(Vl_);
+  be_.download(host, logits_ + static_cast<size_t>(row0) * Vl,
+               static_cast<size_t>(rows) * Vl * sizeof(float));
+}
+
+void Gpt::zero_grads() {
+  grads_.zero();
+}
+
+void Gpt::zero_acts(float* p, size_t n) {
+  be_.zero(p, n * sizeof(float));
+}
+
+void Gpt::check_batch(int B, int T) const {
+  if (B < 1 || B > maxB_ || T < 1 || T > T_)
+    throw std::logic_error("Gpt: batch " + std::to_string(B) + " x " + std::to_string(T) +
+                           " outside the arena's " + std::to_string(maxB_) + " x " +
+                           std::to_string(T_));
 }
 
 void Gpt::tp_sum(float* x, size_t n) {
@@ -174,7 +200,9 @@ void Gpt::grads_ready(size_t begin, size_t end) {
 }
 
 void Gpt::forward(const int32_t* inputs, int B, int T, const DropoutContext& d) {
+  check_batch(B, T);
   const int N = B * T;
+  be_.upload(tokens_.data(), inputs, static_cast<size_t>(N) * sizeof(int32_t));
   const size_t NC = static_cast<size_t>(N) * C_;
   const bool pre = cfg_.norm == "pre";
   const bool lead = tp_rank_ == 0;  // adds replicated terms that are then summed over tp
@@ -182,11 +210,11 @@ void Gpt::forward(const int32_t* inputs, int B, int T, const DropoutContext& d) 
   const float* pos =
       wpe_ >= 0 ? P(wpe_) : (cfg_.pos_encoding == "sinusoidal" ? pos_table_ : nullptr);
   // Vocab-parallel embedding: each rank looks up the tokens of its vocabulary rows.
-  cpu::embedding_forward(encoded_, inputs, P(wte_), lead ? pos : nullptr, B, T, C_, v0_, Vl_,
-                         emb_scale);
+  be_.embedding_forward(encoded_, tokens_.data(), P(wte_), lead ? pos : nullptr, B, T, C_, v0_, Vl_,
+                        emb_scale);
   tp_sum(encoded_, NC);
   const cpu::DropoutBlock rows = rows_block(d, T, C_);
-  cpu::dropout_forward(encoded_, encoded_, N, C_, spec(d, cfg_.dropout_embed, kSiteEmbed), rows);
+  be_.dropout_forward(encoded_, encoded_, N, C_, spec(d, cfg_.dropout_embed, kSiteEmbed), rows);
 
   cpu::AttentionCoords coords;
   coords.sample0 = d.sample0;
@@ -200,81 +228,82 @@ void Gpt::forward(const int32_t* inputs, int B, int T, const DropoutContext& d) 
     // D(attn(x)) and ln1 = LN1(res2) is the stream that continues.
     const float* attn_in = x;
     if (pre) {
-      cpu::layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, P(ly.ln1w), P(ly.ln1b), N, C_);
+      be_.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, P(ly.ln1w), P(ly.ln1b), N, C_);
       attn_in = a.ln1;
     }
-    cpu::matmul_forward(a.qkv, attn_in, P(ly.qw), P(ly.qb), N, C_, 3 * Cl_);
-    cpu::attention_forward(a.atty, a.att, a.qkv, nullptr, B, T, Cl_, Hl_, true,
-                           spec(d, cfg_.dropout_attn, site_attn_probs(l)), coords);
+    be_.matmul_forward(a.qkv, attn_in, P(ly.qw), P(ly.qb), N, C_, 3 * Cl_);
+    be_.attention_forward(a.atty, a.att, a.qkv, nullptr, B, T, Cl_, Hl_, true,
+                          spec(d, cfg_.dropout_attn, site_attn_probs(l)), coords);
     // Row-parallel projection: partial sums over the heads held here, summed over tp; the
     // replicated bias is added once.
-    cpu::matmul_forward(proj_, a.atty, P(ly.projw), lead ? P(ly.projb) : nullptr, N, Cl_, C_);
+    be_.matmul_forward(proj_, a.atty, P(ly.projw), lead ? P(ly.projb) : nullptr, N, Cl_, C_);
     tp_sum(proj_, NC);
-    cpu::dropout_forward(proj_, proj_, N, C_, spec(d, cfg_.dropout_resid, site_attn_resid(l)),
-                         rows);
-    cpu::residual_forward(a.res2, x, proj_, NC);
+    be_.dropout_forward(proj_, proj_, N, C_, spec(d, cfg_.dropout_resid, site_attn_resid(l)), rows);
+    be_.residual_forward(a.res2, x, proj_, NC);
     const float* mid = a.res2;
     if (!pre) {
-      cpu::layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.res2, P(ly.ln1w), P(ly.ln1b), N, C_);
+      be_.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.res2, P(ly.ln1w), P(ly.ln1b), N, C_);
       mid = a.ln1;
     }
     // FFN sub-block, same pattern with LN2.
     const float* ffn_in = mid;
     if (pre) {
-      cpu::layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, mid, P(ly.ln2w), P(ly.ln2b), N, C_);
+      be_.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, mid, P(ly.ln2w), P(ly.ln2b), N, C_);
       ffn_in = a.ln2;
     }
-    cpu::matmul_forward(a.fch, ffn_in, P(ly.fcw), P(ly.fcb), N, C_, Fl_);
+    be_.matmul_forward(a.fch, ffn_in, P(ly.fcw), P(ly.fcb), N, C_, Fl_);
     if (cfg_.activation == "gelu")
-      cpu::gelu_forward(a.fch_act, a.fch, static_cast<size_t>(N) * Fl_);
+      be_.gelu_forward(a.fch_act, a.fch, static_cast<size_t>(N) * Fl_);
     else
-      cpu::relu_forward(a.fch_act, a.fch, static_cast<size_t>(N) * Fl_);
-    cpu::matmul_forward(proj_, a.fch_act, P(ly.fcprojw), lead ? P(ly.fcprojb) : nullptr, N, Fl_,
-                        C_);
+      be_.relu_forward(a.fch_act, a.fch, static_cast<size_t>(N) * Fl_);
+    be_.matmul_forward(proj_, a.fch_act, P(ly.fcprojw), lead ? P(ly.fcprojb) : nullptr, N, Fl_, C_);
     tp_sum(proj_, NC);
-    cpu::dropout_forward(proj_, proj_, N, C_, spec(d, cfg_.dropout_resid, site_mlp_resid(l)), rows);
-    cpu::residual_forward(a.res3, mid, proj_, NC);
+    be_.dropout_forward(proj_, proj_, N, C_, spec(d, cfg_.dropout_resid, site_mlp_resid(l)), rows);
+    be_.residual_forward(a.res3, mid, proj_, NC);
     x = a.res3;
     if (!pre) {
-      cpu::layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res3, P(ly.ln2w), P(ly.ln2b), N, C_);
+      be_.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res3, P(ly.ln2w), P(ly.ln2b), N, C_);
       x = a.ln2;
     }
   }
   const float* head_in = x;
   if (pre) {
-    cpu::layernorm_forward(lnf_, lnf_mean_, lnf_rstd_, x, P(lnfw_), P(lnfb_), N, C_);
+    be_.layernorm_forward(lnf_, lnf_mean_, lnf_rstd_, x, P(lnfw_), P(lnfb_), N, C_);
     head_in = lnf_;
   }
   // Vocab-parallel LM head: this rank's columns of the logits.
   const float* head_w = lm_head_ >= 0 ? P(lm_head_) : P(wte_);
-  cpu::matmul_forward(logits_, head_in, head_w, nullptr, N, C_, Vl_);
+  be_.matmul_forward(logits_, head_in, head_w, nullptr, N, C_, Vl_);
 }
 
-void Gpt::crossentropy(const int32_t* targets, int N, float dloss, bool with_grad) {
+void Gpt::crossentropy(const int32_t* host_targets, int N, float dloss, bool with_grad) {
+  be_.upload(targets_.data(), host_targets, static_cast<size_t>(N) * sizeof(int32_t));
+  const int32_t* targets = targets_.data();
   if (tp_ == 1) {
     if (with_grad)
-      cpu::crossentropy_fused(logits_, losses_, targets, N, V_, Vp_, kIgnoreIndex, dloss);
+      be_.crossentropy_fused(logits_, losses_, targets, N, V_, Vp_, kIgnoreIndex, dloss);
     else
-      cpu::crossentropy_forward(losses_, logits_, targets, N, V_, Vp_, kIgnoreIndex);
+      be_.crossentropy_forward(losses_, logits_, targets, N, V_, Vp_, kIgnoreIndex);
     return;
   }
   // Vocab-parallel: the full logits never exist on one rank.
-  cpu::vp_crossentropy_max(ce_max_, logits_, N, Vl_, v0_, V_);
+  be_.vp_crossentropy_max(ce_max_, logits_, N, Vl_, v0_, V_);
   tp_comm_->all_reduce(ce_max_, static_cast<size_t>(N), ReduceOp::Max);
-  cpu::vp_crossentropy_sums(ce_sum_, ce_target_, logits_, ce_max_, targets, N, Vl_, v0_, V_,
-                            kIgnoreIndex);
+  be_.vp_crossentropy_sums(ce_sum_, ce_target_, logits_, ce_max_, targets, N, Vl_, v0_, V_,
+                           kIgnoreIndex);
   tp_comm_->all_reduce(ce_sum_, static_cast<size_t>(N), ReduceOp::Sum);
   tp_comm_->all_reduce(ce_target_, static_cast<size_t>(N), ReduceOp::Sum);
-  cpu::vp_crossentropy_finish(losses_, with_grad ? logits_ : nullptr, logits_, ce_max_, ce_sum_,
-                              ce_target_, targets, N, Vl_, v0_, V_, kIgnoreIndex, dloss);
+  be_.vp_crossentropy_finish(losses_, with_grad ? logits_ : nullptr, logits_, ce_max_, ce_sum_,
+                             ce_target_, targets, N, Vl_, v0_, V_, kIgnoreIndex, dloss);
 }
 
-double Gpt::sum_losses(const int32_t* targets, int N, int64_t* counted) const {
+double Gpt::sum_losses(const int32_t* targets, int N, int64_t* counted) {
+  be_.download(host_losses_.data(), losses_, static_cast<size_t>(N) * sizeof(float));
   double sum = 0.0;
   int64_t n = 0;
   for (int i = 0; i < N; ++i)
     if (targets[i] != kIgnoreIndex) {
-      sum += losses_[i];
+      sum += host_losses_[static_cast<size_t>(i)];
       ++n;
     }
   if (counted) *counted = n;
@@ -293,11 +322,11 @@ double Gpt::forward_backward(const int32_t* inputs, const int32_t* targets, int 
   forward(inputs, B, T, d);
   crossentropy(targets, B * T, dloss, true);
   const double sum = sum_losses(targets, B * T, counted);
-  backward(inputs, B, T, d);
+  backward(B, T, d);
   return sum;
 }
 
-void Gpt::backward(const int32_t* inputs, int B, int T, const DropoutContext& d) {
+void Gpt::backward(int B, int T, const DropoutContext& d) {
   const int N = B * T;
   const size_t NC = static_cast<size_t>(N) * C_;
   const size_t NF = static_cast<size_t>(N) * Fl_;
@@ -314,15 +343,15 @@ void Gpt::backward(const int32_t* inputs, int B, int T, const DropoutContext& d)
   const float* last = L_ > 0 ? (pre ? la_.back().res3 : la_.back().ln2) : encoded_;
   const float* head_in = pre ? lnf_ : last;
   const int head_idx = lm_head_ >= 0 ? lm_head_ : wte_;
-  zero(dtmp_, NC);
-  cpu::matmul_backward(dtmp_, G(head_idx), nullptr, logits_, head_in, P(head_idx), N, C_, Vl_);
+  zero_acts(dtmp_, NC);
+  be_.matmul_backward(dtmp_, G(head_idx), nullptr, logits_, head_in, P(head_idx), N, C_, Vl_);
   tp_sum(dtmp_, NC);
   if (pre) {
-    zero(dres_, NC);
-    cpu::layernorm_backward(dres_, G(lnfw_), G(lnfb_), dtmp_, last, P(lnfw_), lnf_mean_, lnf_rstd_,
-                            N, C_);
+    zero_acts(dres_, NC);
+    be_.layernorm_backward(dres_, G(lnfw_), G(lnfb_), dtmp_, last, P(lnfw_), lnf_mean_, lnf_rstd_,
+                           N, C_);
   } else {
-    std::memcpy(dres_, dtmp_, NC * sizeof(float));
+    be_.copy(dres_, dtmp_, NC * sizeof(float));
   }
   // Final LayerNorm and an untied head are done (both sit after the last block).
   if (lnfw_ >= 0 || lm_head_ >= 0)
@@ -340,53 +369,52 @@ void Gpt::backward(const int32_t* inputs, int B, int T, const DropoutContext& d)
 
     if (!pre) {
       // dres holds d(LN2(res3)); turn it into d(res3).
-      zero(dtmp2_, NC);
-      cpu::layernorm_backward(dtmp2_, G(ly.ln2w), G(ly.ln2b), dres_, a.res3, P(ly.ln2w), a.ln2_mean,
-                              a.ln2_rstd, N, C_);
-      std::memcpy(dres_, dtmp2_, NC * sizeof(float));
+      zero_acts(dtmp2_, NC);
+      be_.layernorm_backward(dtmp2_, G(ly.ln2w), G(ly.ln2b), dres_, a.res3, P(ly.ln2w), a.ln2_mean,
+                             a.ln2_rstd, N, C_);
+      be_.copy(dres_, dtmp2_, NC * sizeof(float));
     }
     // dres = d(res3). FFN branch: res3 = mid + D(fcproj).
-    cpu::dropout_backward(dtmp_, dres_, N, C_, spec(d, cfg_.dropout_resid, site_mlp_resid(l)),
-                          rows);
-    zero(dff1_, NF);
-    cpu::matmul_backward(dff1_, G(ly.fcprojw), G(ly.fcprojb), dtmp_, a.fch_act, P(ly.fcprojw), N,
-                         Fl_, C_);
-    zero(dff2_, NF);
+    be_.dropout_backward(dtmp_, dres_, N, C_, spec(d, cfg_.dropout_resid, site_mlp_resid(l)), rows);
+    zero_acts(dff1_, NF);
+    be_.matmul_backward(dff1_, G(ly.fcprojw), G(ly.fcprojb), dtmp_, a.fch_act, P(ly.fcprojw), N,
+                        Fl_, C_);
+    zero_acts(dff2_, NF);
     if (cfg_.activation == "gelu")
-      cpu::gelu_backward(dff2_, a.fch, dff1_, NF);
+      be_.gelu_backward(dff2_, a.fch, dff1_, NF);
     else
-      cpu::relu_backward(dff2_, a.fch, dff1_, NF);
+      be_.relu_backward(dff2_, a.fch, dff1_, NF);
     // Gradient of the FFN input: partial over the FFN columns held here, summed over tp.
-    zero(dtmp2_, NC);
-    cpu::matmul_backward(dtmp2_, G(ly.fcw), G(ly.fcb), dff2_, ffn_in, P(ly.fcw), N, C_, Fl_);
+    zero_acts(dtmp2_, NC);
+    be_.matmul_backward(dtmp2_, G(ly.fcw), G(ly.fcb), dff2_, ffn_in, P(ly.fcw), N, C_, Fl_);
     tp_sum(dtmp2_, NC);
     if (pre) {
       // dres (= d res3 = d mid through the skip) += LN2 backward.
-      cpu::layernorm_backward(dres_, G(ly.ln2w), G(ly.ln2b), dtmp2_, mid, P(ly.ln2w), a.ln2_mean,
-                              a.ln2_rstd, N, C_);
+      be_.layernorm_backward(dres_, G(ly.ln2w), G(ly.ln2b), dtmp2_, mid, P(ly.ln2w), a.ln2_mean,
+                             a.ln2_rstd, N, C_);
     } else {
       // d mid = d res3 (skip) + d(FFN input); mid = ln1 = LN1(res2).
-      cpu::residual_forward(dtmp2_, dtmp2_, dres_, NC);
-      zero(dres_, NC);
-      cpu::layernorm_backward(dres_, G(ly.ln1w), G(ly.ln1b), dtmp2_, a.res2, P(ly.ln1w), a.ln1_mean,
-                              a.ln1_rstd, N, C_);
+      be_.residual_forward(dtmp2_, dtmp2_, dres_, NC);
+      zero_acts(dres_, NC);
+      be_.layernorm_backward(dres_, G(ly.ln1w), G(ly.ln1b), dtmp2_, a.res2, P(ly.ln1w), a.ln1_mean,
+                             a.ln1_rstd, N, C_);
     }
     // dres = d(res2). Attention branch: res2 = x + D(attproj).
-    cpu::dropout_backward(dtmp_, dres_, N, C_, spec(d, cfg_.dropout_resid, site_attn_resid(l)),
-                          rows);
-    zero(dtmp2_, static_cast<size_t>(N) * Cl_);
-    cpu::matmul_backward(dtmp2_, G(ly.projw), G(ly.projb), dtmp_, a.atty, P(ly.projw), N, Cl_, C_);
-    zero(dqkv_, static_cast<size_t>(N) * 3 * Cl_);
-    cpu::attention_backward(dqkv_, datt_, dtmp2_, a.qkv, a.att, nullptr, B, T, Cl_, Hl_, true,
-                            spec(d, cfg_.dropout_attn, site_attn_probs(l)), coords);
-    zero(dtmp2_, NC);
-    cpu::matmul_backward(dtmp2_, G(ly.qw), G(ly.qb), dqkv_, attn_in, P(ly.qw), N, C_, 3 * Cl_);
+    be_.dropout_backward(dtmp_, dres_, N, C_, spec(d, cfg_.dropout_resid, site_attn_resid(l)),
+                         rows);
+    zero_acts(dtmp2_, static_cast<size_t>(N) * Cl_);
+    be_.matmul_backward(dtmp2_, G(ly.projw), G(ly.projb), dtmp_, a.atty, P(ly.projw), N, Cl_, C_);
+    zero_acts(dqkv_, static_cast<size_t>(N) * 3 * Cl_);
+    be_.attention_backward(dqkv_, datt_, dtmp2_, a.qkv, a.att, nullptr, B, T, Cl_, Hl_, true,
+                           spec(d, cfg_.dropout_attn, site_attn_probs(l)), coords);
+    zero_acts(dtmp2_, NC);
+    be_.matmul_backward(dtmp2_, G(ly.qw), G(ly.qb), dqkv_, attn_in, P(ly.qw), N, C_, 3 * Cl_);
     tp_sum(dtmp2_, NC);
     if (pre)
-      cpu::layernorm_backward(dres_, G(ly.ln1w), G(ly.ln1b), dtmp2_, x, P(ly.ln1w), a.ln1_mean,
-                              a.ln1_rstd, N, C_);
+      be_.layernorm_backward(dres_, G(ly.ln1w), G(ly.ln1b), dtmp2_, x, P(ly.ln1w), a.ln1_mean,
+                             a.ln1_rstd, N, C_);
     else
-      cpu::residual_forward(dres_, dres_, dtmp2_, NC);
+      be_.residual_forward(dres_, dres_, dtmp2_, NC);
     // dres = d(x), the block input. This block's gradients are final.
     const size_t end = l + 1 < L_      ? begin_of(layers_[static_cast<size_t>(l) + 1].ln1w)
                        : lnfw_ >= 0    ? begin_of(lnfw_)
@@ -395,9 +423,9 @@ void Gpt::backward(const int32_t* inputs, int B, int T, const DropoutContext& d)
     grads_ready(begin_of(ly.ln1w), end);
   }
   // Embedding: encoded = D(scale * wte[tok] + pos), the sum over vocabulary shards.
-  cpu::dropout_backward(dtmp_, dres_, N, C_, spec(d, cfg_.dropout_embed, kSiteEmbed), rows);
+  be_.dropout_backward(dtmp_, dres_, N, C_, spec(d, cfg_.dropout_embed, kSiteEmbed), rows);
   const float emb_scale = cfg_.embed_scale ? std::sqrt(static_cast<float>(C_)) : 1.0f;
-  cpu::embedding_backward(G(wte_), G(wpe_), dtmp_, inputs, B, T, C_, v0_, Vl_, emb_scale);
+  be_.embedding_backward(G(wte_), G(wpe_), dtmp_, tokens_.data(), B, T, C_, v0_, Vl_, emb_scale);
   grads_ready(0, L_ > 0 ? begin_of(layers_[0].ln1w) : table_.total());
 }
 

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "io/config.h"
-#include "model/arena.h"
+#include "kernels/backend.h"
 #include "model/param_table.h"
 #include "parallel/communicator.h"
 
@@ -58,18 +58,29 @@ int padded_vocab_size(int vocab_size, int tp);
 
 class Gpt {
  public:
+  // All memory and compute go through `backend`, which must outlive the model; parameters,
+  // gradients and activations are device memory of that backend (the host reaches them only
+  // through upload/download). Inputs and targets are host arrays.
   // max_batch: the largest micro-batch any call will use (sizes the activation arena).
   // tp_rank of tp, with the tensor-parallel group's communicator (may be null when tp == 1).
   // The parameter and gradient arenas are padded with zeros to a multiple of arena_multiple
   // elements (ZeRO splits them into equal data-parallel shards).
-  Gpt(const ModelConfig& cfg, int max_batch, int tp_rank = 0, int tp = 1,
+  // tp_comm carries device buffers of this backend (MPI for the CPU backend, NCCL for CUDA).
+  Gpt(Backend& backend, const ModelConfig& cfg, int max_batch, int tp_rank = 0, int tp = 1,
       Communicator* tp_comm = nullptr, size_t arena_multiple = 1);
+
+  Backend& backend() const { return be_; }
 
   const ModelConfig& config() const { return cfg_; }
   const ParamTable& table() const { return table_; }
+  // Device pointers (see the constructor).
   float* params() { return params_.data(); }
   const float* params() const { return params_.data(); }
   float* grads() { return grads_.data(); }
+  void zero_grads();
+  // The whole parameter arena (arena_capacity() elements) from / to host memory.
+  void upload_params(const float* host);
+  void download_params(float* host) const;
   size_t arena_size() const { return table_.total(); }      // elements of all parameters
   size_t arena_capacity() const { return params_.size(); }  // with the zero padding
   int padded_vocab() const { return Vp_; }
@@ -79,16 +90,18 @@ class Gpt {
   int tp_rank() const { return tp_rank_; }
   int tp() const { return tp_; }
   Communicator* tp_comm() const { return tp_comm_; }
-  // Bytes held by the parameter, gradient and activation arenas.
+  // Device bytes held by the parameter, gradient and activation arenas.
   size_t memory_bytes() const;
 
   // Draws the initial parameters from (seed, name, global index).
-  void initialize(uint64_t seed) { table_.initialize(params_.data(), seed); }
+  void initialize(uint64_t seed);
 
   // Forward over inputs [B, T] (B <= max_batch, T <= seq_len); logits() then holds
-  // [B*T, local_vocab()] (columns at or past vocab_size are padding).
+  // [B*T, local_vocab()] on the device (columns at or past vocab_size are padding).
   void forward(const int32_t* inputs, int B, int T, const DropoutContext& d);
   const float* logits() const { return logits_; }
+  // Rows [row0, row0 + rows) of logits() to host memory [rows, local_vocab()].
+  void download_logits(float* host, int row0, int rows) const;
 
   // Forward + cross-entropy. Returns the sum of token losses over targets != kIgnoreIndex and
   // their count. logits() stay valid (for accuracy metrics).
@@ -117,16 +130,20 @@ class Gpt {
 
   float* P(int idx) { return idx >= 0 ? params_.data() + table_[idx].offset : nullptr; }
   float* G(int idx) { return idx >= 0 ? grads_.data() + table_[idx].offset : nullptr; }
-  void backward(const int32_t* inputs, int B, int T, const DropoutContext& d);
+  // Backward of the last forward (its tokens are still in tokens_).
+  void backward(int B, int T, const DropoutContext& d);
   // Cross-entropy of logits_ into losses_; with_grad also turns logits_ into dlogits.
-  void crossentropy(const int32_t* targets, int N, float dloss, bool with_grad);
-  double sum_losses(const int32_t* targets, int N, int64_t* counted) const;
+  void crossentropy(const int32_t* host_targets, int N, float dloss, bool with_grad);
+  double sum_losses(const int32_t* host_targets, int N, int64_t* counted);
+  void zero_acts(float* p, size_t n);
+  void check_batch(int B, int T) const;
   // Sums x [n] over the tensor-parallel group (nothing to do when tp == 1).
   void tp_sum(float* x, size_t n);
   void grads_ready(size_t begin, size_t end);
   void build_table();
   void layout_activations();
 
+  Backend& be_;
   ModelConfig cfg_;
   int maxB_, T_, C_, H_, F_, L_, V_, Vp_;
   int tp_rank_, tp_;
@@ -135,7 +152,9 @@ class Gpt {
   ParamTable table_;
   int wte_ = -1, wpe_ = -1, lnfw_ = -1, lnfb_ = -1, lm_head_ = -1;
   std::vector<Layer> layers_;
-  Arena params_, grads_, acts_;
+  DeviceBuffer<float> params_, grads_, acts_;
+  DeviceBuffer<int32_t> tokens_, targets_;  // [max_batch * T] this micro-batch's, on the device
+  std::vector<float> host_losses_;
   std::function<void(size_t, size_t)> grad_hook_;
 
   // Activation views into acts_ (local widths under tensor parallelism).

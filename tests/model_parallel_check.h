@@ -11,6 +11,7 @@
 
 #include "model/gpt.h"
 #include "parallel/grid.h"
+#include "tests/test_backend.h"
 
 namespace ph::testing {
 
@@ -69,7 +70,7 @@ inline void check_layout_against_reference(const ModelConfig& mc, const ProcessG
   d.step = 2;
 
   // Reference: the whole batch on one model, computed redundantly on every rank.
-  Gpt ref(mc, global_B);
+  Gpt ref(ph::test::cpu(), mc, global_B);
   ref.initialize(11);
   std::memset(ref.grads(), 0, ref.arena_capacity() * sizeof(float));
   const double ref_loss =
@@ -81,7 +82,7 @@ inline void check_layout_against_reference(const ModelConfig& mc, const ProcessG
 
   // This rank: its data-parallel slice of the batch, its tensor-parallel shard of the model.
   const int B = global_B / grid.dp;
-  Gpt g(mc, B, grid.tp_rank, grid.tp, grid.tp_comm.get());
+  Gpt g(ph::test::cpu(), mc, B, grid.tp_rank, grid.tp, grid.tp_comm.get());
   g.initialize(11);
   std::memset(g.grads(), 0, g.arena_capacity() * sizeof(float));
   const size_t off = static_cast<size_t>(grid.dp_rank) * B * T;

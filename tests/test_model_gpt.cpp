@@ -11,6 +11,7 @@
 
 #include "kernels/common/init_normal.h"
 #include "model/gpt.h"
+#include "tests/test_backend.h"
 
 namespace ph {
 namespace {
@@ -52,7 +53,7 @@ double mean_loss(Gpt& g, const Batch& b, int B, int T, const DropoutContext& d) 
 // elements of every parameter tensor.
 void check_gradients(const ModelConfig& mc, const DropoutContext& d, float eps = 1e-2f) {
   const int B = 2, T = mc.seq_len;
-  Gpt g(mc, B);
+  Gpt g(ph::test::cpu(), mc, B);
   g.initialize(42);
   const Batch b = make_batch(B, T, mc.vocab_size, 7, true);
   int64_t counted = 0;
@@ -146,7 +147,7 @@ TEST(GptGradients, PostNormWithDropout) {
 TEST(GptModel, DropoutChangesTheLossOnlyInTraining) {
   ModelConfig m = tiny_model();
   m.dropout_resid = 0.5f;
-  Gpt g(m, 2);
+  Gpt g(ph::test::cpu(), m, 2);
   g.initialize(1);
   const Batch b = make_batch(2, m.seq_len, m.vocab_size, 3, false);
   DropoutContext eval;
@@ -161,7 +162,7 @@ TEST(GptModel, DropoutChangesTheLossOnlyInTraining) {
 
 TEST(GptModel, ParameterTableNamesAndShapes) {
   ModelConfig m = tiny_model();
-  Gpt g(m, 1);
+  Gpt g(ph::test::cpu(), m, 1);
   const ParamTable& t = g.table();
   ASSERT_GE(t.find("wte"), 0);
   EXPECT_EQ(t[t.find("wte")].shape, (std::vector<int64_t>{11, 8}));
@@ -184,7 +185,7 @@ TEST(GptModel, ParameterTableNamesAndShapes) {
   m.norm = "post";
   m.tie_embeddings = false;
   m.pos_encoding = "sinusoidal";
-  Gpt g2(m, 1);
+  Gpt g2(ph::test::cpu(), m, 1);
   EXPECT_LT(g2.table().find("lnf.weight"), 0);
   EXPECT_LT(g2.table().find("wpe"), 0);
   EXPECT_GE(g2.table().find("lm_head.weight"), 0);
@@ -193,7 +194,7 @@ TEST(GptModel, ParameterTableNamesAndShapes) {
 TEST(GptModel, InitIsAFunctionOfSeedNameAndIndex) {
   ModelConfig m = tiny_model();
   m.n_layers = 3;
-  Gpt g(m, 1);
+  Gpt g(ph::test::cpu(), m, 1);
   g.initialize(5);
   const ParamTable& t = g.table();
   const Param& fc = t[t.find("h.2.mlp.fc.weight")];
@@ -211,7 +212,7 @@ TEST(GptModel, InitIsAFunctionOfSeedNameAndIndex) {
   EXPECT_EQ(wte.padded_rows, 128);
   for (size_t i = 11 * 8; i < wte.numel; ++i) ASSERT_EQ(g.params()[wte.offset + i], 0.0f);
   // Another seed, other values.
-  Gpt g2(m, 1);
+  Gpt g2(ph::test::cpu(), m, 1);
   g2.initialize(6);
   EXPECT_NE(g.params()[fc.offset], g2.params()[fc.offset]);
 }
@@ -224,7 +225,7 @@ TEST(GptModel, InitialLossOfSmallConfigIsLnV) {
   m.d_model = 384;
   m.n_heads = 6;
   m.seq_len = 256;
-  Gpt g(m, 2);
+  Gpt g(ph::test::cpu(), m, 2);
   g.initialize(1337);
   const Batch b = make_batch(2, 256, 256, 11, false);
   const double l = mean_loss(g, b, 2, 256, no_dropout());
@@ -233,7 +234,7 @@ TEST(GptModel, InitialLossOfSmallConfigIsLnV) {
 
 TEST(GptModel, PaddedVocabularyGetsNoGradientAndNoProbability) {
   ModelConfig m = tiny_model();
-  Gpt g(m, 2);
+  Gpt g(ph::test::cpu(), m, 2);
   g.initialize(3);
   const Batch b = make_batch(2, m.seq_len, m.vocab_size, 5, false);
   std::memset(g.grads(), 0, g.arena_size() * sizeof(float));

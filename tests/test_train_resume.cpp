@@ -11,6 +11,7 @@
 #include "model/gpt.h"
 #include "parallel/grid.h"
 #include "test_util.h"
+#include "tests/test_backend.h"
 #include "trainer/checkpointing.h"
 #include "trainer/trainer.h"
 
@@ -49,8 +50,8 @@ Config small_run(const std::string& dir) {
 
 // Every /model and /optim tensor of a checkpoint, concatenated.
 std::vector<float> checkpoint_values(const std::string& path, const Config& cfg) {
-  Gpt model(cfg.model, 1);
-  AdamW opt(cfg.optim, model.table());
+  Gpt model(ph::test::cpu(), cfg.model, 1);
+  AdamW opt(ph::test::cpu(), cfg.optim, model.table());
   const ProcessGrid grid = make_grid(1);
   load_training_checkpoint(path, cfg, model, &opt, grid);
   std::vector<float> all(model.params(), model.params() + model.arena_size());

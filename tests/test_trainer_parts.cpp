@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "model/param_table.h"
+#include "tests/test_backend.h"
 #include "trainer/optimizer.h"
 #include "trainer/schedule.h"
 
@@ -55,7 +56,7 @@ TEST(AdamW, TwoStepsMatchHandComputation) {
   o.beta2 = 0.99f;
   o.eps = 1e-8f;
   o.weight_decay = 0.5f;
-  AdamW opt(o, t);
+  AdamW opt(ph::test::cpu(), o, t);
   std::vector<float> p(t.total(), 0.0f), g(t.total(), 0.0f);
   const size_t w = t[0].offset, b = t[1].offset;
   p[w] = 1.0f;
@@ -88,7 +89,8 @@ TEST(AdamW, ASliceOfTheArenaUpdatesLikeTheWhole) {
   o.weight_decay = 0.3f;
   std::vector<float> g = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f};
   std::vector<float> whole = {1, 2, 3, 4, 5}, sliced = whole;
-  AdamW full(o, t), lo(o, t, 0, 2), hi(o, t, 2, 5);
+  AdamW full(ph::test::cpu(), o, t), lo(ph::test::cpu(), o, t, 0, 2),
+      hi(ph::test::cpu(), o, t, 2, 5);
   for (int step = 1; step <= 3; ++step) {
     full.step(whole.data(), g.data(), 0.01f, step, 0.5f);
     lo.step(sliced.data(), g.data(), 0.01f, step, 0.5f);
@@ -105,7 +107,7 @@ TEST(AdamW, DecayOfOneDimensionalParametersIsConfigurable) {
   OptimConfig o;
   o.weight_decay = 0.5f;
   o.decay_1d = true;
-  AdamW opt(o, t);
+  AdamW opt(ph::test::cpu(), o, t);
   std::vector<float> p(t.total(), 0.0f), g(t.total(), 0.0f);
   p[0] = 2.0f;
   opt.step(p.data(), g.data(), 0.1f, 1, 1.0f);  // zero gradient: only decay acts
@@ -118,10 +120,12 @@ TEST(Clipping, ScaleAndNorm) {
   t.add("ln", {1}, Split::Replicated, InitKind::Zeros, 0.0f, false);
   t.place(0, 1);
   std::vector<float> g = {3.0f, 4.0f, 12.0f};
-  EXPECT_DOUBLE_EQ(grad_sq_sum(t, g.data(), 0, 3, true), 169.0);
-  EXPECT_DOUBLE_EQ(grad_sq_sum(t, g.data(), 0, 3, false), 25.0);  // replicated counted elsewhere
-  EXPECT_DOUBLE_EQ(grad_sq_sum(t, g.data() + 1, 1, 3, true), 160.0);  // a ZeRO slice
-  EXPECT_NEAR(std::sqrt(grad_sq_sum(t, g.data(), 0, 3, true)), 13.0, 1e-12);
+  EXPECT_DOUBLE_EQ(grad_sq_sum(ph::test::cpu(), t, g.data(), 0, 3, true), 169.0);
+  EXPECT_DOUBLE_EQ(grad_sq_sum(ph::test::cpu(), t, g.data(), 0, 3, false),
+                   25.0);  // replicated counted elsewhere
+  EXPECT_DOUBLE_EQ(grad_sq_sum(ph::test::cpu(), t, g.data() + 1, 1, 3, true),
+                   160.0);  // a ZeRO slice
+  EXPECT_NEAR(std::sqrt(grad_sq_sum(ph::test::cpu(), t, g.data(), 0, 3, true)), 13.0, 1e-12);
   EXPECT_NEAR(clip_scale(5.0, 1.0f), 0.2, 1e-6);
   EXPECT_EQ(clip_scale(0.5, 1.0f), 1.0f);
   EXPECT_EQ(clip_scale(50.0, 0.0f), 1.0f);  // disabled

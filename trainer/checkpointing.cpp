@@ -1,7 +1,6 @@
 #include "trainer/checkpointing.h"
 
 #include <algorithm>
-#include <cstring>
 #include <sstream>
 #include <vector>
 
@@ -29,39 +28,42 @@ std::vector<TensorSlice> slices(const ParamTable& table, float* arena, const std
   return out;
 }
 
-// The optimizer moments as whole (tensor-parallel local) arenas: the optimizer's own when it
-// holds them all, else gathered from the ZeRO shards of every data-parallel rank.
-struct Moments {
-  float* m = nullptr;
-  float* v = nullptr;
-  std::vector<float> m_full, v_full;
+// Host copies of what a checkpoint holds (the arenas are device memory of the backend):
+// the parameter arena and the optimizer moments as whole (tensor-parallel local) arenas —
+// under ZeRO gathered from the shards of every data-parallel rank.
+struct HostState {
+  std::vector<float> params, m, v;
 };
 
 bool sharded(const AdamW& opt, const Gpt& model) {
   return opt.lo() != 0 || opt.hi() < model.arena_size();
 }
 
-Moments gather_moments(AdamW& opt, Gpt& model, const ProcessGrid& grid) {
-  Moments mo;
-  if (!sharded(opt, model)) {
-    mo.m = opt.m();
-    mo.v = opt.v();
-    return mo;
+HostState download_state(const Gpt& model, const AdamW* opt, const ProcessGrid& grid) {
+  HostState h;
+  h.params.resize(model.arena_capacity());
+  model.download_params(h.params.data());
+  if (!opt) return h;
+  std::vector<float> m(opt->size()), v(opt->size());
+  opt->download_moments(m.data(), v.data());
+  if (!sharded(*opt, model)) {
+    h.m = std::move(m);
+    h.v = std::move(v);
+    return h;
   }
-  mo.m_full.resize(model.arena_capacity());
-  mo.v_full.resize(model.arena_capacity());
-  grid.dp_comm->all_gather(opt.m(), mo.m_full.data(), opt.size());
-  grid.dp_comm->all_gather(opt.v(), mo.v_full.data(), opt.size());
-  mo.m = mo.m_full.data();
-  mo.v = mo.v_full.data();
-  return mo;
+  h.m.resize(model.arena_capacity());
+  h.v.resize(model.arena_capacity());
+  grid.dp_comm->all_gather(m.data(), h.m.data(), opt->size());
+  grid.dp_comm->all_gather(v.data(), h.v.data(), opt->size());
+  return h;
 }
 
-std::vector<TensorSlice> all_slices(Gpt& model, Moments* mo, const ProcessGrid& grid) {
-  std::vector<TensorSlice> t = slices(model.table(), model.params(), "/model/", grid);
-  if (mo) {
-    for (auto& s : slices(model.table(), mo->m, "/optim/m/", grid)) t.push_back(std::move(s));
-    for (auto& s : slices(model.table(), mo->v, "/optim/v/", grid)) t.push_back(std::move(s));
+std::vector<TensorSlice> all_slices(const Gpt& model, HostState& h, bool with_moments,
+                                    const ProcessGrid& grid) {
+  std::vector<TensorSlice> t = slices(model.table(), h.params.data(), "/model/", grid);
+  if (with_moments) {
+    for (auto& s : slices(model.table(), h.m.data(), "/optim/m/", grid)) t.push_back(std::move(s));
+    for (auto& s : slices(model.table(), h.v.data(), "/optim/v/", grid)) t.push_back(std::move(s));
   }
   return t;
 }
@@ -88,9 +90,8 @@ std::string save_training_checkpoint(const std::string& dir, const Config& cfg, 
   meta.layout = "dp=" + std::to_string(grid.dp) + " tp=" + std::to_string(grid.tp) +
                 " world=" + std::to_string(grid.world) + (cfg.parallel.zero ? " zero=1" : "");
   meta.model_summary = model_summary(cfg.model);
-  Moments mo;
-  if (opt) mo = gather_moments(*opt, model, grid);
-  return save_checkpoint(dir, meta, all_slices(model, opt ? &mo : nullptr, grid), MPI_COMM_WORLD,
+  HostState h = download_state(model, opt, grid);
+  return save_checkpoint(dir, meta, all_slices(model, h, opt != nullptr, grid), MPI_COMM_WORLD,
                          cfg.checkpoint.keep_last);
 }
 
@@ -113,22 +114,17 @@ CheckpointMeta check_checkpoint_matches(const std::string& path, const Config& c
 TrainState load_training_checkpoint(const std::string& path, const Config& cfg, Gpt& model,
                                     AdamW* opt, const ProcessGrid& grid) {
   const CheckpointMeta meta = check_checkpoint_matches(path, cfg, grid);
-  Moments mo;
-  const bool shard = opt && sharded(*opt, model);
-  if (opt && !shard) {
-    mo.m = opt->m();
-    mo.v = opt->v();
-  } else if (shard) {  // read the whole local moments, keep this rank's ZeRO slice
-    mo.m_full.assign(model.arena_capacity(), 0.0f);
-    mo.v_full.assign(model.arena_capacity(), 0.0f);
-    mo.m = mo.m_full.data();
-    mo.v = mo.v_full.data();
+  // Read whole local arenas on the host (the zero padding stays zero), then upload them; a
+  // ZeRO rank keeps its slice of the moments.
+  HostState h;
+  h.params.assign(model.arena_capacity(), 0.0f);
+  if (opt) {
+    h.m.assign(model.arena_capacity(), 0.0f);
+    h.v.assign(model.arena_capacity(), 0.0f);
   }
-  load_checkpoint(path, all_slices(model, opt ? &mo : nullptr, grid), MPI_COMM_WORLD);
-  if (shard) {
-    std::memcpy(opt->m(), mo.m + opt->lo(), opt->size() * sizeof(float));
-    std::memcpy(opt->v(), mo.v + opt->lo(), opt->size() * sizeof(float));
-  }
+  load_checkpoint(path, all_slices(model, h, opt != nullptr, grid), MPI_COMM_WORLD);
+  model.upload_params(h.params.data());
+  if (opt) opt->upload_moments(h.m.data() + opt->lo(), h.v.data() + opt->lo());
   TrainState st;
   st.step = meta.step;
   st.consumed_samples = meta.consumed_samples;

@@ -8,9 +8,6 @@
 #include <filesystem>
 #include <thread>
 
-#ifdef POLYHEAD_HAVE_CUDA
-#include "kernels/cuda/device.h"
-#endif
 #include "io/checkpoint.h"
 #include "io/config.h"
 #include "io/prepare.h"
@@ -20,6 +17,7 @@
 #include "parallel/grid.h"
 #include "parallel/mpi_communicator.h"
 #include "trainer/checkpointing.h"
+#include "trainer/compute.h"
 #include "trainer/data_source.h"
 #include "trainer/evaluator.h"
 #include "trainer/sampler.h"
@@ -168,27 +166,6 @@ void setup_threads(const Config& cfg) {
   omp_set_num_threads(threads);
 }
 
-// Why the CUDA backend cannot train here: no device (or driver), no CUDA in this build, or
-// (with a device) the GPU training path, which is not wired into the model yet.
-std::string cuda_unavailable() {
-#ifdef POLYHEAD_HAVE_CUDA
-  const cuda::DeviceInfo info = cuda::probe_cuda_devices();
-  if (info.count == 0) return info.error;
-  return "found " + std::to_string(info.count) +
-         " CUDA device(s), but this version trains on the CPU backend only (the CUDA kernels "
-         "exist; the GPU training path is not wired into the model yet)";
-#else
-  return "no CUDA device: this build has no CUDA backend (configure with nvcc on PATH)";
-#endif
-}
-
-void check_device(const Config& cfg) {
-  if (cfg.runtime.device == "cpu") return;
-  const std::string why = cuda_unavailable();
-  if (cfg.runtime.device == "cuda") throw InputError("runtime.device=cuda: " + why);
-  std::printf("runtime.device=auto: %s; running on the CPU\n", why.c_str());
-}
-
 // Loads the config on every rank; a problem seen by any rank (a file missing on one node) is
 // reported by all of them alike, so rank 0 prints it once and nobody waits for the others.
 Config load_config_everywhere(const std::string& path, const std::vector<std::string>& overrides) {
@@ -269,7 +246,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   agree(*grid.world_comm, [&] { ds = open_data(cfg, /*need_train=*/false, data ? *data : ""); });
   if (!ds.val)
     throw InputError("eval: the config names no validation data (data.val); pass --data PATH");
-  Gpt model(cfg.model, cfg.train.micro_batch, grid.tp_rank, grid.tp, grid.tp_comm.get());
+  Compute compute = make_compute(cfg, grid);
+  Gpt model(*compute.backend, cfg.model, cfg.train.micro_batch, grid.tp_rank, grid.tp, compute.tp);
   model.initialize(cfg.train.seed);
   if (!from.empty()) {
     const TrainState st = load_training_checkpoint(from, cfg, model, nullptr, grid);
@@ -335,9 +313,10 @@ int cmd_sample(const std::vector<std::string>& args) {
       throw InputError("sample: the prompt has byte " + std::to_string(t) +
                        ", outside the model's vocabulary of " +
                        std::to_string(cfg.model.vocab_size));
-  Gpt model(cfg.model, 1);
+  Compute compute = make_compute(cfg, grid);
+  Gpt model(*compute.backend, cfg.model, 1, grid.tp_rank, grid.tp, compute.tp);
   load_training_checkpoint(*ckpt, cfg, model, nullptr, grid);
-  const std::vector<int32_t> gen = sample_tokens(model, ptoks, o);
+  const std::vector<int32_t> gen = sample_tokens(model, grid.tp_comm.get(), ptoks, o);
   std::printf("%s%s\n", prompt.c_str(), decode_bytes(gen.data(), gen.size()).c_str());
   return 0;
 }

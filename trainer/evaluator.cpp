@@ -11,14 +11,16 @@ Evaluator::Evaluator(int batch, const Gpt& model)
       targets_(static_cast<size_t>(batch) * T_),
       preds_(static_cast<size_t>(batch) * T_),
       best_(static_cast<size_t>(batch) * T_ * 2),
-      gathered_(static_cast<size_t>(batch) * T_ * 2 * model.tp()) {}
+      gathered_(static_cast<size_t>(batch) * T_ * 2 * model.tp()),
+      rows_(static_cast<size_t>(kRowsPerCopy) * static_cast<size_t>(model.local_vocab())) {}
 
-void Evaluator::argmax(const Gpt& model, int N) {
+void Evaluator::argmax(const Gpt& model, int N, Communicator* tp_host) {
   const int Vl = model.local_vocab(), v0 = model.vocab_start();
   const int real = std::clamp(model.config().vocab_size - v0, 0, Vl);
-  const float* logits = model.logits();
   for (int i = 0; i < N; ++i) {
-    const float* row = logits + static_cast<size_t>(i) * Vl;
+    if (i % kRowsPerCopy == 0)
+      model.download_logits(rows_.data(), i, std::min(kRowsPerCopy, N - i));
+    const float* row = rows_.data() + static_cast<size_t>(i % kRowsPerCopy) * Vl;
     const int j = real > 0 ? static_cast<int>(std::max_element(row, row + real) - row) : 0;
     best_[2 * static_cast<size_t>(i)] = real > 0 ? row[j] : -1e30f;
     best_[2 * static_cast<size_t>(i) + 1] = static_cast<float>(v0 + j);  // exact below 2^24
@@ -28,7 +30,7 @@ void Evaluator::argmax(const Gpt& model, int N) {
       preds_[static_cast<size_t>(i)] = static_cast<int32_t>(best_[2 * static_cast<size_t>(i) + 1]);
     return;
   }
-  model.tp_comm()->all_gather(best_.data(), gathered_.data(), static_cast<size_t>(N) * 2);
+  tp_host->all_gather(best_.data(), gathered_.data(), static_cast<size_t>(N) * 2);
   for (int i = 0; i < N; ++i) {
     float bv = 0.0f;
     int32_t bi = -1;
@@ -63,7 +65,7 @@ EvalResult Evaluator::run(Gpt& model, TokenDataset& val, const AdditionTask* tas
     sum += model.loss(inputs_.data(), targets_.data(), B, T_, off, &n);
     r.tokens += n;
     if (task) {
-      argmax(model, B * T_);
+      argmax(model, B * T_, grid.tp_comm.get());
       const TaskScore s = task->score(inputs_.data(), targets_.data(), preds_.data(), B, T_);
       r.task_correct += s.correct;
       r.task_total += s.total;

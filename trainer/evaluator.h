@@ -33,12 +33,15 @@ class Evaluator {
                  const ProcessGrid& grid);
 
  private:
-  // preds_ [N] = argmax over the real vocabulary of each row of the (sharded) logits.
-  void argmax(const Gpt& model, int N);
+  // preds_ [N] = argmax over the real vocabulary of each row of the (sharded) logits, which
+  // are downloaded kRowsPerCopy rows at a time; tp_host gathers the shards' maxima.
+  void argmax(const Gpt& model, int N, Communicator* tp_host);
 
+  static constexpr int kRowsPerCopy = 64;
   int batch_, T_;
   std::vector<int32_t> inputs_, targets_, preds_;
   std::vector<float> best_, gathered_;  // (value, index) per row, local and of every tp rank
+  std::vector<float> rows_;             // [kRowsPerCopy, local vocabulary] host copy of logits
 };
 
 }  // namespace ph

@@ -3,17 +3,27 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/cpu/optimizer.h"
-
 namespace ph {
 
-AdamW::AdamW(const OptimConfig& cfg, const ParamTable& table, size_t lo, size_t hi)
-    : cfg_(cfg),
+AdamW::AdamW(Backend& backend, const OptimConfig& cfg, const ParamTable& table, size_t lo,
+             size_t hi)
+    : be_(backend),
+      cfg_(cfg),
       table_(table),
       lo_(lo),
       hi_(hi == 0 ? table.total() : hi),
-      m_(hi_ - lo_),
-      v_(hi_ - lo_) {}
+      m_(backend, hi_ - lo_),
+      v_(backend, hi_ - lo_) {}
+
+void AdamW::download_moments(float* m_host, float* v_host) const {
+  be_.download(m_host, m_.data(), m_.bytes());
+  be_.download(v_host, v_.data(), v_.bytes());
+}
+
+void AdamW::upload_moments(const float* m_host, const float* v_host) {
+  be_.upload(m_.data(), m_host, m_.bytes());
+  be_.upload(v_.data(), v_host, v_.bytes());
+}
 
 void AdamW::step(float* params, const float* grads, float lr, int t, float grad_scale) {
   AdamWParams a{};
@@ -29,18 +39,18 @@ void AdamW::step(float* params, const float* grads, float lr, int t, float grad_
     if (b >= e) continue;
     const bool decay = p.decay || (cfg_.decay_1d && p.shape.size() == 1);
     a.weight_decay = decay ? cfg_.weight_decay : 0.0f;
-    cpu::adamw_update(params + b, grads + (b - lo_), m_.data() + (b - lo_), v_.data() + (b - lo_),
-                      e - b, a);
+    be_.adamw_update(params + b, grads + (b - lo_), m_.data() + (b - lo_), v_.data() + (b - lo_),
+                     e - b, a);
   }
 }
 
-double grad_sq_sum(const ParamTable& table, const float* grads, size_t lo, size_t hi,
-                   bool count_replicated) {
+double grad_sq_sum(Backend& backend, const ParamTable& table, const float* grads, size_t lo,
+                   size_t hi, bool count_replicated) {
   double sum = 0.0;
   for (const Param& p : table.params()) {
     if (p.split == Split::Replicated && !count_replicated) continue;
     const size_t b = std::max(p.offset, lo), e = std::min(p.offset + p.numel, hi);
-    if (b < e) sum += cpu::sum_squares(grads + (b - lo), e - b);
+    if (b < e) sum += backend.sum_squares(grads + (b - lo), e - b);
   }
   return sum;
 }

@@ -5,39 +5,46 @@
 #include <cstddef>
 
 #include "io/config.h"
-#include "model/arena.h"
+#include "kernels/backend.h"
 #include "model/param_table.h"
 
 namespace ph {
 
 class AdamW {
  public:
-  // Moments for arena elements [lo, hi); hi == 0 means the whole arena.
-  AdamW(const OptimConfig& cfg, const ParamTable& table, size_t lo = 0, size_t hi = 0);
+  // Moments for arena elements [lo, hi); hi == 0 means the whole arena. They are device memory
+  // of `backend`, which must outlive the optimizer.
+  AdamW(Backend& backend, const OptimConfig& cfg, const ParamTable& table, size_t lo = 0,
+        size_t hi = 0);
 
+  // Device pointers to the moments [size()].
   float* m() { return m_.data(); }
   float* v() { return v_.data(); }
+  // Both moments from / to host memory [size()] each.
+  void download_moments(float* m_host, float* v_host) const;
+  void upload_moments(const float* m_host, const float* v_host);
   size_t size() const { return m_.size(); }
   size_t lo() const { return lo_; }
   size_t hi() const { return hi_; }
 
-  // One AdamW step on elements [lo, hi) of params (the whole arena) with their gradient
-  // grads (grads[0] is element lo), learning rate lr, 1-based step t for bias correction,
-  // and grad_scale multiplying every gradient first (the clipping factor).
+  // One AdamW step on elements [lo, hi) of params (the whole arena, device) with their
+  // gradient grads (device; grads[0] is element lo), learning rate lr, 1-based step t for bias
+  // correction, and grad_scale multiplying every gradient first (the clipping factor).
   void step(float* params, const float* grads, float lr, int t, float grad_scale);
 
  private:
+  Backend& be_;
   OptimConfig cfg_;
   const ParamTable& table_;
   size_t lo_, hi_;
-  Arena m_, v_;
+  DeviceBuffer<float> m_, v_;
 };
 
-// Sum of squares of the gradient of arena elements [lo, hi) (grads[0] is element lo).
+// Sum of squares of the gradient of arena elements [lo, hi) (device; grads[0] is element lo).
 // Replicated parameters are counted only when count_replicated (one tensor-parallel rank
 // counts them, so that the global norm counts every parameter once).
-double grad_sq_sum(const ParamTable& table, const float* grads, size_t lo, size_t hi,
-                   bool count_replicated);
+double grad_sq_sum(Backend& backend, const ParamTable& table, const float* grads, size_t lo,
+                   size_t hi, bool count_replicated);
 
 // Clipping factor for a gradient of norm `norm` under max norm `clip` (0 disables).
 float clip_scale(double norm, float clip);

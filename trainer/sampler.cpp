@@ -8,12 +8,13 @@
 
 namespace ph {
 
-std::vector<int32_t> sample_tokens(Gpt& model, const std::vector<int32_t>& prompt,
-                                   const SampleOptions& opt) {
+std::vector<int32_t> sample_tokens(Gpt& model, Communicator* tp_host,
+                                   const std::vector<int32_t>& prompt, const SampleOptions& opt) {
   const int T = model.config().seq_len;
   const int V = model.config().vocab_size;
   const int Vl = model.local_vocab();
   std::vector<int32_t> ctx = prompt, out;
+  std::vector<float> local_row(static_cast<size_t>(Vl));
   std::vector<float> full_row(static_cast<size_t>(model.padded_vocab()));
   std::vector<float> probs(static_cast<size_t>(V));
   std::vector<int32_t> order(static_cast<size_t>(V));
@@ -22,9 +23,10 @@ std::vector<int32_t> sample_tokens(Gpt& model, const std::vector<int32_t>& promp
     const int len = std::min<int>(T, static_cast<int>(ctx.size()));
     const int32_t* window = ctx.data() + ctx.size() - static_cast<size_t>(len);
     model.forward(window, 1, len, off);
-    const float* row = model.logits() + static_cast<size_t>(len - 1) * Vl;
+    model.download_logits(local_row.data(), len - 1, 1);
+    const float* row = local_row.data();
     if (model.tp() > 1) {  // the vocabulary is sharded: every rank gathers the whole row
-      model.tp_comm()->all_gather(row, full_row.data(), static_cast<size_t>(Vl));
+      tp_host->all_gather(row, full_row.data(), static_cast<size_t>(Vl));
       row = full_row.data();
     }
     int32_t next = 0;

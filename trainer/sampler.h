@@ -19,7 +19,8 @@ struct SampleOptions {
 };
 
 // Returns the generated tokens (without the prompt). The prompt must be non-empty.
-std::vector<int32_t> sample_tokens(Gpt& model, const std::vector<int32_t>& prompt,
-                                   const SampleOptions& opt);
+// tp_host: the tensor-parallel group on host buffers (may be null when model.tp() == 1).
+std::vector<int32_t> sample_tokens(Gpt& model, Communicator* tp_host,
+                                   const std::vector<int32_t>& prompt, const SampleOptions& opt);
 
 }  // namespace ph

@@ -20,6 +20,7 @@
 #include "parallel/grid.h"
 #include "parallel/runtime.h"
 #include "trainer/checkpointing.h"
+#include "trainer/compute.h"
 #include "trainer/data_source.h"
 #include "trainer/evaluator.h"
 #include "trainer/optimizer.h"
@@ -109,7 +110,8 @@ std::string json_number(double v, const char* fmt) {
 }
 
 // Task prompts for the end-of-training samples: held-out problems of the synthetic task.
-void print_task_samples(Gpt& model, const AdditionTask& task, const Config& cfg) {
+void print_task_samples(Gpt& model, Communicator* tp_host, const AdditionTask& task,
+                        const Config& cfg) {
   const SampleConfig& sc = cfg.sample;
   std::vector<AdditionProblem> unused, problems;
   task.draw(cfg.train.seed + 7, 0, sc.count, unused, problems);
@@ -120,7 +122,7 @@ void print_task_samples(Gpt& model, const AdditionTask& task, const Config& cfg)
     o.max_tokens = task.digits + 2;
     o.temperature = 0.0f;  // the task has one right answer: decode greedily
     o.stop_token = '\n';
-    const std::vector<int32_t> gen = sample_tokens(model, encode_bytes(prompt), o);
+    const std::vector<int32_t> gen = sample_tokens(model, tp_host, encode_bytes(prompt), o);
     std::string text = decode_bytes(gen.data(), gen.size());
     if (!text.empty() && text.back() == '\n') text.pop_back();
     long value = -1;
@@ -134,7 +136,7 @@ void print_task_samples(Gpt& model, const AdditionTask& task, const Config& cfg)
       correct, problems.size());
 }
 
-void print_text_samples(Gpt& model, const Config& cfg) {
+void print_text_samples(Gpt& model, Communicator* tp_host, const Config& cfg) {
   const SampleConfig& sc = cfg.sample;
   const std::string prompt = sc.prompt.empty() ? std::string("\n") : sc.prompt;
   for (int i = 0; i < sc.count; ++i) {
@@ -143,7 +145,7 @@ void print_text_samples(Gpt& model, const Config& cfg) {
     o.temperature = sc.temperature;
     o.top_k = sc.top_k;
     o.seed = cfg.train.seed + static_cast<uint64_t>(i);
-    const std::vector<int32_t> gen = sample_tokens(model, encode_bytes(prompt), o);
+    const std::vector<int32_t> gen = sample_tokens(model, tp_host, encode_bytes(prompt), o);
     std::printf("  --- sample %d ---\n%s%s\n", i, prompt.c_str(),
                 decode_bytes(gen.data(), gen.size()).c_str());
   }
@@ -223,13 +225,16 @@ TrainSummary train(const Config& cfg) {
 
   // ZeRO-1: the arena is cut into dp equal shards; this rank's optimizer holds one.
   const bool zero = cfg.parallel.zero == 1 && dp > 1;
-  Gpt model(cfg.model, mb, grid.tp_rank, tp, grid.tp_comm.get(),
-            zero ? static_cast<size_t>(dp) : 1);
+  // Device memory and compute (runtime.device); gradients and activations travel over the
+  // device communicators, host scalars over the grid's.
+  Compute compute = make_compute(cfg, grid);
+  Backend& be = *compute.backend;
+  Gpt model(be, cfg.model, mb, grid.tp_rank, tp, compute.tp, zero ? static_cast<size_t>(dp) : 1);
   model.initialize(cfg.train.seed);
   const size_t shard = model.arena_capacity() / static_cast<size_t>(dp);
   const size_t own_lo = zero ? shard * static_cast<size_t>(grid.dp_rank) : 0;
-  AdamW opt(cfg.optim, model.table(), own_lo, zero ? own_lo + shard : 0);
-  std::vector<float> grad_shard(zero ? shard : 0);  // reduce-scattered gradient of the shard
+  AdamW opt(be, cfg.optim, model.table(), own_lo, zero ? own_lo + shard : 0);
+  DeviceBuffer<float> grad_shard(be, zero ? shard : 0);  // reduce-scattered gradient of the shard
 
   TrainState st;
   if (!resume_from.empty()) {
@@ -255,10 +260,11 @@ TrainSummary train(const Config& cfg) {
   });
 
   std::printf(
-      "model: %s, %lld parameters; layout dp=%d tp=%d%s; global batch %d x %d tokens "
+      "model: %s, %lld parameters; layout dp=%d tp=%d%s; backend %s; "
+      "global batch %d x %d tokens "
       "(micro-batch %d, accumulation %d); %llu training windows\n",
       model_summary(cfg.model).c_str(), static_cast<long long>(model.table().full_count()), dp, tp,
-      zero ? " zero=1" : "", global_batch, T, mb, accum,
+      zero ? " zero=1" : "", be.describe().c_str(), global_batch, T, mb, accum,
       static_cast<unsigned long long>(data.train->num_windows()));
   std::printf(
       "memory per rank: %.1f MiB of parameters and gradients, %.1f MiB of AdamW moments, "
@@ -280,9 +286,8 @@ TrainSummary train(const Config& cfg) {
   std::vector<Work> inflight;
   inflight.reserve(static_cast<size_t>(cfg.model.n_layers) + 4);
   auto start_bucket = [&](size_t offset, size_t count) {
-    inflight.push_back(
-        grid.dp_comm->all_reduce_async(model.grads() + offset, count, ReduceOp::Sum));
-    grid.dp_comm->progress();
+    inflight.push_back(compute.dp->all_reduce_async(model.grads() + offset, count, ReduceOp::Sum));
+    compute.dp->progress();
   };
 
   using clock = std::chrono::steady_clock;
@@ -324,7 +329,7 @@ TrainSummary train(const Config& cfg) {
     int64_t counted_global = 0;
     for (int32_t t : targets) counted_global += t != kIgnoreIndex ? 1 : 0;
     if (dp > 1) grid.dp_comm->all_reduce(&counted_global, 1, ReduceOp::Sum);
-    std::memset(model.grads(), 0, model.arena_capacity() * sizeof(float));
+    model.zero_grads();
     double loss_sum = 0.0;
     const float dloss = counted_global > 0 ? 1.0f / static_cast<float>(counted_global) : 0.0f;
     for (int a = 0; a < accum; ++a) {
@@ -346,13 +351,13 @@ TrainSummary train(const Config& cfg) {
     float* grads = model.grads();
     size_t lo = 0, hi = model.arena_size();
     if (zero) {
-      grid.dp_comm->reduce_scatter(model.grads(), grad_shard.data(), shard, ReduceOp::Sum);
+      compute.dp->reduce_scatter(model.grads(), grad_shard.data(), shard, ReduceOp::Sum);
       grads = grad_shard.data();
       lo = own_lo;
       hi = own_lo + shard;
     }
     // Global gradient norm: every parameter once (replicated ones on tensor-parallel rank 0).
-    double sq = grad_sq_sum(model.table(), grads, lo, hi, grid.tp_rank == 0);
+    double sq = grad_sq_sum(be, model.table(), grads, lo, hi, grid.tp_rank == 0);
     if (zero) grid.dp_comm->all_reduce(&sq, 1, ReduceOp::Sum);
     if (tp > 1) grid.tp_comm->all_reduce(&sq, 1, ReduceOp::Sum);
     const double gnorm = std::sqrt(sq);
@@ -375,7 +380,7 @@ TrainSummary train(const Config& cfg) {
     } else {
       opt.step(model.params(), grads, lr, step + 1, clip_scale(gnorm, cfg.train.grad_clip));
       if (zero)  // every rank gets the updated shards of the others
-        grid.dp_comm->all_gather(model.params() + own_lo, model.params(), shard);
+        compute.dp->all_gather(model.params() + own_lo, model.params(), shard);
       loss_since_log += loss;
       ++steps_since_log;
     }
@@ -441,9 +446,9 @@ TrainSummary train(const Config& cfg) {
   if (!summary.interrupted && cfg.sample.count > 0) {
     std::printf("samples:\n");
     if (task)
-      print_task_samples(model, *task, cfg);
+      print_task_samples(model, grid.tp_comm.get(), *task, cfg);
     else
-      print_text_samples(model, cfg);
+      print_text_samples(model, grid.tp_comm.get(), cfg);
   }
   if (summary.task_accuracy >= 0)
     std::printf("final task accuracy: %.2f%% exact match on held-out problems\n",
