@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda/gemm_plan.h"
@@ -78,5 +79,26 @@ inline void run_plan_reference(const cuda::GemmPlan& plan, std::span<const float
                             C.data() + plan.offsetC + o * plan.outer_strideC);
   }
 }
+
+// The reference GEMM on the buffers of one test. The drivers pass whole buffers (a plan adds
+// its offsets), so each operand is found by its first element and the plan is checked to stay
+// inside it.
+class ReferenceGemm {
+ public:
+  explicit ReferenceGemm(std::vector<std::vector<float>*> buffers) : buffers_(std::move(buffers)) {}
+  void operator()(const cuda::GemmPlan& plan, const float* A, const float* B, float* C) const {
+    run_plan_reference(plan, find(A), find(B), find(C));
+  }
+
+ private:
+  std::span<float> find(const float* p) const {
+    for (std::vector<float>* v : buffers_) {
+      if (v->data() == p) return std::span<float>(*v);
+    }
+    ADD_FAILURE() << "a GEMM operand is not the start of a buffer of the test";
+    return {};
+  }
+  std::vector<std::vector<float>*> buffers_;
+};
 
 }  // namespace ph::testing

@@ -37,6 +37,7 @@ constexpr LaunchShape kOneWarpThreeBlocks{32, 3};
 constexpr LaunchShape kTwoWarpsFiveBlocks{64, 5};
 
 using testing::random_floats;
+using testing::ReferenceGemm;
 
 // max |got - ref| / max(1, max |ref|); NaN anywhere in got counts as infinitely wrong.
 double rel_err(const FVec& got, const FVec& ref) {
@@ -51,27 +52,6 @@ double rel_err(const FVec& got, const FVec& ref) {
 }
 
 constexpr double kTol = 2e-5;
-
-// The reference GEMM on the buffers of one test. The drivers pass whole buffers (a plan adds
-// its offsets), so each operand is found by its first element and the plan is checked to stay
-// inside it.
-class ReferenceGemm {
- public:
-  explicit ReferenceGemm(std::vector<FVec*> buffers) : buffers_(std::move(buffers)) {}
-  void operator()(const cuda::GemmPlan& plan, const float* A, const float* B, float* C) const {
-    testing::run_plan_reference(plan, find(A), find(B), find(C));
-  }
-
- private:
-  std::span<float> find(const float* p) const {
-    for (FVec* v : buffers_) {
-      if (v->data() == p) return std::span<float>(*v);
-    }
-    ADD_FAILURE() << "a GEMM operand is not the start of a buffer of the test";
-    return {};
-  }
-  std::vector<FVec*> buffers_;
-};
 
 struct AttentionCase {
   int B = 2, T = 5, C = 12, H = 3;

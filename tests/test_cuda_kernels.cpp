@@ -43,6 +43,7 @@
 #include "kernels/cuda/optimizer_kernels.cuh"
 #include "kernels/cuda/residual_kernels.cuh"
 
+#include "tests/compare_floats.h"
 #include "tests/random_data.h"
 
 namespace ph {
@@ -58,41 +59,12 @@ constexpr LaunchShape kOneWarpTwoBlocks{32, 2};
 constexpr LaunchShape kTwoWarpsOneBlock{64, 1};
 constexpr LaunchShape kOneWarpThreeBlocks{32, 3};
 
+using testing::expect_bits;
+using testing::expect_close;
 using testing::random_floats;
 
 std::string shape_name(const LaunchShape& s) {
   return "shape {" + std::to_string(s.threads) + ", " + std::to_string(s.max_blocks) + "}";
-}
-
-// Equal bits (so NaN equals NaN of the same payload and -0 differs from 0).
-void expect_bits(const FVec& got, const FVec& ref, const std::string& what) {
-  ASSERT_EQ(got.size(), ref.size()) << what;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    if (std::memcmp(&got[i], &ref[i], sizeof(float)) != 0) {
-      ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", CPU has " << ref[i];
-      return;
-    }
-  }
-}
-
-// |got - ref| <= atol + rtol |ref| elementwise; NaN only where the reference is NaN.
-void expect_close(const FVec& got, const FVec& ref, double rtol, double atol,
-                  const std::string& what) {
-  ASSERT_EQ(got.size(), ref.size()) << what;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double g = got[i], r = ref[i];
-    if (std::isnan(r) || std::isnan(g)) {
-      if (std::isnan(r) != std::isnan(g)) {
-        ADD_FAILURE() << what << ": element " << i << " is " << g << ", CPU has " << r;
-        return;
-      }
-      continue;
-    }
-    if (std::fabs(g - r) > atol + rtol * std::fabs(r)) {
-      ADD_FAILURE() << what << ": element " << i << " is " << g << ", CPU has " << r;
-      return;
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kernels/cuda/attention_kernels.cuh"
+#include "kernels/cuda/check.h"
 #include "kernels/cuda/gemm_plan.h"
 #include "kernels/cuda/matmul.h"
 #include "kernels/cuda/stream_launcher.cuh"
@@ -13,14 +14,6 @@
 namespace ph::cuda {
 
 namespace {
-
-// cuBLAS on the stream the handle was bound to.
-struct CublasGemm {
-  cublasHandle_t handle;
-  void operator()(const GemmPlan& plan, const float* A, const float* B, float* C) const {
-    run_gemm(handle, plan, A, B, C);
-  }
-};
 
 // Checks the shape and binds the handle to the stream; false: nothing to do.
 bool prepare(int B, int T, int C, int H, cublasHandle_t handle, cudaStream_t stream) {
@@ -30,11 +23,7 @@ bool prepare(int B, int T, int C, int H, cublasHandle_t handle, cudaStream_t str
                                 " H=" + std::to_string(H));
   }
   if (B == 0 || T == 0) return false;
-  const cublasStatus_t status = cublasSetStream(handle, stream);
-  if (status != CUBLAS_STATUS_SUCCESS) {
-    throw std::runtime_error(std::string("cublasSetStream failed: ") +
-                             cublasGetStatusString(status));
-  }
+  check_cublas(cublasSetStream(handle, stream), "cublasSetStream");
   return true;
 }
 

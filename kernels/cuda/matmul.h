@@ -24,4 +24,12 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
 void run_gemm(cublasHandle_t handle, const GemmPlan& plan, const float* A, const float* B,
               float* C);
 
+// run_gemm as the GEMM of the kernel drivers (impl::matmul_* and impl::attention_*).
+struct CublasGemm {
+  cublasHandle_t handle;
+  void operator()(const GemmPlan& plan, const float* A, const float* B, float* C) const {
+    run_gemm(handle, plan, A, B, C);
+  }
+};
+
 }  // namespace ph::cuda

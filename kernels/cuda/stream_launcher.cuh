@@ -4,9 +4,9 @@
 #pragma once
 #include <cuda_runtime.h>
 
-#include <stdexcept>
-#include <string>
 #include <utility>
+
+#include "kernels/cuda/check.h"
 
 namespace ph::cuda {
 
@@ -16,11 +16,7 @@ struct StreamLauncher {
   template <typename... Params, typename... Args>
   void operator()(dim3 grid, dim3 block, void (*kernel)(Params...), Args&&... args) const {
     kernel<<<grid, block, 0, stream>>>(std::forward<Args>(args)...);
-    const cudaError_t err = cudaGetLastError();
-    if (err != cudaSuccess) {
-      throw std::runtime_error(std::string("CUDA kernel launch failed: ") +
-                               cudaGetErrorString(err));
-    }
+    check_cuda(cudaGetLastError(), "CUDA kernel launch");
   }
 };
 
