@@ -38,7 +38,7 @@ struct ModelConfig {
 };
 
 struct ParallelConfig {
-  int tp = 1;  // tensor-parallel size; dp = world / tp
+  int tp = 1;    // tensor-parallel size; dp = world / tp
   int zero = 0;  // 1: AdamW state sharded across data-parallel ranks (ZeRO-1)
   bool operator==(const ParallelConfig&) const = default;
 };
@@ -101,8 +101,9 @@ struct SampleConfig {
 };
 
 struct RuntimeConfig {
-  int threads = 0;             // OpenMP threads per rank; 0: cores / ranks on the node
-  std::string device = "cpu";  // cpu | cuda | auto (cuda if a GPU is present, else cpu)
+  int threads = 0;                 // OpenMP threads per rank; 0: cores / ranks on the node
+  std::string device = "cpu";      // cpu | cuda | auto (cuda if a GPU is present, else cpu)
+  std::string precision = "fp32";  // fp32 | bf16 (bf16 is refused: not implemented yet)
   bool operator==(const RuntimeConfig&) const = default;
 };
 

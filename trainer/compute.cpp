@@ -34,6 +34,9 @@ std::string cuda_unavailable() {
 }
 
 void check_device(const Config& cfg) {
+  if (cfg.runtime.precision != "fp32")
+    throw InputError("runtime.precision=" + cfg.runtime.precision +
+                     ": bf16 mixed precision is not implemented yet; use runtime.precision=fp32");
   if (cfg.runtime.device == "cpu") return;
   const std::string why = cuda_unavailable();
   if (why.empty()) return;

@@ -25,9 +25,9 @@ struct Compute {
 // driver ("no CUDA device: ..."), or a build without the CUDA backend.
 std::string cuda_unavailable();
 
-// Checks runtime.device before any work: cuda without a usable device is an InputError
-// ("runtime.device=cuda: no CUDA device: ..."); auto without one prints a notice and the run
-// uses the CPU backend.
+// Checks runtime.device and runtime.precision before any work: cuda without a usable device
+// is an InputError ("runtime.device=cuda: no CUDA device: ..."); auto without one prints a
+// notice and the run uses the CPU backend; bf16 is refused (not implemented yet).
 void check_device(const Config& cfg);
 
 // Builds the backend and device communicators for this rank (collective over the grid: every
