@@ -137,7 +137,9 @@ int run(int argc, char** argv) {
   const int B = cfg.train.micro_batch, T = mc.seq_len, V = mc.vocab_size;
   const int threads = omp_get_max_threads();
 
-  const std::unique_ptr<ph::Backend> backend = ph::make_cpu_backend();
+  // runtime.precision selects the GEMM precision, as in the trainer.
+  const std::unique_ptr<ph::Backend> backend = ph::make_cpu_backend(
+      cfg.runtime.precision == "bf16" ? ph::GemmPrecision::Bf16 : ph::GemmPrecision::Fp32);
   ph::Gpt model(*backend, mc, B);
   model.initialize(seed);
   ph::AdamW opt(*backend, cfg.optim, model.table());

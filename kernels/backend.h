@@ -27,6 +27,17 @@ namespace ph {
 
 enum class Device { Cpu, Cuda };
 
+// The arithmetic of the linear layer's GEMMs (matmul_forward and matmul_backward: out = inp w^T,
+// dinp += dout w, dw += dout^T inp).
+// - Fp32: fp32 operands, fp32 accumulation.
+// - Bf16: the two operands of each GEMM are rounded to bfloat16 (round to nearest even,
+//   kernels/common/bf16.h), their products (exact in fp32) are accumulated in fp32. Outputs,
+//   bias, bias gradients and the weights, gradients and everything the callers keep stay fp32
+//   (mixed precision with fp32 master weights). Both backends round the same operands the same
+//   way, so they differ only in the order of the fp32 sums.
+//   In this version attention's GEMMs, LayerNorm, softmax and the loss stay fp32.
+enum class GemmPrecision { Fp32, Bf16 };
+
 class Backend {
  public:
   Backend() = default;
@@ -37,6 +48,9 @@ class Backend {
   virtual Device device() const = 0;
   // "cpu" or "cuda:<ordinal> (<device name>)", for logs.
   virtual std::string describe() const = 0;
+  // The precision of the linear layer's GEMMs, fixed when the backend is made. Fp32 unless a
+  // backend says otherwise.
+  virtual GemmPrecision gemm_precision() const { return GemmPrecision::Fp32; }
 
   // --- memory ---
   // Zero-filled, aligned to at least 256 bytes; bytes == 0 gives nullptr. Throws
@@ -111,8 +125,8 @@ class Backend {
   virtual bool all_finite(const float* x, size_t n) = 0;
 };
 
-// The CPU backend (kernels/cpu).
-std::unique_ptr<Backend> make_cpu_backend();
+// The CPU backend (kernels/cpu), its linear layer computing in precision p.
+std::unique_ptr<Backend> make_cpu_backend(GemmPrecision p = GemmPrecision::Fp32);
 
 // A typed device allocation owned by a backend, sized once; move-only.
 template <typename T>

@@ -1,4 +1,6 @@
 // The CPU backend: host memory and the kernels/cpu ops, in issue order on the calling thread.
+// In bf16 mode the linear layer rounds its operands into host scratch the backend owns
+// (cpu::Bf16Operands: grow-only, sized by the largest layer during the first step).
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -19,8 +21,11 @@ namespace {
 
 class CpuBackend final : public Backend {
  public:
+  explicit CpuBackend(GemmPrecision p) : precision_(p) {}
+
   Device device() const override { return Device::Cpu; }
   std::string describe() const override { return "cpu"; }
+  GemmPrecision gemm_precision() const override { return precision_; }
 
   void* allocate(size_t bytes) override {
     if (bytes == 0) return nullptr;
@@ -65,11 +70,11 @@ class CpuBackend final : public Backend {
   }
   void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N,
                       int IC, int OC) override {
-    cpu::matmul_forward(out, inp, w, bias, N, IC, OC);
+    cpu::matmul_forward(out, inp, w, bias, N, IC, OC, bf16());
   }
   void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                        const float* w, int N, int IC, int OC) override {
-    cpu::matmul_backward(dinp, dw, dbias, dout, inp, w, N, IC, OC);
+    cpu::matmul_backward(dinp, dw, dbias, dout, inp, w, N, IC, OC, bf16());
   }
   void attention_forward(float* out, float* att, const float* qkv, const uint8_t* key_mask, int B,
                          int T, int C, int H, bool causal, const DropoutSpec& drop,
@@ -139,12 +144,21 @@ class CpuBackend final : public Backend {
   }
   double sum_squares(const float* x, size_t n) override { return cpu::sum_squares(x, n); }
   bool all_finite(const float* x, size_t n) override { return cpu::all_finite(x, n); }
+
+ private:
+  // The linear layer's rounding scratch in bf16 mode; null (fp32 GEMMs) otherwise.
+  cpu::Bf16Operands* bf16() {
+    return precision_ == GemmPrecision::Bf16 ? &bf16_operands_ : nullptr;
+  }
+
+  GemmPrecision precision_;
+  cpu::Bf16Operands bf16_operands_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() {
-  return std::make_unique<CpuBackend>();
+std::unique_ptr<Backend> make_cpu_backend(GemmPrecision p) {
+  return std::make_unique<CpuBackend>(p);
 }
 
 }  // namespace ph

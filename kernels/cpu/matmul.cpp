@@ -1,9 +1,12 @@
-// Linear layer through OpenBLAS sgemm on fixed blocks (see blas_threads.h).
+// Linear layer through OpenBLAS sgemm on fixed blocks (see blas_threads.h); in bf16 mode the
+// same calls on rounded copies of the operands, so bf16 results are bit-identical for any
+// thread count too.
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
 #include <cstddef>
 
+#include "kernels/common/bf16.h"
 #include "kernels/cpu/blas_threads.h"
 
 namespace ph::cpu {
@@ -28,9 +31,23 @@ int even_block(int n, int max_block) {
 
 }  // namespace
 
+const float* Bf16Operands::round(Slot slot, const float* src, size_t n) {
+  std::vector<float>& buf = buffers_[slot];
+  if (buf.size() < n) buf.resize(n);
+  float* dst = buf.data();
+  const auto count = static_cast<std::ptrdiff_t>(n);
+#pragma omp parallel for simd schedule(static)
+  for (std::ptrdiff_t i = 0; i < count; ++i) dst[i] = round_bf16(src[i]);
+  return dst;
+}
+
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IC,
-                    int OC) {
+                    int OC, Bf16Operands* bf16) {
   // out [N, OC] = inp [N, IC] @ w [OC, IC]^T (+ bias): w is read transposed in place.
+  if (bf16) {
+    inp = bf16->round(Bf16Operands::kInp, inp, static_cast<size_t>(N) * IC);
+    w = bf16->round(Bf16Operands::kWeight, w, static_cast<size_t>(OC) * IC);
+  }
   blas_single_threaded();
   const int blocks = blocks_of(N, kRowBlock);
 #pragma omp parallel for schedule(static)
@@ -47,10 +64,20 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
 }
 
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                     const float* w, int N, int IC, int OC) {
+                     const float* w, int N, int IC, int OC, Bf16Operands* bf16) {
   // The three products are independent; one parallel region runs them back to back (nowait)
   // so that a thread that finishes its dinp rows starts on dw tiles. Every tile is one fixed
   // sgemm call or one ordered loop, so no result depends on the thread count.
+  // In bf16 mode the products read rounded copies (gemm_dout, gemm_inp, gemm_w); dbias sums
+  // the fp32 dout.
+  const float* gemm_dout = dout;
+  const float* gemm_inp = inp;
+  const float* gemm_w = w;
+  if (bf16) {
+    gemm_dout = bf16->round(Bf16Operands::kDout, dout, static_cast<size_t>(N) * OC);
+    gemm_inp = bf16->round(Bf16Operands::kInp, inp, static_cast<size_t>(N) * IC);
+    if (dinp) gemm_w = bf16->round(Bf16Operands::kWeight, w, static_cast<size_t>(OC) * IC);
+  }
   blas_single_threaded();
   const int row_blocks = dinp ? blocks_of(N, kRowBlock) : 0;
   const int to = even_block(OC, kDwTile), ti = even_block(IC, kDwTile);
@@ -64,7 +91,7 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
       const int n0 = blk * kRowBlock;
       const int rows = std::min(kRowBlock, N - n0);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, IC, OC, 1.0f,
-                  dout + static_cast<size_t>(n0) * OC, OC, w, IC, 1.0f,
+                  gemm_dout + static_cast<size_t>(n0) * OC, OC, gemm_w, IC, 1.0f,
                   dinp + static_cast<size_t>(n0) * IC, IC);
     }
     // dw [OC, IC] += dout^T [OC, N] @ inp [N, IC], tile by tile
@@ -72,8 +99,8 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
     for (int tile = 0; tile < dw_rows * dw_cols; ++tile) {
       const int o0 = tile / dw_cols * to, i0 = tile % dw_cols * ti;
       const int orows = std::min(to, OC - o0), icols = std::min(ti, IC - i0);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, orows, icols, N, 1.0f, dout + o0, OC,
-                  inp + i0, IC, 1.0f, dw + static_cast<size_t>(o0) * IC + i0, IC);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, orows, icols, N, 1.0f, gemm_dout + o0,
+                  OC, gemm_inp + i0, IC, 1.0f, dw + static_cast<size_t>(o0) * IC + i0, IC);
     }
     // dbias [OC] += column sums of dout, each block of columns summed over rows in order
 #pragma omp for schedule(static)

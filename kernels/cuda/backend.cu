@@ -10,6 +10,12 @@
 //
 // Uploads are staged through pinned memory of the backend (see upload()), so that the caller's
 // host buffer may be reused as soon as upload returns.
+//
+// bf16 mode (GemmPrecision::Bf16): the linear layer converts its GEMM operands into two device
+// buffers of bfloat16 bits owned by the backend (Bf16Buffers, kernels/cuda/gemm_plan.h) and
+// multiplies them with cublasGemmEx into fp32 (kernels/cuda/matmul.h). The buffers grow to the
+// largest layer (matmul_bf16_buffer_sizes; for a language model the LM head of N tokens, width
+// C and vocabulary V: 2 (max(N, V) C + N V) bytes) during the first step and never shrink.
 #include "kernels/cuda/backend.h"
 
 #include <cublas_v2.h>
@@ -51,7 +57,7 @@ struct Results {
 
 class CudaBackendImpl final : public CudaBackend {
  public:
-  explicit CudaBackendImpl(int local_rank) {
+  CudaBackendImpl(int local_rank, GemmPrecision precision) : precision_(precision) {
     try {
       init(local_rank);
     } catch (...) {
@@ -63,6 +69,7 @@ class CudaBackendImpl final : public CudaBackend {
 
   cudaStream_t compute_stream() const override { return stream_; }
   int device_ordinal() const override { return ordinal_; }
+  GemmPrecision gemm_precision() const override { return precision_; }
   std::string describe() const override {
     return "cuda:" + std::to_string(ordinal_) + " (" + name_ + ")";
   }
@@ -173,18 +180,20 @@ class CudaBackendImpl final : public CudaBackend {
   }
   void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N,
                       int IC, int OC) override {
-    cuda::matmul_forward(out, inp, w, bias, N, IC, OC, cublas_, stream_);
+    cuda::matmul_forward(out, inp, w, bias, N, IC, OC, cublas_, stream_, bf16_buffers(N, IC, OC));
   }
   void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                        const float* w, int N, int IC, int OC) override {
-    cuda::matmul_backward(dinp, dw, dbias, dout, inp, w, N, IC, OC, cublas_, stream_);
+    cuda::matmul_backward(dinp, dw, dbias, dout, inp, w, N, IC, OC, cublas_, stream_,
+                          bf16_buffers(N, IC, OC));
   }
   void attention_forward(float* out, float* att, const float* qkv, const uint8_t* key_mask, int B,
                          int T, int C, int H, bool causal, const DropoutSpec& drop,
                          const cpu::AttentionCoords& coords) override {
     float* dropped = nullptr;
     if (drop.p > 0.0f && B > 0 && T > 0 && H > 0) {
-      dropped = attention_scratch(static_cast<size_t>(B) * H * T * T);
+      dropped = static_cast<float*>(
+          grow(attention_scratch_, static_cast<size_t>(B) * H * T * T * sizeof(float)));
     }
     cuda::attention_forward(out, att, qkv, key_mask, B, T, C, H, causal, drop, coords, dropped,
                             cublas_, stream_);
@@ -308,25 +317,40 @@ class CudaBackendImpl final : public CudaBackend {
     synchronize();
   }
 
-  // Scratch for the dropped-out attention probabilities ([B, H, T, T] floats), free again when
-  // attention_forward returns. It grows to the largest call's size: on the first forward pass
-  // with dropout, since the shapes of a run are fixed.
-  float* attention_scratch(size_t count) {
-    if (count > attention_scratch_count_) {
-      release(attention_scratch_);
-      attention_scratch_ = nullptr;
-      attention_scratch_count_ = 0;
-      attention_scratch_ = static_cast<float*>(allocate(count * sizeof(float)));
-      attention_scratch_count_ = count;
+  // Device scratch that grows to the largest size asked of it and is free again when the op
+  // that asked returns. The shapes of a run are fixed, so it grows during the first step only
+  // (release() waits for the stream: no queued work still uses the old buffer).
+  struct Scratch {
+    void* p = nullptr;
+    size_t bytes = 0;
+  };
+  void* grow(Scratch& s, size_t bytes) {
+    if (bytes > s.bytes) {
+      release(s.p);
+      s = Scratch{};
+      s.p = allocate(bytes);
+      s.bytes = bytes;
     }
-    return attention_scratch_;
+    return s.p;
+  }
+
+  // The bf16 operand buffers of a linear layer [N, IC] -> [N, OC] in bf16 mode; null in fp32
+  // mode.
+  const Bf16Buffers* bf16_buffers(int N, int IC, int OC) {
+    if (precision_ != GemmPrecision::Bf16) return nullptr;
+    const Bf16BufferSizes need = matmul_bf16_buffer_sizes(N, IC, OC);
+    bf16_buffers_.a = static_cast<uint16_t*>(grow(bf16_a_, need.a * sizeof(uint16_t)));
+    bf16_buffers_.b = static_cast<uint16_t*>(grow(bf16_b_, need.b * sizeof(uint16_t)));
+    return &bf16_buffers_;
   }
 
   // Frees whatever init() has created; never throws (errors are ignored: the process may be
   // unwinding from one).
   void destroy() noexcept {
     if (stream_) cudaStreamSynchronize(stream_);
-    cudaFree(attention_scratch_);
+    cudaFree(attention_scratch_.p);
+    cudaFree(bf16_a_.p);
+    cudaFree(bf16_b_.p);
     cudaFree(partials_);
     cudaFree(device_results_);
     cudaFreeHost(host_results_);
@@ -339,6 +363,7 @@ class CudaBackendImpl final : public CudaBackend {
     cudaGetLastError();
   }
 
+  GemmPrecision precision_;
   int ordinal_ = -1;
   std::string name_;
   cudaStream_t stream_ = nullptr;
@@ -349,14 +374,15 @@ class CudaBackendImpl final : public CudaBackend {
   Results* host_results_ = nullptr;  // pinned
   std::array<Staging, kStagingSlots> staging_{};
   int next_slot_ = 0;
-  float* attention_scratch_ = nullptr;
-  size_t attention_scratch_count_ = 0;
+  Scratch attention_scratch_;   // dropped-out attention probabilities, [B, H, T, T] floats
+  Scratch bf16_a_, bf16_b_;     // bf16 mode: the linear layer's operand copies
+  Bf16Buffers bf16_buffers_{};  // views of bf16_a_ and bf16_b_
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(int local_rank) {
-  return std::make_unique<CudaBackendImpl>(local_rank);
+std::unique_ptr<Backend> make_cuda_backend(int local_rank, GemmPrecision precision) {
+  return std::make_unique<CudaBackendImpl>(local_rank, precision);
 }
 
 cudaStream_t compute_stream(const Backend& be) {

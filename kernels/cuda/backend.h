@@ -27,9 +27,12 @@ class CudaBackend : public Backend {
   virtual int device_ordinal() const = 0;
 };
 
-// The CUDA backend on device local_rank % count (select_device, kernels/cuda/device.h).
+// The CUDA backend on device local_rank % count (select_device, kernels/cuda/device.h), its
+// linear layer computing in `precision` (bf16: cuBLAS bf16 x bf16 -> fp32 GEMMs on operand
+// copies in device scratch of the backend, kernels/cuda/backend.cu).
 // Throws std::runtime_error when there is no device or a CUDA / cuBLAS call fails.
-std::unique_ptr<Backend> make_cuda_backend(int local_rank);
+std::unique_ptr<Backend> make_cuda_backend(int local_rank,
+                                           GemmPrecision precision = GemmPrecision::Fp32);
 
 // The compute stream of a backend made by make_cuda_backend; std::invalid_argument for any
 // other backend.

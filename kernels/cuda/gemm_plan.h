@@ -9,6 +9,9 @@
 // Pure host code, no CUDA headers: the plans are tested on the CPU (tests/test_cuda_gemm_plan)
 // with a reference of cuBLAS's semantics, and the CUDA backend issues exactly these plans.
 #pragma once
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
 
 namespace ph::cuda {
 
@@ -102,6 +105,27 @@ inline GemmPlan matmul_dinp_plan(int N, int IC, int OC) {
 // dw += dout^T inp.   A = inp, B = dout, C = dw.
 inline GemmPlan matmul_dw_plan(int N, int IC, int OC) {
   return gemm_detail::alone(gemm_detail::single(false, true, IC, OC, N, IC, OC, IC, 1.0f, 1.0f));
+}
+
+// bf16 mode (GemmPrecision::Bf16): the three plans above run on bfloat16 copies of A and B
+// (cublasGemmEx, CUDA_R_16BF inputs, fp32 C and compute). Two device buffers of bf16 bits hold
+// the copies: `a` the A operand of the plan being issued (w, then inp for dw: a buffer is
+// refilled only after the GEMM that read it, in stream order), `b` the B operand (inp forward,
+// dout for both backward plans, converted once).
+struct Bf16Buffers {
+  uint16_t* a;
+  uint16_t* b;
+};
+
+// Elements each buffer needs for forward and backward of a layer: a max(OC IC, N IC),
+// b max(N IC, N OC).
+struct Bf16BufferSizes {
+  size_t a, b;
+};
+inline Bf16BufferSizes matmul_bf16_buffer_sizes(int N, int IC, int OC) {
+  const size_t n = static_cast<size_t>(N), ic = static_cast<size_t>(IC);
+  const size_t oc = static_cast<size_t>(OC);
+  return Bf16BufferSizes{std::max(oc * ic, n * ic), std::max(n * ic, n * oc)};
 }
 
 // ---------------------------------------------------------------------------------------------

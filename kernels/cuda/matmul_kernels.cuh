@@ -9,9 +9,15 @@
 // consecutive floats of a row), warp w sums rows w, w + warps, ... in order, then warp 0 adds
 // the warps' sums in warp order through shared memory. The order of the additions depends on
 // the block size only, never on the grid: the same on every GPU.
+//
+// Operands: the drivers hand every GEMM its A and B through `ops` (OperandsAsIs: the fp32
+// buffers; OperandsToBf16: bfloat16 copies made by the kernel of kernels/cuda/bf16_kernels.cuh),
+// so fp32 and bf16 mode issue the same plans in the same order.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
+#include "kernels/cuda/bf16_kernels.cuh"
 #include "kernels/cuda/device_compat.h"
 #include "kernels/cuda/gemm_plan.h"
 #include "kernels/cuda/launch.cuh"
@@ -74,27 +80,55 @@ void bias_column_sum(const Launch& launch, float* dbias, const float* dout, int 
   launch(dim3(bias_sum_blocks(OC, s)), dim3(s.threads), bias_column_sum_kernel, dbias, dout, N, OC);
 }
 
+// GEMM operands in fp32 mode: the buffers themselves.
+struct OperandsAsIs {
+  const float* a(const float* x, size_t) const { return x; }
+  const float* b(const float* x, size_t) const { return x; }
+};
+
+// GEMM operands in bf16 mode: x [n] converted into buffer a or b (gemm_plan.h, Bf16Buffers),
+// which must hold n elements. A conversion is queued after the work that read the buffer
+// before it (one stream).
+template <typename Launch>
+struct OperandsToBf16 {
+  Launch launch;
+  Bf16Buffers buffers;
+  const uint16_t* a(const float* x, size_t n) const { return convert(buffers.a, x, n); }
+  const uint16_t* b(const float* x, size_t n) const { return convert(buffers.b, x, n); }
+
+ private:
+  const uint16_t* convert(uint16_t* out, const float* x, size_t n) const {
+    to_bf16(launch, out, x, n);
+    return out;
+  }
+};
+
 // The whole op (kernels/cuda/matmul.h states the contract). gemm(plan, A, B, C) runs a plan of
-// kernels/cuda/gemm_plan.h; matmul.cu passes cuBLAS and the stream launcher, the host tests a
-// reference GEMM and the shim.
+// kernels/cuda/gemm_plan.h on the operands `ops` gives it; matmul.cu passes cuBLAS and the
+// stream launcher, the host tests a reference GEMM and the shim.
 //   forward:  out = inp w^T; out += bias
-//   backward: dinp += dout w; dw += dout^T inp; dbias += column sums of dout
-template <typename Gemm, typename Launch>
+//   backward: dinp += dout w; dw += dout^T inp; dbias += column sums of dout (fp32 dout)
+template <typename Gemm, typename Launch, typename Operands = OperandsAsIs>
 void matmul_forward(const Gemm& gemm, const Launch& launch, float* out, const float* inp,
                     const float* w, const float* bias, int N, int IC, int OC,
-                    LaunchShape s = kBiasAddShape) {
+                    LaunchShape s = kBiasAddShape, const Operands& ops = {}) {
   if (N <= 0 || OC <= 0) return;
-  gemm(matmul_forward_plan(N, IC, OC), w, inp, out);
+  const size_t n = static_cast<size_t>(N), ic = static_cast<size_t>(IC);
+  const auto* a = ops.a(w, static_cast<size_t>(OC) * ic);
+  const auto* b = ops.b(inp, n * ic);
+  gemm(matmul_forward_plan(N, IC, OC), a, b, out);
   if (bias) add_bias(launch, out, bias, N, OC, s);
 }
 
-template <typename Gemm, typename Launch>
+template <typename Gemm, typename Launch, typename Operands = OperandsAsIs>
 void matmul_backward(const Gemm& gemm, const Launch& launch, float* dinp, float* dw, float* dbias,
                      const float* dout, const float* inp, const float* w, int N, int IC, int OC,
-                     LaunchShape s = kBiasSumShape) {
+                     LaunchShape s = kBiasSumShape, const Operands& ops = {}) {
   if (N <= 0 || OC <= 0) return;
-  if (dinp) gemm(matmul_dinp_plan(N, IC, OC), w, dout, dinp);
-  gemm(matmul_dw_plan(N, IC, OC), inp, dout, dw);
+  const size_t n = static_cast<size_t>(N), ic = static_cast<size_t>(IC);
+  const auto* d = ops.b(dout, n * static_cast<size_t>(OC));
+  if (dinp) gemm(matmul_dinp_plan(N, IC, OC), ops.a(w, static_cast<size_t>(OC) * ic), d, dinp);
+  gemm(matmul_dw_plan(N, IC, OC), ops.a(inp, n * ic), d, dw);
   if (dbias) bias_column_sum(launch, dbias, dout, N, OC, s);
 }
 
