@@ -268,7 +268,12 @@ std::vector<Option> option_table(Config& c) {
       {.key = "runtime.precision",
        .field = &c.runtime.precision,
        .choices = {"fp32", "bf16"},
-       .help = "arithmetic precision; bf16 mixed precision is not implemented yet (refused)"},
+       .help = "fp32, or bf16: linear-layer GEMMs on bf16-rounded operands with fp32 "
+               "accumulation; weights, optimizer state and checkpoints stay fp32"},
+      {.key = "runtime.comm_timeout",
+       .field = &c.runtime.comm_timeout,
+       .limits = positive(),
+       .help = "seconds a GPU (NCCL) collective may take before the job is ended with a message"},
       {.key = "run.dir",
        .field = &c.run.dir,
        .non_empty = true,

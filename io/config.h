@@ -103,7 +103,8 @@ struct SampleConfig {
 struct RuntimeConfig {
   int threads = 0;                 // OpenMP threads per rank; 0: cores / ranks on the node
   std::string device = "cpu";      // cpu | cuda | auto (cuda if a GPU is present, else cpu)
-  std::string precision = "fp32";  // fp32 | bf16 (bf16 is refused: not implemented yet)
+  std::string precision = "fp32";  // fp32 | bf16 (bf16 operands in the linear-layer GEMMs)
+  float comm_timeout = 600.0f;     // seconds a device collective may take before the job ends
   bool operator==(const RuntimeConfig&) const = default;
 };
 

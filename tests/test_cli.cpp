@@ -83,8 +83,6 @@ TEST(Cli, BadConfig) {
   if (!cuda_unavailable().empty())
     expect_bad_input("train " + cfg + " runtime.device=cuda",
                      "runtime.device=cuda: no CUDA device: ");
-  expect_bad_input("train " + cfg + " runtime.precision=bf16",
-                   "runtime.precision=bf16: bf16 mixed precision is not implemented yet");
   expect_bad_input("train " + cfg + " runtime.precision=fp16", "got 'fp16'");
   expect_bad_input("train " + cfg + " parallel.tp=2",
                    "parallel.tp=2 does not divide the world size 1");

@@ -19,6 +19,7 @@
 #include "io/checkpoint.h"
 #include "model/gpt.h"
 #include "test_util.h"
+#include "tests/model_batch.h"
 #include "tests/test_backend.h"
 #include "trainer/compute.h"
 #include "trainer/trainer.h"
@@ -30,13 +31,14 @@ using testing::TempDir;
 
 class GuardedBackend final : public Backend {
  public:
-  GuardedBackend() : cpu_(make_cpu_backend()) {}
+  explicit GuardedBackend(GemmPrecision p = GemmPrecision::Fp32) : cpu_(make_cpu_backend(p)) {}
   ~GuardedBackend() override {
     for (const Region& r : regions_) munmap(r.p, r.bytes);
   }
 
   Device device() const override { return Device::Cpu; }
   std::string describe() const override { return "cpu (guarded device memory)"; }
+  GemmPrecision gemm_precision() const override { return cpu_->gemm_precision(); }
 
   void* allocate(size_t bytes) override {
     if (bytes == 0) return nullptr;
@@ -232,25 +234,14 @@ TEST(GuardedDevice, DeviceMemoryIsUnreachableFromTheHostOutsideBackendCalls) {
 
 TEST(GuardedDevice, ModelStepMatchesTheCpuBackendBitForBit) {
   const ModelConfig mc = small_model();
-  const int B = 2, T = mc.seq_len;
-  std::vector<int32_t> in(static_cast<size_t>(B) * T), tg(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    in[i] = static_cast<int32_t>((i * 7 + 3) % 50);
-    tg[i] = i % 5 == 0 ? kIgnoreIndex : static_cast<int32_t>((i * 11 + 1) % 50);
-  }
-  DropoutContext d;
-  d.train = true;
-  d.seed = 9;
-  d.step = 4;
+  const test::ModelBatch batch = test::model_batch(2, mc.seq_len, mc.vocab_size, 9);
   GuardedBackend guarded;
-  Gpt a(guarded, mc, B), b(test::cpu(), mc, B);
+  Gpt a(guarded, mc, batch.B), b(test::cpu(), mc, batch.B);
   a.initialize(1);
   b.initialize(1);
-  a.zero_grads();
-  b.zero_grads();
   int64_t na = 0, nb = 0;
-  const double la = a.forward_backward(in.data(), tg.data(), B, T, 0.01f, d, &na);
-  const double lb = b.forward_backward(in.data(), tg.data(), B, T, 0.01f, d, &nb);
+  const double la = test::step(a, batch, 0.01f, &na);
+  const double lb = test::step(b, batch, 0.01f, &nb);
   EXPECT_EQ(la, lb);
   EXPECT_EQ(na, nb);
   std::vector<float> ga(a.arena_capacity());
@@ -265,28 +256,19 @@ TEST(GuardedDevice, ModelStepMatchesTheCpuBackendBitForBit) {
 // samples — on guarded device memory, compared with the same run on the CPU backend.
 TEST(GuardedDevice, TrainingRunNeverTouchesDeviceMemoryFromTheHost) {
   TempDir tmp;
-  Config c;
-  c.model = small_model();
-  c.model.vocab_size = 256;
-  c.model.seq_len = 20;
-  c.train.micro_batch = 4;
+  Config c = test::task_run(small_model(), tmp / "plain");
   c.train.global_batch = 8;
   c.train.max_steps = 6;
   c.optim.warmup_steps = 2;
   c.train.eval_interval = 3;
   c.train.eval_batches = 2;
-  c.data.task_digits = 2;
-  c.data.task_train_problems = 2000;
-  c.data.task_val_problems = 50;
   c.checkpoint.interval = 3;
   c.checkpoint.keep_last = 10;
-  c.log.interval = 100;
   c.sample.count = 2;
-  c.run.dir = tmp / "plain";
   validate_config(c);
   const TrainSummary plain = train(c);
 
-  set_cpu_backend_factory([] { return std::make_unique<GuardedBackend>(); });
+  set_cpu_backend_factory([](GemmPrecision p) { return std::make_unique<GuardedBackend>(p); });
   Config g = c;
   g.run.dir = tmp / "guarded";
   const TrainSummary first = train(g);  // 6 steps, checkpoints at 3 and 6
@@ -301,6 +283,31 @@ TEST(GuardedDevice, TrainingRunNeverTouchesDeviceMemoryFromTheHost) {
   EXPECT_EQ(first.final_val_loss, plain.final_val_loss);
   EXPECT_EQ(resumed.final_val_loss, plain.final_val_loss);
   EXPECT_EQ(first.task_accuracy, plain.task_accuracy);
+}
+
+// runtime.precision: bf16 reaches the backend (results change) and trains like fp32 (the
+// validation loss after the run stays within 2%).
+TEST(GuardedDevice, Bf16RunTrainsLikeFp32) {
+  TempDir tmp;
+  Config c = test::task_run(small_model(), tmp / "fp32");
+  c.train.micro_batch = 8;
+  c.train.max_steps = 30;
+  c.train.eval_batches = 4;
+  c.optim.warmup_steps = 5;
+  validate_config(c);
+  const TrainSummary fp32 = train(c);
+  set_cpu_backend_factory([](GemmPrecision p) {
+    EXPECT_EQ(p, GemmPrecision::Bf16);
+    return std::make_unique<GuardedBackend>(p);
+  });
+  Config b = c;
+  b.runtime.precision = "bf16";
+  b.run.dir = tmp / "bf16";
+  const TrainSummary bf16 = train(b);
+  set_cpu_backend_factory({});
+  EXPECT_NE(bf16.final_val_loss, fp32.final_val_loss);
+  EXPECT_NEAR(bf16.final_val_loss, fp32.final_val_loss, 0.02 * fp32.final_val_loss);
+  EXPECT_LT(bf16.final_val_loss, 5.0);  // below ln 256 = 5.55: it learned
 }
 
 }  // namespace

@@ -512,7 +512,7 @@ TEST(ConfigYaml, NestsByKeyPathAndListsEveryKey) {
   EXPECT_TRUE(root["data"]["train"].IsSequence());
   std::vector<std::string> keys;
   leaf_paths(root, "", keys);
-  EXPECT_EQ(keys.size(), 56u);
+  EXPECT_EQ(keys.size(), 57u);
   EXPECT_EQ(keys.front(), "model.type");
   EXPECT_EQ(keys.back(), "run.dir");
   const std::string sections[] = {"model",      "parallel", "train",  "optim",   "data",

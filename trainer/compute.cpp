@@ -1,20 +1,27 @@
 #include "trainer/compute.h"
 
 #include <cstdio>
+#include <stdexcept>
 #include <utility>
 
 #ifdef POLYHEAD_HAVE_CUDA
 #include "kernels/cuda/backend.h"
 #include "kernels/cuda/device.h"
+#include "parallel/mpi_communicator.h"
+#include "parallel/nccl/nccl_communicator.h"
 #endif
 
 namespace ph {
 
 namespace {
 
-std::function<std::unique_ptr<Backend>()>& cpu_factory() {
-  static std::function<std::unique_ptr<Backend>()> f;
+std::function<std::unique_ptr<Backend>(GemmPrecision)>& cpu_factory() {
+  static std::function<std::unique_ptr<Backend>(GemmPrecision)> f;
   return f;
+}
+
+GemmPrecision gemm_precision(const Config& cfg) {
+  return cfg.runtime.precision == "bf16" ? GemmPrecision::Bf16 : GemmPrecision::Fp32;
 }
 
 bool use_cuda(const Config& cfg) {
@@ -34,9 +41,6 @@ std::string cuda_unavailable() {
 }
 
 void check_device(const Config& cfg) {
-  if (cfg.runtime.precision != "fp32")
-    throw InputError("runtime.precision=" + cfg.runtime.precision +
-                     ": bf16 mixed precision is not implemented yet; use runtime.precision=fp32");
   if (cfg.runtime.device == "cpu") return;
   const std::string why = cuda_unavailable();
   if (why.empty()) return;
@@ -47,26 +51,37 @@ void check_device(const Config& cfg) {
 Compute make_compute(const Config& cfg, const ProcessGrid& grid) {
   Compute c;
   if (!use_cuda(cfg)) {
-    c.backend = cpu_factory() ? cpu_factory()() : make_cpu_backend();
+    const GemmPrecision p = gemm_precision(cfg);
+    c.backend = cpu_factory() ? cpu_factory()(p) : make_cpu_backend(p);
     c.tp = grid.tp_comm.get();
     c.dp = grid.dp_comm.get();
     return c;
   }
 #ifdef POLYHEAD_HAVE_CUDA
-  if (grid.world > 1)
-    throw InputError(
-        "runtime.device=cuda: more than one rank needs the NCCL communicator, which this "
-        "version does not wire in yet; run one rank per job or use runtime.device=cpu");
-  c.backend = cuda::make_cuda_backend(grid.local_rank);
-  c.tp = grid.tp_comm.get();
-  c.dp = grid.dp_comm.get();
+  // One GPU per rank: local rank r of a node takes device r mod count (NCCL refuses two
+  // ranks of one communicator on the same device).
+  c.backend = cuda::make_cuda_backend(grid.local_rank, gemm_precision(cfg));
+  cudaStream_t stream = cuda::compute_stream(*c.backend);
+  // An NCCL communicator per group of more than one rank, bootstrapped over the group's MPI
+  // communicator; every rank creates them in the same order (tp, then dp). A group of one
+  // rank never carries device data (the model and trainer skip collectives over it).
+  auto nccl_over = [&](const std::unique_ptr<Communicator>& group) {
+    const auto* mpi = dynamic_cast<const MpiCommunicator*>(group.get());
+    if (!mpi) throw std::logic_error("make_compute: the grid's groups must be MPI communicators");
+    return std::make_unique<NcclCommunicator>(mpi->comm(), stream,
+                                              static_cast<double>(cfg.runtime.comm_timeout));
+  };
+  if (grid.tp > 1) c.owned_tp = nccl_over(grid.tp_comm);
+  if (grid.dp > 1) c.owned_dp = nccl_over(grid.dp_comm);
+  c.tp = c.owned_tp ? c.owned_tp.get() : grid.tp_comm.get();
+  c.dp = c.owned_dp ? c.owned_dp.get() : grid.dp_comm.get();
   return c;
 #else
   throw InputError("runtime.device=cuda: " + cuda_unavailable());
 #endif
 }
 
-void set_cpu_backend_factory(std::function<std::unique_ptr<Backend>()> factory) {
+void set_cpu_backend_factory(std::function<std::unique_ptr<Backend>(GemmPrecision)> factory) {
   cpu_factory() = std::move(factory);
 }
 

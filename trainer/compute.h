@@ -14,27 +14,32 @@
 
 namespace ph {
 
+// Members are destroyed in reverse order: the communicators (which flush their streams)
+// before the backend (which owns the compute stream they order against).
 struct Compute {
   std::unique_ptr<Backend> backend;
+  std::unique_ptr<Communicator> owned_tp, owned_dp;
   Communicator* tp = nullptr;  // device buffers, tensor-parallel group (size grid.tp)
   Communicator* dp = nullptr;  // device buffers, data-parallel group (size grid.dp)
-  std::unique_ptr<Communicator> owned_tp, owned_dp;
 };
 
 // Why runtime.device=cuda cannot be served on this machine, or "" when it can: no device or
 // driver ("no CUDA device: ..."), or a build without the CUDA backend.
 std::string cuda_unavailable();
 
-// Checks runtime.device and runtime.precision before any work: cuda without a usable device
-// is an InputError ("runtime.device=cuda: no CUDA device: ..."); auto without one prints a
-// notice and the run uses the CPU backend; bf16 is refused (not implemented yet).
+// Checks runtime.device before any work: cuda without a usable device is an InputError
+// ("runtime.device=cuda: no CUDA device: ..."); auto without one prints a notice and the run
+// uses the CPU backend.
 void check_device(const Config& cfg);
 
 // Builds the backend and device communicators for this rank (collective over the grid: every
 // rank calls it). The CUDA backend takes GPU grid.local_rank modulo the devices of its node.
+// runtime.precision: bf16 makes the backend's linear-layer GEMMs take bf16-rounded operands
+// (fp32 accumulation; everything else, master weights and checkpoints stay fp32).
 Compute make_compute(const Config& cfg, const ProcessGrid& grid);
 
-// For tests: the CPU backends make_compute creates come from `factory` (empty: the default).
-void set_cpu_backend_factory(std::function<std::unique_ptr<Backend>()> factory);
+// For tests: the CPU backends make_compute creates come from `factory`, called with the
+// precision of the run (empty: make_cpu_backend).
+void set_cpu_backend_factory(std::function<std::unique_ptr<Backend>(GemmPrecision)> factory);
 
 }  // namespace ph
