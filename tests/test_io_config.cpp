@@ -295,6 +295,8 @@ TEST(ConfigErrors, OutOfRange) {
   EXPECT_EQ(parse_error("data: {task_digits: 19}\n"),
             "test.yaml: data.task_digits: must be in [1, 18], got 19");
   EXPECT_EQ(parse_error("parallel: {tp: 0}\n"), "test.yaml: parallel.tp: must be >= 1, got 0");
+  EXPECT_EQ(parse_error("runtime: {comm_timeout: 0}\n"),
+            "test.yaml: runtime.comm_timeout: must be > 0, got 0.0");
   EXPECT_EQ(parse_error("run: {dir: ''}\n"), "test.yaml: run.dir: must not be empty");
   EXPECT_EQ(parse_error("data: {train: [a.bin, '']}\n"),
             "test.yaml: data.train: item 2 is an empty path");
@@ -314,6 +316,8 @@ TEST(ConfigErrors, Choices) {
             "test.yaml: train.nan_policy: must be one of {skip, stop}, got 'ignore'");
   EXPECT_EQ(parse_error("runtime: {device: tpu}\n"),
             "test.yaml: runtime.device: must be one of {cpu, cuda, auto}, got 'tpu'");
+  EXPECT_EQ(parse_error("runtime: {precision: fp16}\n"),
+            "test.yaml: runtime.precision: must be one of {fp32, bf16}, got 'fp16'");
   EXPECT_EQ(parse_error("model: {type: bert}\n"),
             "test.yaml: model.type: must be one of {gpt}, got 'bert'");
   for (const char* device : {"cpu", "cuda", "auto"})
