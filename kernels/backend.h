@@ -123,6 +123,13 @@ class Backend {
   // Host results: these wait for the work issued before them.
   virtual double sum_squares(const float* x, size_t n) = 0;
   virtual bool all_finite(const float* x, size_t n) = 0;
+  // host_out[i] = sum_squares(x + begin[i], end[i] - begin[i]) for i < count, each computed
+  // exactly as sum_squares computes it, with one wait for all of them (the gradient norm over
+  // every parameter tensor). This default calls sum_squares per range.
+  virtual void sum_squares_ranges(double* host_out, const float* x, const size_t* begin,
+                                  const size_t* end, size_t count) {
+    for (size_t i = 0; i < count; ++i) host_out[i] = sum_squares(x + begin[i], end[i] - begin[i]);
+  }
 };
 
 // The CPU backend (kernels/cpu), its linear layer computing in precision p.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace ph {
 
@@ -46,12 +47,21 @@ void AdamW::step(float* params, const float* grads, float lr, int t, float grad_
 
 double grad_sq_sum(Backend& backend, const ParamTable& table, const float* grads, size_t lo,
                    size_t hi, bool count_replicated) {
-  double sum = 0.0;
+  // One range per parameter (its part inside [lo, hi)), summed on the device together, then
+  // added here in table order: the same value on every backend and every call.
+  std::vector<size_t> begin, end;
   for (const Param& p : table.params()) {
     if (p.split == Split::Replicated && !count_replicated) continue;
     const size_t b = std::max(p.offset, lo), e = std::min(p.offset + p.numel, hi);
-    if (b < e) sum += backend.sum_squares(grads + (b - lo), e - b);
+    if (b < e) {
+      begin.push_back(b - lo);
+      end.push_back(e - lo);
+    }
   }
+  std::vector<double> sums(begin.size());
+  backend.sum_squares_ranges(sums.data(), grads, begin.data(), end.data(), begin.size());
+  double sum = 0.0;
+  for (double s : sums) sum += s;
   return sum;
 }
 

@@ -271,6 +271,21 @@ class CudaBackendImpl final : public CudaBackend {
     fetch(&host_results_->sum_squares, &device_results_->sum_squares, sizeof(double));
     return host_results_->sum_squares;
   }
+  // One kernel pair per range into a device array, one copy back: no wait per range.
+  void sum_squares_ranges(double* host_out, const float* x, const size_t* begin, const size_t* end,
+                          size_t count) override {
+    if (count == 0) return;
+    auto* results = static_cast<double*>(grow(range_results_, count * sizeof(double)));
+    for (size_t i = 0; i < count; ++i) {
+      const size_t n = end[i] - begin[i];
+      if (sum_squares_scratch_size(n) > partials_count_)
+        throw std::logic_error("sum_squares_ranges: scratch too small for n = " +
+                               std::to_string(n));
+      // Each call finishes with partials_ before the next one starts (one stream).
+      cuda::sum_squares(results + i, x + begin[i], n, partials_, stream_);
+    }
+    fetch(host_out, results, count * sizeof(double));
+  }
   bool all_finite(const float* x, size_t n) override {
     cuda::all_finite(&device_results_->all_finite, x, n, stream_);
     fetch(&host_results_->all_finite, &device_results_->all_finite, sizeof(int));
@@ -310,7 +325,7 @@ class CudaBackendImpl final : public CudaBackend {
     synchronize();
   }
 
-  // Copies a device result into pinned host memory and waits for it (and all work before it).
+  // Copies device bytes to host memory and waits for them (and all work before them).
   void fetch(void* host, const void* device, size_t bytes) {
     check_cuda(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_),
                "cudaMemcpyAsync (device to host)");
@@ -376,6 +391,7 @@ class CudaBackendImpl final : public CudaBackend {
   int next_slot_ = 0;
   Scratch attention_scratch_;   // dropped-out attention probabilities, [B, H, T, T] floats
   Scratch bf16_a_, bf16_b_;     // bf16 mode: the linear layer's operand copies
+  Scratch range_results_;       // sum_squares_ranges: one double per range
   Bf16Buffers bf16_buffers_{};  // views of bf16_a_ and bf16_b_
 };
 
