@@ -56,9 +56,12 @@ class Backend {
   // Zero-filled, aligned to at least 256 bytes; bytes == 0 gives nullptr. Throws
   // std::bad_alloc (CPU) or std::runtime_error naming the size (CUDA) when out of memory.
   virtual void* allocate(size_t bytes) = 0;
-  virtual void release(void* p) = 0;
+  // Never throws (it runs in destructors, also while an error unwinds the stack); errors of the
+  // device at this point are left for the call that reported the first one.
+  virtual void release(void* p) noexcept = 0;
   virtual void zero(void* dst, size_t bytes) = 0;
-  virtual void copy(void* dst, const void* src, size_t bytes) = 0;         // device → device
+  // device → device; the ranges must be equal or disjoint (CUDA copies do not move like memmove)
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
   virtual void upload(void* dst, const void* host_src, size_t bytes) = 0;  // host → device
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void synchronize() = 0;

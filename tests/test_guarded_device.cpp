@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -49,14 +51,17 @@ class GuardedBackend final : public Backend {
     regions_.push_back({p, rounded});  // anonymous mappings start zeroed
     return p;
   }
-  void release(void* p) override {
+  void release(void* p) noexcept override {
     for (size_t i = 0; i < regions_.size(); ++i)
       if (regions_[i].p == p) {
         munmap(p, regions_[i].bytes);
         regions_.erase(regions_.begin() + static_cast<std::ptrdiff_t>(i));
         return;
       }
-    if (p) throw std::logic_error("GuardedBackend::release of memory it did not allocate");
+    if (p) {
+      std::fprintf(stderr, "GuardedBackend::release of memory it did not allocate\n");
+      std::abort();
+    }
   }
   void zero(void* dst, size_t bytes) override {
     Open o(*this);

@@ -36,7 +36,7 @@ TEST(NcclCuda, HostTypesAndReductionsMapToNccl) {
 TEST(NcclCuda, LinkedNcclHasAvg) {
   int version = 0;
   ASSERT_EQ(ncclGetVersion(&version), ncclSuccess);
-  EXPECT_GE(version, NCCL_VERSION(2, 10, 0));
+  EXPECT_GE(version, NCCL_VERSION(2, 14, 0));
 }
 
 TEST(NcclCuda, ErrorTextsNameTheCallAndTheCode) {

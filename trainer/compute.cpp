@@ -50,7 +50,16 @@ void check_device(const Config& cfg) {
 
 Compute make_compute(const Config& cfg, const ProcessGrid& grid) {
   Compute c;
-  if (!use_cuda(cfg)) {
+  // Every rank must take the same path (their collectives pair up): with runtime.device=auto a
+  // node without a usable GPU would otherwise run the CPU backend among GPU ranks.
+  const int64_t cuda = use_cuda(cfg) ? 1 : 0;
+  int64_t range[2] = {cuda, -cuda};  // max, -min
+  if (grid.world > 1) grid.world_comm->all_reduce(range, 2, ReduceOp::Max);
+  if (range[0] != -range[1])
+    throw InputError("runtime.device=" + cfg.runtime.device +
+                     ": some ranks found a usable GPU and others did not; give every node GPUs "
+                     "or set runtime.device=cpu");
+  if (!cuda) {
     const GemmPrecision p = gemm_precision(cfg);
     c.backend = cpu_factory() ? cpu_factory()(p) : make_cpu_backend(p);
     c.tp = grid.tp_comm.get();

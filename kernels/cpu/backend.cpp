@@ -35,7 +35,7 @@ class CpuBackend final : public Backend {
     std::memset(p, 0, rounded);
     return p;
   }
-  void release(void* p) override { std::free(p); }
+  void release(void* p) noexcept override { std::free(p); }
   void zero(void* dst, size_t bytes) override {
     if (bytes) std::memset(dst, 0, bytes);
   }

@@ -95,11 +95,14 @@ class CudaBackendImpl final : public CudaBackend {
   }
 
   // Waits for the stream first: queued work may still use p. Allocation happens at start-up
-  // only, so the wait costs nothing in the training loop.
-  void release(void* p) override {
+  // only, so the wait costs nothing in the training loop. Never throws: after a device error
+  // (which every later call repeats) the buffers are still released while the exception that
+  // reported it unwinds, and the job ends with that first message.
+  void release(void* p) noexcept override {
     if (!p) return;
-    synchronize();
-    check_cuda(cudaFree(p), "cudaFree");
+    cudaStreamSynchronize(stream_);
+    cudaFree(p);
+    cudaGetLastError();
   }
 
   void zero(void* dst, size_t bytes) override {
@@ -364,6 +367,7 @@ class CudaBackendImpl final : public CudaBackend {
   void destroy() noexcept {
     if (stream_) cudaStreamSynchronize(stream_);
     cudaFree(attention_scratch_.p);
+    cudaFree(range_results_.p);
     cudaFree(bf16_a_.p);
     cudaFree(bf16_b_.p);
     cudaFree(partials_);

@@ -7,7 +7,9 @@
 
 #include "parallel/nccl/nccl_communicator.h"
 
-static_assert(NCCL_VERSION_CODE >= NCCL_VERSION(2, 10, 0), "ncclAvg needs NCCL 2.10 or later");
+static_assert(
+    NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0),
+    "nonblocking communicators (ncclCommInitRankConfig, ncclCommFinalize) need NCCL 2.14 or later");
 
 namespace ph {
 namespace nccl {
@@ -79,9 +81,10 @@ OpStatus CudaDeviceOps::init(int events) {
   if (MPI_Comm_rank(group_, &rank) != MPI_SUCCESS || MPI_Comm_size(group_, &size) != MPI_SUCCESS)
     return OpStatus::failed("MPI_Comm_rank / MPI_Comm_size of the group failed");
   int version = 0;
-  if (ncclGetVersion(&version) != ncclSuccess || version < NCCL_VERSION(2, 10, 0))
-    return OpStatus::failed("the NCCL library loaded (version code " + std::to_string(version) +
-                            ") is older than 2.10, which ncclAvg needs");
+  if (ncclGetVersion(&version) != ncclSuccess || version < NCCL_VERSION(2, 14, 0))
+    return OpStatus::failed(
+        "the NCCL library loaded (version code " + std::to_string(version) +
+        ") is older than 2.14, which nonblocking communicators and ncclCommFinalize need");
 
   if (OpStatus s = cuda_status("cudaStreamCreateWithFlags",
                                cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking));
