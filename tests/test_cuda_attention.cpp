@@ -20,6 +20,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cuda/attention_kernels.cuh"
 #include "kernels/cuda/gemm_plan.h"
+#include "tests/attention_case.h"
 #include "tests/cuda_gemm_reference.h"
 
 #include "tests/random_data.h"
@@ -53,29 +54,10 @@ double rel_err(const FVec& got, const FVec& ref) {
 
 constexpr double kTol = 2e-5;
 
-struct AttentionCase {
-  int B = 2, T = 5, C = 12, H = 3;
-  bool causal = true;
-  std::vector<uint8_t> key_mask;  // empty: none
-  DropoutSpec drop;
-  cpu::AttentionCoords coords;
-
-  int hs() const { return C / H; }
-  size_t qkv_size() const { return static_cast<size_t>(B) * T * 3 * C; }
-  size_t out_size() const { return static_cast<size_t>(B) * T * C; }
-  size_t att_size() const { return static_cast<size_t>(B) * H * T * T; }
-  const uint8_t* mask() const { return key_mask.empty() ? nullptr : key_mask.data(); }
+struct AttentionCase : test::AttentionShape {
   cuda::AttentionRows rows() const {
     return cuda::attention_rows(B, T, H, causal, mask(), static_cast<long long>(coords.sample0),
                                 coords.head0, coords.H_total);
-  }
-  bool visible(int b, int i, int j) const {
-    return (!causal || j <= i) && (key_mask.empty() || key_mask[b * T + j] != 0);
-  }
-  // Dropout index of probability (b, h, i, j), as kernels/cpu/attention.h defines it.
-  uint64_t drop_index(int b, int h, int i, int j) const {
-    const int Ht = coords.H_total > 0 ? coords.H_total : H;
-    return (static_cast<uint64_t>((coords.sample0 + b) * Ht + coords.head0 + h) * T + i) * T + j;
   }
   std::string name() const {
     return "B " + std::to_string(B) + " T " + std::to_string(T) + " C " + std::to_string(C) +

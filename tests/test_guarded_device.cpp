@@ -22,6 +22,7 @@
 #include "model/gpt.h"
 #include "test_util.h"
 #include "tests/model_batch.h"
+#include "tests/model_parallel_check.h"
 #include "tests/test_backend.h"
 #include "trainer/compute.h"
 #include "trainer/trainer.h"
@@ -210,17 +211,9 @@ bool host_readable(const void* p, size_t n) {
   return w == static_cast<ssize_t>(n);
 }
 
+// The small model of the multi-rank tests (dropout on, padded vocabulary).
 ModelConfig small_model() {
-  ModelConfig m;
-  m.n_layers = 2;
-  m.d_model = 32;
-  m.n_heads = 4;
-  m.seq_len = 12;
-  m.vocab_size = 50;
-  m.dropout_embed = 0.1f;
-  m.dropout_attn = 0.1f;
-  m.dropout_resid = 0.1f;
-  return m;
+  return testing::parallel_test_model();
 }
 
 TEST(GuardedDevice, DeviceMemoryIsUnreachableFromTheHostOutsideBackendCalls) {

@@ -29,6 +29,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/optimizer.h"
 #include "kernels/cpu/residual.h"
+#include "tests/attention_case.h"
 
 namespace ph {
 namespace {
@@ -636,29 +637,12 @@ TEST(Matmul, BackwardIsBitExactAcrossThreadCounts) {
 // ---------------------------------------------------------------------------------------------
 // attention
 
-struct AttentionCase {
-  int B = 2, T = 5, C = 12, H = 3;
-  bool causal = true;
-  std::vector<uint8_t> key_mask;  // empty: none
-  DropoutSpec drop;
-  cpu::AttentionCoords coords;
-
-  int hs() const { return C / H; }
-  size_t qkv_size() const { return static_cast<size_t>(B) * T * 3 * C; }
-  size_t out_size() const { return static_cast<size_t>(B) * T * C; }
-  size_t att_size() const { return static_cast<size_t>(B) * H * T * T; }
-  const uint8_t* mask() const { return key_mask.empty() ? nullptr : key_mask.data(); }
-
-  bool visible(int b, int i, int j) const {
-    return (!causal || j <= i) && (key_mask.empty() || key_mask[b * T + j] != 0);
-  }
+struct AttentionCase : test::AttentionShape {
   // Dropout multiplier of probability (b, h, i, j): 0 or 1 / (1 - p).
   double drop_factor(int b, int h, int i, int j) const {
     if (drop.p <= 0.0f) return 1.0;
-    const int Ht = coords.H_total > 0 ? coords.H_total : H;
-    const uint64_t idx =
-        (static_cast<uint64_t>((coords.sample0 + b) * Ht + coords.head0 + h) * T + i) * T + j;
-    return dropout_keep(drop, idx) ? static_cast<double>(dropout_scale(drop.p)) : 0.0;
+    return dropout_keep(drop, drop_index(b, h, i, j)) ? static_cast<double>(dropout_scale(drop.p))
+                                                      : 0.0;
   }
   double q(const Vec& x, int b, int t, int h, int d) const {
     return x[(static_cast<size_t>(b) * T + t) * 3 * C + h * hs() + d];
