@@ -111,9 +111,20 @@ int main(int argc, char** argv) {
   drop.seed = 1;
   drop.step = 1;
   drop.site = 1;
-  cpu::DropoutBlock rows;
+  DropoutBlock rows;  // B samples of T positions
+  rows.T = T;
+  rows.T_max = T;
   rows.global_cols = C;
-  cpu::AttentionCoords coords;
+  AttentionCoords coords;
+  AttentionDims self;  // causal self-attention on the fused q|k|v buffer [N, 3C]
+  self.B = B;
+  self.Tq = self.Tk = T;
+  self.C = C;
+  self.H = H;
+  self.ldq = self.ldkv = 3 * C;
+  self.causal = true;
+  const float* q = qkv.data();
+  const float* kv = qkv.data() + C;
 
   std::printf("%-26s %19s %19s %8s\n", "op (ms per call)", "forward [min]", "backward [min]",
               "sum");
@@ -161,23 +172,17 @@ int main(int argc, char** argv) {
   layer += matmul_row("matmul qkv C->3C", C, 3 * C, true);
   layer += row(
       "attention causal",
+      [&] { cpu::attention_forward(out.data(), att.data(), q, kv, self, no_drop, coords); },
       [&] {
-        cpu::attention_forward(out.data(), att.data(), qkv.data(), nullptr, B, T, C, H, true,
-                               no_drop, coords);
-      },
-      [&] {
-        cpu::attention_backward(dx.data(), datt.data(), dy.data(), qkv.data(), att.data(), nullptr,
-                                B, T, C, H, true, no_drop, coords);
+        cpu::attention_backward(dx.data(), dx.data() + C, datt.data(), dy.data(), q, kv, att.data(),
+                                self, no_drop, coords);
       });
   row(
       "attention causal, p=0.1",
+      [&] { cpu::attention_forward(out.data(), att.data(), q, kv, self, drop, coords); },
       [&] {
-        cpu::attention_forward(out.data(), att.data(), qkv.data(), nullptr, B, T, C, H, true, drop,
-                               coords);
-      },
-      [&] {
-        cpu::attention_backward(dx.data(), datt.data(), dy.data(), qkv.data(), att.data(), nullptr,
-                                B, T, C, H, true, drop, coords);
+        cpu::attention_backward(dx.data(), dx.data() + C, datt.data(), dy.data(), q, kv, att.data(),
+                                self, drop, coords);
       });
   layer += matmul_row("matmul attn proj C->C", C, C, true);
   layer += matmul_row("matmul fc C->4C", C, F, true);
@@ -185,10 +190,11 @@ int main(int argc, char** argv) {
       "gelu [N,4C]", [&] { cpu::gelu_forward(hout.data(), h_in.data(), NF); },
       [&] { cpu::gelu_backward(dhin.data(), h_in.data(), dh.data(), NF); });
   layer += matmul_row("matmul fc proj 4C->C", F, C, true);
-  layer += 2.0 * row(  // two residual connections per layer
-                     "residual [N,C]",
-                     [&] { cpu::residual_forward(out.data(), x.data(), dy.data(), NC); },
-                     [&] { cpu::residual_backward(dx.data(), dx.data() + NC, dy.data(), NC); });
+  // Two residual connections per layer; backward: nothing (the gradient flows through to both
+  // branches unchanged).
+  layer += 2.0 * row(
+                     "residual [N,C] (bwd: none)",
+                     [&] { cpu::residual_forward(out.data(), x.data(), dy.data(), NC); }, [] {});
   row(
       "dropout [N,C], p=0.1", [&] { cpu::dropout_forward(out.data(), x.data(), N, C, drop, rows); },
       [&] { cpu::dropout_backward(dx.data(), dy.data(), N, C, drop, rows); });
@@ -196,17 +202,29 @@ int main(int argc, char** argv) {
   row(
       "crossentropy (bwd: fused)",
       [&] {
-        cpu::crossentropy_forward(losses.data(), logits0.data(), targets.data(), N, V, V, -100);
+        cpu::crossentropy_forward(losses.data(), logits0.data(), targets.data(), N, V, V, -100,
+                                  0.0f);
       },
       [&] {
         std::copy(logits0.begin(), logits0.end(), logits.begin());
-        cpu::crossentropy_fused(logits.data(), losses.data(), targets.data(), N, V, V, -100,
+        cpu::crossentropy_fused(logits.data(), losses.data(), targets.data(), N, V, V, -100, 0.0f,
+                                1.0f / N);
+      });
+  row(
+      "crossentropy, smoothing 0.1",
+      [&] {
+        cpu::crossentropy_forward(losses.data(), logits0.data(), targets.data(), N, V, V, -100,
+                                  0.1f);
+      },
+      [&] {
+        std::copy(logits0.begin(), logits0.end(), logits.begin());
+        cpu::crossentropy_fused(logits.data(), losses.data(), targets.data(), N, V, V, -100, 0.1f,
                                 1.0f / N);
       });
   once += time_ms([&] {
             std::copy(logits0.begin(), logits0.end(), logits.begin());
             cpu::crossentropy_fused(logits.data(), losses.data(), targets.data(), N, V, V, -100,
-                                    1.0f / N);
+                                    0.0f, 1.0f / N);
           }).median;
 
   // Optimizer over the parameter count of the 6-layer model.

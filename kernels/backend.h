@@ -19,9 +19,9 @@
 #include <string>
 
 #include "kernels/common/adamw.h"
+#include "kernels/common/attention_args.h"
+#include "kernels/common/dropout_block.h"
 #include "kernels/common/dropout_mask.h"
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/dropout.h"
 
 namespace ph {
 
@@ -66,6 +66,23 @@ class Backend {
   virtual void download(void* host_dst, const void* src, size_t bytes) = 0;
   virtual void synchronize() = 0;
 
+  // --- scratch ---
+  // Some ops need scratch of the backend (the CUDA backend: dropped-out attention
+  // probabilities, bf16 operand copies, per-range norm results). A model reserves it for its
+  // largest shapes when it is built, before any step: the reservation only grows, and an op
+  // whose shape exceeds it throws std::logic_error instead of allocating in the middle of a
+  // step. The CPU backend holds its bf16 operand copies the same way.
+  // The largest attention call: B * H * Tq * Tk probabilities.
+  virtual void reserve_attention(size_t probabilities) { (void)probabilities; }
+  // The largest linear layer: N rows, IC inputs, OC outputs (forward and backward).
+  virtual void reserve_linear(int N, int IC, int OC) {
+    (void)N;
+    (void)IC;
+    (void)OC;
+  }
+  // The most ranges of one sum_squares_ranges call.
+  virtual void reserve_norm_ranges(size_t count) { (void)count; }
+
   // --- ops (kernels/cpu/<family>.h document each) ---
   virtual void embedding_forward(float* out, const int32_t* tokens, const float* wte,
                                  const float* pos, int B, int T, int C, int vocab_start,
@@ -86,13 +103,13 @@ class Backend {
   virtual void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout,
                                const float* inp, const float* w, int N, int IC, int OC) = 0;
 
-  virtual void attention_forward(float* out, float* att, const float* qkv, const uint8_t* key_mask,
-                                 int B, int T, int C, int H, bool causal, const DropoutSpec& drop,
-                                 const cpu::AttentionCoords& coords) = 0;
-  virtual void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv,
-                                  const float* att, const uint8_t* key_mask, int B, int T, int C,
-                                  int H, bool causal, const DropoutSpec& drop,
-                                  const cpu::AttentionCoords& coords) = 0;
+  virtual void attention_forward(float* out, float* att, const float* q, const float* kv,
+                                 const AttentionDims& dims, const DropoutSpec& drop,
+                                 const AttentionCoords& coords) = 0;
+  virtual void attention_backward(float* dq, float* dkv, float* datt, const float* dout,
+                                  const float* q, const float* kv, const float* att,
+                                  const AttentionDims& dims, const DropoutSpec& drop,
+                                  const AttentionCoords& coords) = 0;
 
   virtual void gelu_forward(float* out, const float* inp, size_t n) = 0;
   virtual void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) = 0;
@@ -100,26 +117,32 @@ class Backend {
   virtual void relu_backward(float* dinp, const float* inp, const float* dout, size_t n) = 0;
 
   virtual void residual_forward(float* out, const float* a, const float* b, size_t n) = 0;
-  virtual void residual_backward(float* da, float* db, const float* dout, size_t n) = 0;
 
   virtual void dropout_forward(float* out, const float* inp, int rows, int cols,
-                               const DropoutSpec& d, const cpu::DropoutBlock& blk) = 0;
+                               const DropoutSpec& d, const DropoutBlock& blk) = 0;
   virtual void dropout_backward(float* dinp, const float* dout, int rows, int cols,
-                                const DropoutSpec& d, const cpu::DropoutBlock& blk) = 0;
+                                const DropoutSpec& d, const DropoutBlock& blk) = 0;
+
+  virtual void gather_rows(float* out, const float* inp, const int32_t* rows, int n, int C) = 0;
+  virtual void scatter_add_rows(float* dinp, const float* dout, const int32_t* rows, int n,
+                                int C) = 0;
 
   virtual void crossentropy_forward(float* losses, const float* logits, const int32_t* targets,
-                                    int N, int V, int Vp, int ignore_index) = 0;
+                                    int N, int V, int Vp, int ignore_index, float smoothing) = 0;
   virtual void crossentropy_fused(float* logits_to_dlogits, float* losses, const int32_t* targets,
-                                  int N, int V, int Vp, int ignore_index, float dloss) = 0;
+                                  int N, int V, int Vp, int ignore_index, float smoothing,
+                                  float dloss) = 0;
   virtual void vp_crossentropy_max(float* row_max, const float* logits, int N, int Vl, int v0,
                                    int V) = 0;
-  virtual void vp_crossentropy_sums(float* sum_exp, float* target_logit, const float* logits,
-                                    const float* row_max, const int32_t* targets, int N, int Vl,
-                                    int v0, int V, int ignore_index) = 0;
+  virtual void vp_crossentropy_sums(float* sum_exp, float* target_logit, float* sum_logits,
+                                    const float* logits, const float* row_max,
+                                    const int32_t* targets, int N, int Vl, int v0, int V,
+                                    int ignore_index) = 0;
   virtual void vp_crossentropy_finish(float* losses, float* dlogits, const float* logits,
                                       const float* row_max, const float* sum_exp,
-                                      const float* target_logit, const int32_t* targets, int N,
-                                      int Vl, int v0, int V, int ignore_index, float dloss) = 0;
+                                      const float* target_logit, const float* sum_logits,
+                                      const int32_t* targets, int N, int Vl, int v0, int V,
+                                      int ignore_index, float smoothing, float dloss) = 0;
 
   virtual void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
                             const AdamWParams& a) = 0;

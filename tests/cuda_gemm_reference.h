@@ -80,9 +80,9 @@ inline void run_plan_reference(const cuda::GemmPlan& plan, std::span<const float
   }
 }
 
-// The reference GEMM on the buffers of one test. The drivers pass whole buffers (a plan adds
-// its offsets), so each operand is found by its first element and the plan is checked to stay
-// inside it.
+// The reference GEMM on the buffers of one test. The drivers pass whole buffers or views into
+// them (a plan adds its offsets; attention passes kv = qkv + C), so each operand is found by
+// the buffer it points into, and the plan is checked to stay inside that buffer from there on.
 class ReferenceGemm {
  public:
   explicit ReferenceGemm(std::vector<std::vector<float>*> buffers) : buffers_(std::move(buffers)) {}
@@ -93,9 +93,11 @@ class ReferenceGemm {
  private:
   std::span<float> find(const float* p) const {
     for (std::vector<float>* v : buffers_) {
-      if (v->data() == p) return std::span<float>(*v);
+      if (!v->empty() && p >= v->data() && p < v->data() + v->size()) {
+        return std::span<float>(*v).subspan(static_cast<size_t>(p - v->data()));
+      }
     }
-    ADD_FAILURE() << "a GEMM operand is not the start of a buffer of the test";
+    ADD_FAILURE() << "a GEMM operand does not point into a buffer of the test";
     return {};
   }
   std::vector<std::vector<float>*> buffers_;

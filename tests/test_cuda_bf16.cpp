@@ -179,6 +179,7 @@ TEST(CudaBf16, LinearLayerMatchesTheCpuBackendInBf16) {
     EXPECT_TRUE(guard_intact(a) && guard_intact(b)) << what;
 
     FVec ref(out.size()), rdinp = dinp0, rdw = dw0, rdbias = dbias0;
+    cpu_bf16->reserve_linear(N, IC, OC);
     cpu_bf16->matmul_forward(ref.data(), inp.data(), w.data(), bias.data(), N, IC, OC);
     cpu_bf16->matmul_backward(rdinp.data(), rdw.data(), rdbias.data(), dout.data(), inp.data(),
                               w.data(), N, IC, OC);

@@ -1,11 +1,13 @@
-// The CUDA kernels of kernels/cuda (embedding, layernorm, activation, residual, dropout,
-// cross-entropy, optimizer) against the CPU backend. The kernel headers are compiled for the
+// The CUDA kernels of kernels/cuda (embedding, layernorm, activation, residual, dropout, row
+// gather / scatter-add, cross-entropy with and without label smoothing, optimizer) against the
+// CPU backend. The kernel headers are compiled for the
 // host and their grids run on OS threads through tests/cuda_shim.h; each case goes through the
 // same driver (impl:: function) the .cu launcher calls, once with the production launch shape
 // and with small blocks and capped grids so that every grid-stride loop takes several turns.
 //
 // Tolerances: where the kernel performs the CPU backend's operations in the CPU backend's
-// order (embedding, residual, relu, dropout, the maximum) the host build must agree bit for
+// order (embedding, residual, relu, dropout, row gather / scatter-add, the maximum) the host
+// build must agree bit for
 // bit. Scales there are powers of two, so that no product rounds and a compiler's choice to
 // contract a multiply-add into an FMA (nvcc does; g++ may, depending on flags) cannot change
 // a bit: what is compared is the order of the additions.
@@ -35,6 +37,7 @@
 #include "kernels/cpu/layernorm.h"
 #include "kernels/cpu/optimizer.h"
 #include "kernels/cpu/residual.h"
+#include "kernels/cpu/rows.h"
 #include "kernels/cuda/activation_kernels.cuh"
 #include "kernels/cuda/crossentropy_kernels.cuh"
 #include "kernels/cuda/dropout_kernels.cuh"
@@ -42,6 +45,7 @@
 #include "kernels/cuda/layernorm_kernels.cuh"
 #include "kernels/cuda/optimizer_kernels.cuh"
 #include "kernels/cuda/residual_kernels.cuh"
+#include "kernels/cuda/rows_kernels.cuh"
 
 #include "tests/compare_floats.h"
 #include "tests/random_data.h"
@@ -99,7 +103,7 @@ TEST(CudaResidual, MatchesCpuIncludingAliases) {
   for (const LaunchShape s : {cuda::kResidualShape, kOneWarpThreeBlocks}) {
     for (const size_t n : {size_t{1}, size_t{1000}}) {
       const std::string what = shape_name(s) + ", n " + std::to_string(n);
-      const FVec a = random_floats(n, 4), b = random_floats(n, 5), dout = random_floats(n, 6);
+      const FVec a = random_floats(n, 4), b = random_floats(n, 5);
       FVec out(n), ref(n);
       cuda::impl::residual_forward(gpu, out.data(), a.data(), b.data(), n, s);
       cpu::residual_forward(ref.data(), a.data(), b.data(), n);
@@ -107,18 +111,49 @@ TEST(CudaResidual, MatchesCpuIncludingAliases) {
       FVec inplace = a;  // out aliases a
       cuda::impl::residual_forward(gpu, inplace.data(), inplace.data(), b.data(), n, s);
       expect_bits(inplace, ref, "forward in place, " + what);
-
-      FVec da = a, db = b, ra = a, rb = b;
-      cuda::impl::residual_backward(gpu, da.data(), db.data(), dout.data(), n, s);
-      cpu::residual_backward(ra.data(), rb.data(), dout.data(), n);
-      expect_bits(da, ra, "backward da, " + what);
-      expect_bits(db, rb, "backward db, " + what);
-      FVec both = a, rboth = a;  // da == db (out = x + x) receives dout twice
-      cuda::impl::residual_backward(gpu, both.data(), both.data(), dout.data(), n, s);
-      cpu::residual_backward(rboth.data(), rboth.data(), dout.data(), n);
-      expect_bits(both, rboth, "backward with da == db, " + what);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// row gather and scatter-add
+
+TEST(CudaRows, GatherAndScatterAddMatchCpu) {
+  for (const LaunchShape s : {cuda::kRowsShape, kOneWarpTwoBlocks}) {
+    for (const int C : {1, 37, 300}) {
+      const std::string what = shape_name(s) + ", C " + std::to_string(C);
+      const int R = 11;
+      const std::vector<int32_t> rows = {9, 0, 4, 10, 2, 7};  // distinct; 1, 3, 5, 6, 8 unused
+      const int n = static_cast<int>(rows.size());
+      const FVec inp = random_floats(static_cast<size_t>(R) * C, 9);
+      FVec out(static_cast<size_t>(n) * C, NAN), ref(out.size(), 7.0f);
+      cuda::impl::gather_rows(gpu, out.data(), inp.data(), rows.data(), n, C, s);
+      cpu::gather_rows(ref.data(), inp.data(), rows.data(), n, C);
+      expect_bits(out, ref, "gather, " + what);
+      for (int i = 0; i < n; ++i) {
+        ASSERT_EQ(out[static_cast<size_t>(i) * C], inp[static_cast<size_t>(rows[i]) * C]) << what;
+      }
+      const FVec dout = random_floats(out.size(), 10), d0 = random_floats(inp.size(), 11);
+      FVec dinp = d0, rdinp = d0;
+      cuda::impl::scatter_add_rows(gpu, dinp.data(), dout.data(), rows.data(), n, C, s);
+      cpu::scatter_add_rows(rdinp.data(), dout.data(), rows.data(), n, C);
+      expect_bits(dinp, rdinp, "scatter-add, " + what);
+      for (const int unused : {1, 3, 5, 6, 8}) {
+        for (int c = 0; c < C; ++c) {
+          const size_t e = static_cast<size_t>(unused) * C + c;
+          ASSERT_EQ(dinp[e], d0[e]) << "untouched row " << unused << ", " << what;
+        }
+      }
+      for (int c = 0; c < C; ++c) {  // row 9 received dout row 0
+        ASSERT_EQ(dinp[static_cast<size_t>(9) * C + c],
+                  d0[static_cast<size_t>(9) * C + c] + dout[c]);
+      }
+    }
+  }
+  FVec nothing(4, 1.0f);  // n = 0 launches nothing
+  cuda::impl::gather_rows(gpu, nothing.data(), nothing.data(), nullptr, 0, 4);
+  cuda::impl::scatter_add_rows(gpu, nothing.data(), nothing.data(), nullptr, 0, 4);
+  EXPECT_EQ(nothing, FVec(4, 1.0f));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,18 +171,39 @@ TEST(CudaDropout, GroupBitsAreDropoutKeep) {
 
 struct DropoutCase {
   int rows, cols;
-  cpu::DropoutBlock blk;
+  DropoutBlock blk;
 };
+
+DropoutBlock plain_block(int64_t row0, int64_t col0, int64_t global_cols) {
+  DropoutBlock b;
+  b.sample0 = row0;  // T = T_max = 1: row r is row row0 + r of the tensor
+  b.col0 = col0;
+  b.global_cols = global_cols;
+  return b;
+}
+
+DropoutBlock sample_block(int64_t sample0, int T, int64_t T_max, int64_t col0,
+                          int64_t global_cols) {
+  DropoutBlock b;
+  b.sample0 = sample0;
+  b.T = T;
+  b.T_max = T_max;
+  b.col0 = col0;
+  b.global_cols = global_cols;
+  return b;
+}
 
 TEST(CudaDropout, MasksAreTheCpuMasksBitForBit) {
   const DropoutSpec d{0.3f, 1234567, 42, 3};
   const DropoutCase cases[] = {
-      {5, 37, {3, 6, 101}},              // a block inside a wider tensor, rows start unaligned
-      {4, 64, {0, 0, 64}},               // the whole tensor, aligned rows
-      {4, 6, {0, 2, 9}},                 // rows starting at every offset within a Philox group
-      {4, 7, {0, 2, 9}},                 // (cols % 4 = 2 and 3: a row may touch 3 groups)
-      {1, 1, {7, 9, 13}},                // one element
-      {3, 10, {(1ll << 33) + 1, 3, 11}}  // global indices above 2^32
+      {5, 37, plain_block(3, 6, 101)},  // a block inside a wider tensor, rows start unaligned
+      {4, 64, plain_block(0, 0, 64)},   // the whole tensor, aligned rows
+      {4, 6, plain_block(0, 2, 9)},     // rows starting at every offset within a Philox group
+      {4, 7, plain_block(0, 2, 9)},     // (cols % 4 = 2 and 3: a row may touch 3 groups)
+      {1, 1, plain_block(7, 9, 13)},    // one element
+      {3, 10, plain_block((1ll << 33) + 1, 3, 11)},  // global indices above 2^32
+      {12, 5, sample_block(2, 4, 7, 3, 10)},         // 3 samples of 4 positions, T_max 7
+      {7, 9, sample_block(5, 1, 3, 0, 9)},           // 7 samples of 1 position, T_max 3
   };
   for (const LaunchShape s : {cuda::kDropoutShape, kOneWarpTwoBlocks, kTwoWarpsOneBlock}) {
     for (const DropoutCase& c : cases) {
@@ -156,19 +212,16 @@ TEST(CudaDropout, MasksAreTheCpuMasksBitForBit) {
       const size_t n = static_cast<size_t>(c.rows) * c.cols;
       const FVec x = random_floats(n, 7, 0.5f, 1.5f);  // never 0: a dropped element shows
       FVec out(n), ref(n);
-      cuda::impl::dropout_forward(gpu, out.data(), x.data(), c.rows, c.cols, d, c.blk.row0,
-                                  c.blk.col0, c.blk.global_cols, s);
+      cuda::impl::dropout_forward(gpu, out.data(), x.data(), c.rows, c.cols, d, c.blk, s);
       cpu::dropout_forward(ref.data(), x.data(), c.rows, c.cols, d, c.blk);
       expect_bits(out, ref, "forward, " + what);
       FVec inplace = x;
-      cuda::impl::dropout_forward(gpu, inplace.data(), inplace.data(), c.rows, c.cols, d,
-                                  c.blk.row0, c.blk.col0, c.blk.global_cols, s);
+      cuda::impl::dropout_forward(gpu, inplace.data(), inplace.data(), c.rows, c.cols, d, c.blk, s);
       expect_bits(inplace, ref, "forward in place, " + what);
       // Backward is the same masked product of dout (the .cu launcher calls the same driver).
       FVec dx(n), dref(n);
       cpu::dropout_backward(dref.data(), x.data(), c.rows, c.cols, d, c.blk);
-      cuda::impl::dropout_forward(gpu, dx.data(), x.data(), c.rows, c.cols, d, c.blk.row0,
-                                  c.blk.col0, c.blk.global_cols, s);
+      cuda::impl::dropout_forward(gpu, dx.data(), x.data(), c.rows, c.cols, d, c.blk, s);
       expect_bits(dx, dref, "backward, " + what);
     }
   }
@@ -179,13 +232,42 @@ TEST(CudaDropout, ZeroProbabilityCopies) {
   const int rows = 3, cols = 45;
   const FVec x = random_floats(rows * cols, 8);
   FVec out(x.size(), 0.0f);
-  cuda::impl::dropout_forward(gpu, out.data(), x.data(), rows, cols, d, 0, 0, cols,
+  cuda::impl::dropout_forward(gpu, out.data(), x.data(), rows, cols, d, plain_block(0, 0, cols),
                               kOneWarpTwoBlocks);
   expect_bits(out, x, "copy");
   FVec inplace = x;
-  cuda::impl::dropout_forward(gpu, inplace.data(), inplace.data(), rows, cols, d, 0, 0, cols,
-                              kOneWarpTwoBlocks);
+  cuda::impl::dropout_forward(gpu, inplace.data(), inplace.data(), rows, cols, d,
+                              plain_block(0, 0, cols), kOneWarpTwoBlocks);
   expect_bits(inplace, x, "in place");
+}
+
+// A micro-batch of B samples padded to T < T_max positions draws, at position t of sample b,
+// the bit the full-length call draws there.
+TEST(CudaDropout, ShorterMicroBatchDrawsTheFullLengthBits) {
+  const DropoutSpec d{0.5f, 77, 3, 2};
+  const int B = 3, T_max = 7, cols = 10;
+  const FVec x = random_floats(static_cast<size_t>(B) * T_max * cols, 12, 0.5f, 1.5f);
+  FVec full(x.size());
+  cuda::impl::dropout_forward(gpu, full.data(), x.data(), B * T_max, cols, d,
+                              sample_block(4, T_max, T_max, 5, 20), kOneWarpTwoBlocks);
+  for (const int T : {1, 3, 6}) {
+    FVec in(static_cast<size_t>(B) * T * cols), out(in.size()), ref(in.size());
+    for (int b = 0; b < B; ++b) {
+      std::copy_n(x.begin() + static_cast<long>(b) * T_max * cols, T * cols,
+                  in.begin() + static_cast<long>(b) * T * cols);
+    }
+    const DropoutBlock blk = sample_block(4, T, T_max, 5, 20);
+    cuda::impl::dropout_forward(gpu, out.data(), in.data(), B * T, cols, d, blk, kOneWarpTwoBlocks);
+    cpu::dropout_forward(ref.data(), in.data(), B * T, cols, d, blk);
+    expect_bits(out, ref, "against the CPU, T " + std::to_string(T));
+    for (int b = 0; b < B; ++b) {
+      for (int e = 0; e < T * cols; ++e) {
+        ASSERT_EQ(out[static_cast<size_t>(b) * T * cols + e],
+                  full[static_cast<size_t>(b) * T_max * cols + e])
+            << "T " << T << ", sample " << b << ", element " << e;
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,35 +457,40 @@ CrossEntropyCase crossentropy_case(int V, int Vp, uint32_t seed) {
 
 TEST(CudaCrossEntropy, ForwardAndFusedMatchCpu) {
   const LaunchShape shapes[] = {cuda::kCrossEntropyRowShape, kOneWarpTwoBlocks, kTwoWarpsOneBlock};
-  for (const LaunchShape s : shapes) {
-    for (const auto& [V, Vp] : {std::pair{37, 40}, std::pair{300, 300}, std::pair{13, 64}}) {
-      const std::string what =
-          shape_name(s) + ", V " + std::to_string(V) + ", Vp " + std::to_string(Vp);
-      const CrossEntropyCase c = crossentropy_case(V, Vp, 41);
-      FVec losses(c.N), ref(c.N);
-      cuda::impl::crossentropy_forward(gpu, losses.data(), c.logits.data(), c.targets.data(), c.N,
-                                       V, Vp, kIgnore, s);
-      cpu::crossentropy_forward(ref.data(), c.logits.data(), c.targets.data(), c.N, V, Vp, kIgnore);
-      expect_close(losses, ref, 1e-5, 1e-6, "forward losses, " + what);
+  for (const float eps : {0.0f, 0.1f}) {
+    for (const LaunchShape s : shapes) {
+      for (const auto& [V, Vp] : {std::pair{37, 40}, std::pair{300, 300}, std::pair{13, 64}}) {
+        const std::string what = shape_name(s) + ", V " + std::to_string(V) + ", Vp " +
+                                 std::to_string(Vp) + ", smoothing " + std::to_string(eps);
+        const CrossEntropyCase c = crossentropy_case(V, Vp, 41);
+        FVec losses(c.N), ref(c.N);
+        cuda::impl::crossentropy_forward(gpu, losses.data(), c.logits.data(), c.targets.data(), c.N,
+                                         V, Vp, kIgnore, eps, s);
+        cpu::crossentropy_forward(ref.data(), c.logits.data(), c.targets.data(), c.N, V, Vp,
+                                  kIgnore, eps);
+        expect_close(losses, ref, 1e-5, 1e-6, "forward losses, " + what);
 
-      const float dloss = 1.0f / 5.0f;
-      FVec d = c.logits, rd = c.logits;
-      cuda::impl::crossentropy_fused(gpu, d.data(), losses.data(), c.targets.data(), c.N, V, Vp,
-                                     kIgnore, dloss, s);
-      cpu::crossentropy_fused(rd.data(), ref.data(), c.targets.data(), c.N, V, Vp, kIgnore, dloss);
-      expect_close(losses, ref, 1e-5, 1e-6, "fused losses, " + what);
-      expect_close(d, rd, 1e-5, 1e-7, "fused dlogits, " + what);
-      EXPECT_EQ(losses[2], 0.0f) << "ignored row, " << what;
-      EXPECT_TRUE(std::isnan(losses[4]) && std::isnan(losses[5])) << "invalid targets, " << what;
+        const float dloss = 1.0f / 5.0f;
+        FVec d = c.logits, rd = c.logits;
+        cuda::impl::crossentropy_fused(gpu, d.data(), losses.data(), c.targets.data(), c.N, V, Vp,
+                                       kIgnore, eps, dloss, s);
+        cpu::crossentropy_fused(rd.data(), ref.data(), c.targets.data(), c.N, V, Vp, kIgnore, eps,
+                                dloss);
+        expect_close(losses, ref, 1e-5, 1e-6, "fused losses, " + what);
+        expect_close(d, rd, 1e-5, 1e-7, "fused dlogits, " + what);
+        EXPECT_EQ(losses[2], 0.0f) << "ignored row, " << what;
+        EXPECT_TRUE(std::isnan(losses[4]) && std::isnan(losses[5])) << "invalid targets, " << what;
+      }
     }
   }
 }
 
 // Vocab-parallel over tp ranks, each phase against the CPU phase, the reductions between phases
 // done here, and the whole against the single-rank fused loss.
-void check_vocab_parallel(int V, int Vp, int tp, const LaunchShape& s) {
+void check_vocab_parallel(int V, int Vp, int tp, float eps, const LaunchShape& s) {
   const std::string what = shape_name(s) + ", V " + std::to_string(V) + ", Vp " +
-                           std::to_string(Vp) + ", tp " + std::to_string(tp);
+                           std::to_string(Vp) + ", tp " + std::to_string(tp) + ", smoothing " +
+                           std::to_string(eps);
   const CrossEntropyCase c = crossentropy_case(V, Vp, 51);
   const int N = c.N, Vl = Vp / tp;
   auto slice = [&](int r) {
@@ -424,35 +511,42 @@ void check_vocab_parallel(int V, int Vp, int tp, const LaunchShape& s) {
     expect_bits(m, rm, "max, rank " + std::to_string(r) + ", " + what);
     for (int n = 0; n < N; ++n) row_max[n] = std::max(row_max[n], m[n]);
   }
-  FVec sum_exp(N, 0.0f), target_logit(N, 0.0f);
+  // Without smoothing phase 2 computes no sum of the logits (null), as the callers ask.
+  const bool smoothed = eps > 0.0f;
+  FVec sum_exp(N, 0.0f), target_logit(N, 0.0f), sum_logits(N, 0.0f);
   for (int r = 0; r < tp; ++r) {
     const FVec x = slice(r);
-    FVec se(N), tl(N), rse(N), rtl(N);
-    cuda::impl::vp_crossentropy_sums(gpu, se.data(), tl.data(), x.data(), row_max.data(),
-                                     c.targets.data(), N, Vl, r * Vl, V, kIgnore, s);
-    cpu::vp_crossentropy_sums(rse.data(), rtl.data(), x.data(), row_max.data(), c.targets.data(), N,
-                              Vl, r * Vl, V, kIgnore);
+    FVec se(N), tl(N), sl(N, 0.0f), rse(N), rtl(N), rsl(N, 0.0f);
+    cuda::impl::vp_crossentropy_sums(gpu, se.data(), tl.data(), smoothed ? sl.data() : nullptr,
+                                     x.data(), row_max.data(), c.targets.data(), N, Vl, r * Vl, V,
+                                     kIgnore, s);
+    cpu::vp_crossentropy_sums(rse.data(), rtl.data(), smoothed ? rsl.data() : nullptr, x.data(),
+                              row_max.data(), c.targets.data(), N, Vl, r * Vl, V, kIgnore);
     expect_close(se, rse, 1e-5, 0.0, "sum_exp, rank " + std::to_string(r) + ", " + what);
     expect_bits(tl, rtl, "target_logit, rank " + std::to_string(r) + ", " + what);
+    expect_close(sl, rsl, 1e-5, 1e-5, "sum_logits, rank " + std::to_string(r) + ", " + what);
     for (int n = 0; n < N; ++n) {
       sum_exp[n] += se[n];
       target_logit[n] += tl[n];
+      sum_logits[n] += sl[n];
     }
   }
+  const float* sums_of_logits = smoothed ? sum_logits.data() : nullptr;
   const float dloss = 0.25f;
   FVec full_d = c.logits, full_losses(N);
   cpu::crossentropy_fused(full_d.data(), full_losses.data(), c.targets.data(), N, V, Vp, kIgnore,
-                          dloss);
+                          eps, dloss);
   for (int r = 0; r < tp; ++r) {
     const std::string rank = "rank " + std::to_string(r) + ", " + what;
     const FVec x = slice(r);
     FVec losses(N), rlosses(N), d(x.size()), rd(x.size());
     cuda::impl::vp_crossentropy_finish(gpu, losses.data(), d.data(), x.data(), row_max.data(),
-                                       sum_exp.data(), target_logit.data(), c.targets.data(), N, Vl,
-                                       r * Vl, V, kIgnore, dloss, s, kOneWarpTwoBlocks);
+                                       sum_exp.data(), target_logit.data(), sums_of_logits,
+                                       c.targets.data(), N, Vl, r * Vl, V, kIgnore, eps, dloss, s,
+                                       kOneWarpTwoBlocks);
     cpu::vp_crossentropy_finish(rlosses.data(), rd.data(), x.data(), row_max.data(), sum_exp.data(),
-                                target_logit.data(), c.targets.data(), N, Vl, r * Vl, V, kIgnore,
-                                dloss);
+                                target_logit.data(), sums_of_logits, c.targets.data(), N, Vl,
+                                r * Vl, V, kIgnore, eps, dloss);
     expect_close(losses, rlosses, 1e-6, 1e-6, "finish losses, " + rank);
     expect_close(d, rd, 1e-5, 1e-7, "finish dlogits, " + rank);
     expect_close(losses, full_losses, 1e-5, 1e-5, "losses against the fused loss, " + rank);
@@ -468,23 +562,26 @@ void check_vocab_parallel(int V, int Vp, int tp, const LaunchShape& s) {
     FVec aliased = x;  // dlogits over the logits
     cuda::impl::vp_crossentropy_finish(gpu, losses.data(), aliased.data(), aliased.data(),
                                        row_max.data(), sum_exp.data(), target_logit.data(),
-                                       c.targets.data(), N, Vl, r * Vl, V, kIgnore, dloss, s,
-                                       kOneWarpTwoBlocks);
+                                       sums_of_logits, c.targets.data(), N, Vl, r * Vl, V, kIgnore,
+                                       eps, dloss, s, kOneWarpTwoBlocks);
     expect_bits(aliased, d, "dlogits in place, " + rank);
     FVec only(N, 9.0f);  // no dlogits: the thread-per-row loss kernel
     cuda::impl::vp_crossentropy_finish(gpu, only.data(), static_cast<float*>(nullptr), x.data(),
                                        row_max.data(), sum_exp.data(), target_logit.data(),
-                                       c.targets.data(), N, Vl, r * Vl, V, kIgnore, dloss, s,
-                                       kOneWarpTwoBlocks);
+                                       sums_of_logits, c.targets.data(), N, Vl, r * Vl, V, kIgnore,
+                                       eps, dloss, s, kOneWarpTwoBlocks);
     expect_bits(only, losses, "losses without dlogits, " + rank);
   }
 }
 
 TEST(CudaCrossEntropy, VocabParallelPhasesMatchCpuAndTheFusedLoss) {
-  for (const LaunchShape s : {cuda::kCrossEntropyRowShape, kOneWarpTwoBlocks}) {
-    check_vocab_parallel(37, 42, 3, s);  // last rank: 9 real and 5 padded columns
-    check_vocab_parallel(30, 48, 3, s);  // last rank holds padding only: its max is -inf
-    check_vocab_parallel(37, 40, 1, s);  // one rank
+  for (const float eps : {0.0f, 0.1f}) {
+    for (const LaunchShape s : {cuda::kCrossEntropyRowShape, kOneWarpTwoBlocks}) {
+      check_vocab_parallel(37, 42, 3, eps, s);  // last rank: 9 real and 5 padded columns
+      check_vocab_parallel(30, 48, 3, eps, s);  // last rank holds padding only: its max is -inf
+      check_vocab_parallel(37, 40, 1, eps, s);  // one rank
+    }
+    check_vocab_parallel(37, 40, 2, eps, kOneWarpTwoBlocks);  // two ranks
   }
 }
 

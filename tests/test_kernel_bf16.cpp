@@ -13,6 +13,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -247,7 +248,9 @@ struct Results {
   FVec out, dinp, dw, dbias;
 };
 
+// Reserves the backend's scratch for the layer first, as a model does when it is built.
 Results run_layer(Backend& be, const Layer& L, const FVec& bias) {
+  be.reserve_linear(L.N, L.IC, L.OC);
   Results r{FVec(static_cast<size_t>(L.N) * L.OC, NAN), L.dinp0, L.dw0, L.dbias0};
   be.matmul_forward(r.out.data(), L.inp.data(), L.w.data(), bias.empty() ? nullptr : bias.data(),
                     L.N, L.IC, L.OC);
@@ -328,14 +331,16 @@ TEST(MatmulBf16, ResultsAreBitExactAcrossThreadCountsAndWithoutDinp) {
   EXPECT_EQ(runs[0].dbias, runs[1].dbias);
   // dinp and dbias left out: the same dw.
   cpu::Bf16Operands scratch;
+  scratch.reserve(L.N, L.IC, L.OC);
   FVec dw = L.dw0;
   cpu::matmul_backward(nullptr, dw.data(), nullptr, L.dout.data(), L.inp.data(), L.w.data(), L.N,
                        L.IC, L.OC, &scratch);
   EXPECT_EQ(dw, runs[0].dw);
 }
 
-TEST(MatmulBf16, ScratchOnlyGrows) {
+TEST(MatmulBf16, ScratchIsReservedAndOnlyGrows) {
   cpu::Bf16Operands scratch;
+  scratch.reserve(10, 100, 1);  // inp 1000 floats, w 100, dout 10
   const FVec big = random_floats(1000, 31), small = random_floats(10, 32);
   const float* p = scratch.round(cpu::Bf16Operands::kInp, big.data(), big.size());
   EXPECT_EQ(scratch.round(cpu::Bf16Operands::kInp, small.data(), small.size()), p);
@@ -343,6 +348,29 @@ TEST(MatmulBf16, ScratchOnlyGrows) {
   EXPECT_NE(scratch.round(cpu::Bf16Operands::kWeight, small.data(), small.size()), p);
   const FVec expect = rounded(big);
   EXPECT_TRUE(std::equal(expect.begin(), expect.end(), p));
+  // More than reserved: an error, not an allocation in the middle of a step.
+  EXPECT_THROW(scratch.round(cpu::Bf16Operands::kDout, big.data(), 11), std::logic_error);
+  EXPECT_THROW(scratch.round(cpu::Bf16Operands::kWeight, big.data(), 101), std::logic_error);
+  // A smaller reservation keeps the larger one.
+  scratch.reserve(1, 1, 1);
+  EXPECT_EQ(scratch.round(cpu::Bf16Operands::kInp, big.data(), big.size()), p);
+}
+
+TEST(MatmulBf16, BackendThrowsBeyondItsReservation) {
+  const Layer L(9, 7, 11), wide(9, 7, 12);
+  const auto be = make_cpu_backend(GemmPrecision::Bf16);
+  FVec out(static_cast<size_t>(wide.N) * wide.OC);
+  // Nothing reserved yet.
+  EXPECT_THROW(be->matmul_forward(out.data(), L.inp.data(), L.w.data(), nullptr, L.N, L.IC, L.OC),
+               std::logic_error);
+  run_layer(*be, L, L.bias);  // reserves L
+  EXPECT_THROW(be->matmul_forward(out.data(), wide.inp.data(), wide.w.data(), nullptr, wide.N,
+                                  wide.IC, wide.OC),
+               std::logic_error);
+  // fp32 mode needs no scratch.
+  const auto fp32 = make_cpu_backend();
+  fp32->matmul_forward(out.data(), wide.inp.data(), wide.w.data(), nullptr, wide.N, wide.IC,
+                       wide.OC);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // CPU kernels against straightforward double-precision references, finite differences,
-// op-specific contracts, and bit-exactness across OpenMP thread counts.
+// op-specific contracts, and bit-exactness across OpenMP thread counts. Attention has its own
+// file (test_kernel_attention.cpp), and so has label smoothing (test_kernel_label_smoothing.cpp).
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -19,7 +20,6 @@
 #include "kernels/common/init_normal.h"
 #include "kernels/common/philox.h"
 #include "kernels/cpu/activation.h"
-#include "kernels/cpu/attention.h"
 #include "kernels/cpu/crossentropy.h"
 #include "kernels/cpu/dropout.h"
 #include "kernels/cpu/dropout_scales.h"
@@ -29,85 +29,23 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/optimizer.h"
 #include "kernels/cpu/residual.h"
-#include "tests/attention_case.h"
+#include "kernels/cpu/rows.h"
+#include "tests/reference_checks.h"
 
 namespace ph {
 namespace {
 
-using Vec = std::vector<double>;
-using FVec = std::vector<float>;
-
-// ---------------------------------------------------------------------------------------------
-// helpers
-
-FVec random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  FVec v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
-
-Vec to_double(const FVec& v) {
-  return Vec(v.begin(), v.end());
-}
-
-// Normwise relative error: max |got - ref| / max |ref|.
-double rel_err(const Vec& got, const Vec& ref) {
-  EXPECT_EQ(got.size(), ref.size());
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    num = std::max(num, std::fabs(got[i] - ref[i]));
-    den = std::max(den, std::fabs(ref[i]));
-  }
-  return num / std::max(den, 1e-30);
-}
-double rel_err(const FVec& got, const Vec& ref) {
-  return rel_err(to_double(got), ref);
-}
-
-// What an accumulating backward added to a buffer that started as `before`.
-Vec added(const FVec& after, const FVec& before) {
-  Vec d(after.size());
-  for (size_t i = 0; i < after.size(); ++i) {
-    d[i] = static_cast<double>(after[i]) - static_cast<double>(before[i]);
-  }
-  return d;
-}
-
-// Central differences of L(x) = sum_i w_i f(x)_i in double, for every element of x.
-Vec fd_grad(Vec x, const Vec& w, const std::function<Vec(const Vec&)>& f, double h = 1e-6) {
-  Vec g(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double x0 = x[i];
-    x[i] = x0 + h;
-    const Vec fp = f(x);
-    x[i] = x0 - h;
-    const Vec fm = f(x);
-    x[i] = x0;
-    double l = 0.0;
-    for (size_t k = 0; k < w.size(); ++k) l += w[k] * (fp[k] - fm[k]);
-    g[i] = l / (2.0 * h);
-  }
-  return g;
-}
-
-// Runs fn with the given number of OpenMP threads, then restores the previous setting.
-template <typename Fn>
-void with_threads(int n, Fn fn) {
-  const int before = omp_get_max_threads();
-  omp_set_num_threads(n);
-  fn();
-  omp_set_num_threads(before);
-}
-
-template <typename T>
-bool bit_equal(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
-
-constexpr double kTol = 1e-5;    // kernel (float) vs double reference, normwise
-constexpr double kFdTol = 1e-4;  // kernel backward vs central differences of the reference
+using testing::added;
+using testing::bit_equal;
+using testing::fd_grad;
+using testing::FVec;
+using testing::kFdTol;
+using testing::kTol;
+using testing::random_floats;
+using testing::rel_err;
+using testing::to_double;
+using testing::Vec;
+using testing::with_threads;
 
 // ---------------------------------------------------------------------------------------------
 // kernels/common
@@ -230,8 +168,8 @@ TEST(Dropout, ForwardBackwardAgainstReference) {
   d.seed = 99;
   d.step = 3;
   d.site = 2;
-  cpu::DropoutBlock blk;
-  blk.row0 = 5;
+  DropoutBlock blk;  // a plain matrix block: rows 5.. and columns 11.. of a [*, 40] tensor
+  blk.sample0 = 5;
   blk.col0 = 11;
   blk.global_cols = 40;
   const FVec x = random_floats(rows * cols, 1);
@@ -242,7 +180,8 @@ TEST(Dropout, ForwardBackwardAgainstReference) {
   int dropped = 0;
   for (int r = 0; r < rows; ++r) {
     for (int c = 0; c < cols; ++c) {
-      const uint64_t idx = static_cast<uint64_t>((blk.row0 + r) * blk.global_cols + blk.col0 + c);
+      const uint64_t idx =
+          static_cast<uint64_t>((blk.sample0 + r) * blk.global_cols + blk.col0 + c);
       const bool keep = dropout_keep(d, idx);
       dropped += keep ? 0 : 1;
       ref[static_cast<size_t>(r * cols + c)] =
@@ -272,7 +211,7 @@ TEST(Dropout, ZeroProbabilityCopiesOrLeavesInPlace) {
   const FVec x = random_floats(50, 3);
   FVec y(50, 7.0f);
   DropoutSpec d;  // p = 0
-  cpu::DropoutBlock blk;
+  DropoutBlock blk;
   blk.global_cols = 10;
   cpu::dropout_forward(y.data(), x.data(), 5, 10, d, blk);
   EXPECT_TRUE(bit_equal(x, y));
@@ -290,14 +229,14 @@ TEST(Dropout, MaskDependsOnlyOnTheGlobalIndex) {
   d.site = 3;
   const FVec x = random_floats(rows * cols, 4);
   FVec full(x.size());
-  cpu::DropoutBlock all;
+  DropoutBlock all;
   all.global_cols = cols;
   cpu::dropout_forward(full.data(), x.data(), rows, cols, d, all);
-  // Two row halves (data parallelism) with row0 offsets.
+  // Two row halves (data parallelism) with sample0 offsets (T = T_max = 1: plain rows).
   FVec halves(x.size());
   for (int part = 0; part < 2; ++part) {
-    cpu::DropoutBlock blk = all;
-    blk.row0 = part * rows / 2;
+    DropoutBlock blk = all;
+    blk.sample0 = part * rows / 2;
     const size_t off = static_cast<size_t>(part * rows / 2 * cols);
     cpu::dropout_forward(halves.data() + off, x.data() + off, rows / 2, cols, d, blk);
   }
@@ -308,7 +247,7 @@ TEST(Dropout, MaskDependsOnlyOnTheGlobalIndex) {
     for (int r = 0; r < rows; ++r) {
       for (int c = 0; c < cols / 2; ++c) in[r * cols / 2 + c] = x[r * cols + part * cols / 2 + c];
     }
-    cpu::DropoutBlock blk = all;
+    DropoutBlock blk = all;
     blk.col0 = part * cols / 2;
     cpu::dropout_forward(out.data(), in.data(), rows, cols / 2, d, blk);
     for (int r = 0; r < rows; ++r) {
@@ -325,6 +264,58 @@ TEST(Dropout, MaskDependsOnlyOnTheGlobalIndex) {
   EXPECT_FALSE(bit_equal(other, full));
 }
 
+// A block of B samples of T positions each, with T < T_max (a micro-batch padded to less than
+// the configured length): position t of sample b draws the bit of element
+// ((sample0 + b) T_max + t) global_cols + col0 + c, the bit the full-length call draws there.
+TEST(Dropout, ShorterMicroBatchDrawsTheFullLengthBits) {
+  const int B = 3, T_max = 7, cols = 6, global_cols = 10;
+  DropoutSpec d;
+  d.p = 0.5f;
+  d.seed = 17;
+  d.step = 4;
+  d.site = 2;
+  DropoutBlock full;
+  full.sample0 = 4;
+  full.T = T_max;
+  full.T_max = T_max;
+  full.col0 = 3;
+  full.global_cols = global_cols;
+  const FVec x = random_floats(static_cast<size_t>(B) * T_max * cols, 9, 0.5f, 1.5f);
+  FVec y_full(x.size());
+  cpu::dropout_forward(y_full.data(), x.data(), B * T_max, cols, d, full);
+  for (const int T : {1, 4, 6}) {
+    DropoutBlock part = full;
+    part.T = T;
+    FVec in(static_cast<size_t>(B) * T * cols), out(in.size()), back(in.size());
+    for (int b = 0; b < B; ++b) {
+      for (int t = 0; t < T; ++t) {
+        for (int c = 0; c < cols; ++c) {
+          in[(static_cast<size_t>(b) * T + t) * cols + c] =
+              x[(static_cast<size_t>(b) * T_max + t) * cols + c];
+        }
+      }
+    }
+    cpu::dropout_forward(out.data(), in.data(), B * T, cols, d, part);
+    cpu::dropout_backward(back.data(), in.data(), B * T, cols, d, part);
+    int dropped = 0;
+    for (int b = 0; b < B; ++b) {
+      for (int t = 0; t < T; ++t) {
+        for (int c = 0; c < cols; ++c) {
+          const size_t e = (static_cast<size_t>(b) * T + t) * cols + c;
+          const size_t f = (static_cast<size_t>(b) * T_max + t) * cols + c;
+          const uint64_t index =
+              static_cast<uint64_t>(((full.sample0 + b) * T_max + t) * global_cols + 3 + c);
+          ASSERT_EQ(out[e], y_full[f]) << "T " << T << " sample " << b << " position " << t;
+          ASSERT_EQ(back[e], y_full[f]);
+          ASSERT_EQ(out[e] != 0.0f, dropout_keep(d, index));
+          dropped += out[e] == 0.0f ? 1 : 0;
+        }
+      }
+    }
+    EXPECT_GT(dropped, 0);
+  }
+}
+
 TEST(Dropout, KeptFractionAndMeanArePreserved) {
   const int rows = 100, cols = 1000;  // 1e5 elements
   const double n = rows * cols;
@@ -334,7 +325,7 @@ TEST(Dropout, KeptFractionAndMeanArePreserved) {
     d.seed = 1234;
     d.step = 77;
     d.site = 1;
-    cpu::DropoutBlock blk;
+    DropoutBlock blk;
     blk.global_cols = cols;
     const FVec ones(rows * cols, 1.0f);
     FVec y(ones.size());
@@ -554,7 +545,7 @@ Vec matmul_ref(const Vec& x, const Vec& w, const Vec& bias, int N, int IC, int O
 }
 
 void check_matmul(int N, int IC, int OC, bool finite_differences) {
-  SCOPED_TRACE(testing::Message() << "N=" << N << " IC=" << IC << " OC=" << OC);
+  SCOPED_TRACE(::testing::Message() << "N=" << N << " IC=" << IC << " OC=" << OC);
   const FVec x = random_floats(static_cast<size_t>(N) * IC, 31),
              w = random_floats(static_cast<size_t>(OC) * IC, 32);
   const FVec bias = random_floats(OC, 33);
@@ -635,309 +626,6 @@ TEST(Matmul, BackwardIsBitExactAcrossThreadCounts) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// attention
-
-struct AttentionCase : test::AttentionShape {
-  // Dropout multiplier of probability (b, h, i, j): 0 or 1 / (1 - p).
-  double drop_factor(int b, int h, int i, int j) const {
-    if (drop.p <= 0.0f) return 1.0;
-    return dropout_keep(drop, drop_index(b, h, i, j)) ? static_cast<double>(dropout_scale(drop.p))
-                                                      : 0.0;
-  }
-  double q(const Vec& x, int b, int t, int h, int d) const {
-    return x[(static_cast<size_t>(b) * T + t) * 3 * C + h * hs() + d];
-  }
-
-  // Probabilities [B, H, T, T] before dropout.
-  Vec probs_ref(const Vec& x) const {
-    Vec P(att_size(), 0.0);
-    const double scale = 1.0 / std::sqrt(static_cast<double>(hs()));
-    for (int b = 0; b < B; ++b) {
-      for (int h = 0; h < H; ++h) {
-        for (int i = 0; i < T; ++i) {
-          double* row = &P[((static_cast<size_t>(b) * H + h) * T + i) * T];
-          double mx = -std::numeric_limits<double>::infinity();
-          Vec s(T, 0.0);
-          for (int j = 0; j < T; ++j) {
-            if (!visible(b, i, j)) continue;
-            for (int d = 0; d < hs(); ++d)
-              s[j] +=
-                  q(x, b, i, h, d) * x[(static_cast<size_t>(b) * T + j) * 3 * C + C + h * hs() + d];
-            s[j] *= scale;
-            mx = std::max(mx, s[j]);
-          }
-          double sum = 0.0;
-          for (int j = 0; j < T; ++j) {
-            if (visible(b, i, j)) sum += (row[j] = std::exp(s[j] - mx));
-          }
-          for (int j = 0; j < T; ++j) row[j] = sum > 0 ? row[j] / sum : 0.0;
-        }
-      }
-    }
-    return P;
-  }
-  Vec forward_ref(const Vec& x) const {
-    const Vec P = probs_ref(x);
-    Vec out(out_size(), 0.0);
-    for (int b = 0; b < B; ++b) {
-      for (int h = 0; h < H; ++h) {
-        for (int i = 0; i < T; ++i) {
-          for (int j = 0; j < T; ++j) {
-            const double p =
-                P[((static_cast<size_t>(b) * H + h) * T + i) * T + j] * drop_factor(b, h, i, j);
-            if (p == 0.0) continue;
-            for (int d = 0; d < hs(); ++d) {
-              out[(static_cast<size_t>(b) * T + i) * C + h * hs() + d] +=
-                  p * x[(static_cast<size_t>(b) * T + j) * 3 * C + 2 * C + h * hs() + d];
-            }
-          }
-        }
-      }
-    }
-    return out;
-  }
-  // Reference backward: dqkv of L = sum g * out.
-  Vec backward_ref(const Vec& x, const Vec& g) const {
-    const Vec P = probs_ref(x);
-    Vec dx(x.size(), 0.0);
-    const double scale = 1.0 / std::sqrt(static_cast<double>(hs()));
-    auto at = [&](int b, int t, int part, int h, int d) {
-      return (static_cast<size_t>(b) * T + t) * 3 * C + part * C + h * hs() + d;
-    };
-    for (int b = 0; b < B; ++b) {
-      for (int h = 0; h < H; ++h) {
-        for (int i = 0; i < T; ++i) {
-          const double* p = &P[((static_cast<size_t>(b) * H + h) * T + i) * T];
-          Vec dp(T, 0.0);
-          for (int j = 0; j < T; ++j) {
-            const double f = drop_factor(b, h, i, j);
-            double dpd = 0.0;  // gradient w.r.t. the dropped probability
-            for (int d = 0; d < hs(); ++d) {
-              const double gi = g[(static_cast<size_t>(b) * T + i) * C + h * hs() + d];
-              dpd += gi * x[at(b, j, 2, h, d)];
-              dx[at(b, j, 2, h, d)] += p[j] * f * gi;
-            }
-            dp[j] = dpd * f;
-          }
-          double dot = 0.0;
-          for (int j = 0; j < T; ++j) dot += p[j] * dp[j];
-          for (int j = 0; j < T; ++j) {
-            const double ds = p[j] * (dp[j] - dot) * scale;
-            if (ds == 0.0) continue;
-            for (int d = 0; d < hs(); ++d) {
-              dx[at(b, i, 0, h, d)] += ds * x[at(b, j, 1, h, d)];
-              dx[at(b, j, 1, h, d)] += ds * x[at(b, i, 0, h, d)];
-            }
-          }
-        }
-      }
-    }
-    return dx;
-  }
-
-  void forward(FVec& out, FVec& att, const FVec& qkv) const {
-    cpu::attention_forward(out.data(), att.data(), qkv.data(), mask(), B, T, C, H, causal, drop,
-                           coords);
-  }
-  void backward(FVec& dqkv, const FVec& dout, const FVec& qkv, const FVec& att) const {
-    FVec datt(att_size());
-    cpu::attention_backward(dqkv.data(), datt.data(), dout.data(), qkv.data(), att.data(), mask(),
-                            B, T, C, H, causal, drop, coords);
-  }
-};
-
-// Forward, probabilities, backward (accumulating) against the reference; optionally finite
-// differences of the reference forward.
-void check_attention(const AttentionCase& a, bool finite_differences) {
-  const FVec qkv = random_floats(a.qkv_size(), 41, -1.5f, 1.5f);
-  const Vec x = to_double(qkv);
-  FVec out(a.out_size(), 7.0f), att(a.att_size(), 7.0f);
-  a.forward(out, att, qkv);
-  EXPECT_LT(rel_err(out, a.forward_ref(x)), kTol);
-  EXPECT_LT(rel_err(att, a.probs_ref(x)), kTol);
-  const Vec g = to_double(random_floats(a.out_size(), 42));
-  const FVec dout(g.begin(), g.end());
-  const FVec d0 = random_floats(a.qkv_size(), 43);
-  FVec dqkv = d0;
-  a.backward(dqkv, dout, qkv, att);
-  EXPECT_LT(rel_err(added(dqkv, d0), a.backward_ref(x, g)), kTol);
-  if (finite_differences) {
-    EXPECT_LT(
-        rel_err(added(dqkv, d0), fd_grad(x, g, [&](const Vec& v) { return a.forward_ref(v); })),
-        kFdTol);
-  }
-}
-
-TEST(Attention, Causal) {
-  AttentionCase a;
-  check_attention(a, true);
-}
-
-TEST(Attention, NotCausal) {
-  AttentionCase a;
-  a.causal = false;
-  check_attention(a, true);
-}
-
-TEST(Attention, KeyPaddingMaskWithFullyMaskedRows) {
-  AttentionCase a;
-  // Sample 0: keys 0 and 1 are padding, so causal rows 0 and 1 see nothing. Sample 1: key 3.
-  a.key_mask = {0, 0, 1, 1, 1, 1, 1, 1, 0, 1};
-  check_attention(a, true);
-  const FVec qkv = random_floats(a.qkv_size(), 44);
-  FVec out(a.out_size(), 7.0f), att(a.att_size(), 7.0f);
-  a.forward(out, att, qkv);
-  for (int h = 0; h < a.H; ++h) {
-    for (int i = 0; i < 2; ++i) {
-      for (int j = 0; j < a.T; ++j) EXPECT_EQ(att[(h * a.T + i) * a.T + j], 0.0f);
-    }
-  }
-  for (int i = 0; i < 2; ++i) {
-    for (int c = 0; c < a.C; ++c) EXPECT_EQ(out[i * a.C + c], 0.0f);
-  }
-  // Not causal, every key of sample 1 padded: all of its rows are zero.
-  a.causal = false;
-  a.key_mask = {1, 0, 1, 1, 0, 0, 0, 0, 0, 0};
-  check_attention(a, true);
-  a.forward(out, att, qkv);
-  for (int i = a.T; i < 2 * a.T; ++i) {
-    for (int c = 0; c < a.C; ++c) EXPECT_EQ(out[i * a.C + c], 0.0f);
-  }
-}
-
-TEST(Attention, Dropout) {
-  AttentionCase a;
-  a.drop.p = 0.3f;
-  a.drop.seed = 77;
-  a.drop.step = 5;
-  a.drop.site = 9;
-  a.coords.sample0 = 3;
-  a.coords.head0 = 1;
-  a.coords.H_total = 5;
-  check_attention(a, true);
-  a.causal = false;
-  a.key_mask = {1, 1, 0, 1, 1, 1, 1, 1, 1, 1};
-  check_attention(a, true);
-}
-
-TEST(Attention, ZeroDropoutEqualsNoDropout) {
-  AttentionCase a;
-  const FVec qkv = random_floats(a.qkv_size(), 45);
-  FVec out0(a.out_size()), att0(a.att_size()), out1(a.out_size()), att1(a.att_size());
-  a.forward(out0, att0, qkv);
-  a.drop.seed = 3;
-  a.drop.p = 0.0f;  // a configured site with p = 0
-  a.forward(out1, att1, qkv);
-  EXPECT_TRUE(bit_equal(out0, out1));
-  EXPECT_TRUE(bit_equal(att0, att1));
-  // A tiny p drops nothing here and goes through the dropout path: same result.
-  a.drop.p = 1e-9f;
-  a.forward(out1, att1, qkv);
-  EXPECT_LT(rel_err(out1, to_double(out0)), 1e-6);
-  EXPECT_TRUE(bit_equal(att0, att1));
-}
-
-TEST(Attention, LongerSequencesCrossTheBlocks) {
-  // T beyond the row block (64) and the dropout column tile (128).
-  AttentionCase a;
-  a.B = 1;
-  a.T = 150;
-  a.C = 16;
-  a.H = 2;
-  check_attention(a, false);
-  a.drop.p = 0.2f;
-  a.drop.seed = 8;
-  check_attention(a, false);
-  a.causal = false;
-  check_attention(a, false);
-}
-
-TEST(Attention, DropoutMaskFollowsGlobalCoordinates) {
-  // The full layer in one call equals two tensor-parallel halves (heads) and two data-parallel
-  // halves (samples), bit for bit.
-  AttentionCase full;
-  full.B = 2;
-  full.H = 4;
-  full.C = 16;
-  full.T = 7;
-  full.drop.p = 0.4f;
-  full.drop.seed = 21;
-  full.drop.step = 2;
-  full.drop.site = 6;
-  const FVec qkv = random_floats(full.qkv_size(), 46);
-  const FVec dout = random_floats(full.out_size(), 47);
-  FVec out(full.out_size()), att(full.att_size()), dqkv(full.qkv_size(), 0.0f);
-  full.forward(out, att, qkv);
-  full.backward(dqkv, dout, qkv, att);
-
-  const int T = full.T, C = full.C, Ch = C / 2;
-  for (int part = 0; part < 2; ++part) {
-    AttentionCase half = full;
-    half.H = 2;
-    half.C = Ch;
-    half.coords.head0 = 2 * part;
-    half.coords.H_total = 4;
-    FVec q2(half.qkv_size()), o2(half.out_size()), a2(half.att_size()), d2(half.out_size()),
-        dq2(half.qkv_size(), 0.0f);
-    for (int bt = 0; bt < full.B * T; ++bt) {
-      for (int s = 0; s < 3; ++s) {
-        for (int c = 0; c < Ch; ++c)
-          q2[bt * 3 * Ch + s * Ch + c] = qkv[bt * 3 * C + s * C + part * Ch + c];
-      }
-      for (int c = 0; c < Ch; ++c) d2[bt * Ch + c] = dout[bt * C + part * Ch + c];
-    }
-    half.forward(o2, a2, q2);
-    half.backward(dq2, d2, q2, a2);
-    for (int bt = 0; bt < full.B * T; ++bt) {
-      for (int c = 0; c < Ch; ++c) ASSERT_EQ(o2[bt * Ch + c], out[bt * C + part * Ch + c]);
-      for (int s = 0; s < 3; ++s) {
-        for (int c = 0; c < Ch; ++c)
-          ASSERT_EQ(dq2[bt * 3 * Ch + s * Ch + c], dqkv[bt * 3 * C + s * C + part * Ch + c]);
-      }
-    }
-  }
-  for (int b = 0; b < 2; ++b) {
-    AttentionCase one = full;
-    one.B = 1;
-    one.coords.sample0 = b;
-    const size_t qoff = static_cast<size_t>(b) * T * 3 * C, ooff = static_cast<size_t>(b) * T * C;
-    const FVec q1(qkv.begin() + static_cast<long>(qoff),
-                  qkv.begin() + static_cast<long>(qoff + one.qkv_size()));
-    const FVec d1(dout.begin() + static_cast<long>(ooff),
-                  dout.begin() + static_cast<long>(ooff + one.out_size()));
-    FVec o1(one.out_size()), a1(one.att_size()), dq1(one.qkv_size(), 0.0f);
-    one.forward(o1, a1, q1);
-    one.backward(dq1, d1, q1, a1);
-    EXPECT_TRUE(std::equal(o1.begin(), o1.end(), out.begin() + static_cast<long>(ooff)));
-    EXPECT_TRUE(std::equal(dq1.begin(), dq1.end(), dqkv.begin() + static_cast<long>(qoff)));
-  }
-}
-
-TEST(Attention, BackwardIsBitExactAcrossThreadCounts) {
-  AttentionCase a;
-  a.B = 2;
-  a.T = 70;
-  a.C = 32;
-  a.H = 4;
-  a.drop.p = 0.1f;
-  a.drop.seed = 4;
-  const FVec qkv = random_floats(a.qkv_size(), 48), dout = random_floats(a.out_size(), 49);
-  FVec out1(a.out_size()), att1(a.att_size()), dq1(a.qkv_size(), 0.25f);
-  FVec out2 = out1, att2 = att1, dq2 = dq1;
-  with_threads(1, [&] {
-    a.forward(out1, att1, qkv);
-    a.backward(dq1, dout, qkv, att1);
-  });
-  with_threads(2, [&] {
-    a.forward(out2, att2, qkv);
-    a.backward(dq2, dout, qkv, att2);
-  });
-  EXPECT_TRUE(bit_equal(out1, out2));
-  EXPECT_TRUE(bit_equal(att1, att2));
-  EXPECT_TRUE(bit_equal(dq1, dq2));
-}
-
-// ---------------------------------------------------------------------------------------------
 // cross-entropy
 
 constexpr int kIgnore = -100;
@@ -964,7 +652,7 @@ TEST(CrossEntropy, ForwardFusedIgnoreIndexAndPaddedVocab) {
   logits[2 * Vp + 5] = 60.0f;  // a large logit: the log-sum-exp must stay finite
   const Vec ld = to_double(logits);
   FVec losses(N, 9.0f);
-  cpu::crossentropy_forward(losses.data(), logits.data(), targets.data(), N, V, Vp, kIgnore);
+  cpu::crossentropy_forward(losses.data(), logits.data(), targets.data(), N, V, Vp, kIgnore, 0.0f);
   const Vec ref = ce_losses_ref(ld, targets, N, V, Vp);
   EXPECT_LT(rel_err(losses, ref), kTol);
   EXPECT_EQ(losses[1], 0.0f);
@@ -972,7 +660,8 @@ TEST(CrossEntropy, ForwardFusedIgnoreIndexAndPaddedVocab) {
 
   const float dloss = 0.25f;
   FVec fused = logits, flosses(N, 9.0f);
-  cpu::crossentropy_fused(fused.data(), flosses.data(), targets.data(), N, V, Vp, kIgnore, dloss);
+  cpu::crossentropy_fused(fused.data(), flosses.data(), targets.data(), N, V, Vp, kIgnore, 0.0f,
+                          dloss);
   EXPECT_LT(rel_err(flosses, ref), kTol);
   // Separate reference backward: (softmax - onehot) * dloss, 0 for padding and ignored rows.
   Vec dref(ld.size(), 0.0);
@@ -1002,10 +691,11 @@ TEST(CrossEntropy, TargetOutsideTheVocabularyIsANaNLoss) {
   const std::vector<int32_t> targets = {5, 2};
   FVec logits = random_floats(N * Vp, 52);
   FVec losses(N);
-  cpu::crossentropy_forward(losses.data(), logits.data(), targets.data(), N, V, Vp, kIgnore);
+  cpu::crossentropy_forward(losses.data(), logits.data(), targets.data(), N, V, Vp, kIgnore, 0.0f);
   EXPECT_TRUE(std::isnan(losses[0]));
   EXPECT_TRUE(std::isfinite(losses[1]));
-  cpu::crossentropy_fused(logits.data(), losses.data(), targets.data(), N, V, Vp, kIgnore, 1.0f);
+  cpu::crossentropy_fused(logits.data(), losses.data(), targets.data(), N, V, Vp, kIgnore, 0.0f,
+                          1.0f);
   EXPECT_TRUE(std::isnan(losses[0]));
   for (int j = 0; j < Vp; ++j) EXPECT_EQ(logits[j], 0.0f);
 }
@@ -1061,7 +751,7 @@ TEST(Activation, GeluIsBitExactAcrossThreadCounts) {
   EXPECT_TRUE(bit_equal(d1, d2));
 }
 
-TEST(Residual, ForwardBackwardAndFiniteDifferences) {
+TEST(Residual, Forward) {
   const size_t n = 101;
   const FVec a = random_floats(n, 71), b = random_floats(n, 72);
   FVec out(n);
@@ -1070,21 +760,48 @@ TEST(Residual, ForwardBackwardAndFiniteDifferences) {
   FVec inplace = a;
   cpu::residual_forward(inplace.data(), inplace.data(), b.data(), n);
   EXPECT_TRUE(bit_equal(inplace, out));
-  const Vec g = to_double(random_floats(n, 73));
-  const FVec dout(g.begin(), g.end());
-  const FVec da0 = random_floats(n, 74), db0 = random_floats(n, 75);
-  FVec da = da0, db = db0;
-  cpu::residual_backward(da.data(), db.data(), dout.data(), n);
-  const Vec ad = to_double(a), bd = to_double(b);
-  auto sum = [](const Vec& x, const Vec& y) {
-    Vec o(x.size());
-    for (size_t i = 0; i < x.size(); ++i) o[i] = x[i] + y[i];
+}
+
+// ---------------------------------------------------------------------------------------------
+// row gather and scatter-add
+
+TEST(Rows, GatherAndScatterAddAgainstReferenceAndFiniteDifferences) {
+  const int R = 9, C = 13;
+  const std::vector<int32_t> rows = {7, 0, 3, 8, 4};  // distinct, unordered; rows 1, 2, 5, 6 unused
+  const int n = static_cast<int>(rows.size());
+  const FVec inp = random_floats(static_cast<size_t>(R) * C, 91);
+  auto gather_ref = [&](const Vec& x) {
+    Vec o(static_cast<size_t>(n) * C);
+    for (int i = 0; i < n; ++i) {
+      for (int c = 0; c < C; ++c) o[static_cast<size_t>(i) * C + c] = x[rows[i] * C + c];
+    }
     return o;
   };
-  EXPECT_LT(rel_err(added(da, da0), fd_grad(ad, g, [&](const Vec& v) { return sum(v, bd); })),
-            kFdTol);
-  EXPECT_LT(rel_err(added(db, db0), fd_grad(bd, g, [&](const Vec& v) { return sum(ad, v); })),
-            kFdTol);
+  FVec out(static_cast<size_t>(n) * C, 7.0f);
+  cpu::gather_rows(out.data(), inp.data(), rows.data(), n, C);
+  const Vec ref = gather_ref(to_double(inp));
+  EXPECT_TRUE(bit_equal(out, FVec(ref.begin(), ref.end())));
+  // Backward: dinp[rows[i]] += dout[i]; the other rows keep their bits.
+  const Vec g = to_double(random_floats(out.size(), 92));
+  const FVec dout(g.begin(), g.end());
+  const FVec d0 = random_floats(inp.size(), 93);
+  FVec dinp = d0;
+  cpu::scatter_add_rows(dinp.data(), dout.data(), rows.data(), n, C);
+  for (int r = 0; r < R; ++r) {
+    const auto it = std::find(rows.begin(), rows.end(), r);
+    for (int c = 0; c < C; ++c) {
+      const size_t e = static_cast<size_t>(r) * C + c;
+      const float want =
+          it == rows.end() ? d0[e] : d0[e] + dout[static_cast<size_t>(it - rows.begin()) * C + c];
+      ASSERT_EQ(dinp[e], want) << "row " << r << " column " << c;
+    }
+  }
+  EXPECT_LT(rel_err(added(dinp, d0), fd_grad(to_double(inp), g, gather_ref)), kFdTol);
+  // Nothing to do for n = 0.
+  FVec untouched = d0;
+  cpu::scatter_add_rows(untouched.data(), dout.data(), rows.data(), 0, C);
+  cpu::gather_rows(out.data(), inp.data(), rows.data(), 0, C);
+  EXPECT_TRUE(bit_equal(untouched, d0));
 }
 
 // ---------------------------------------------------------------------------------------------

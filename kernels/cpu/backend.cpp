@@ -1,6 +1,6 @@
 // The CPU backend: host memory and the kernels/cpu ops, in issue order on the calling thread.
 // In bf16 mode the linear layer rounds its operands into host scratch the backend owns
-// (cpu::Bf16Operands: grow-only, sized by the largest layer during the first step).
+// (cpu::Bf16Operands, sized by reserve_linear when a model is built).
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -15,6 +15,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/optimizer.h"
 #include "kernels/cpu/residual.h"
+#include "kernels/cpu/rows.h"
 
 namespace ph {
 namespace {
@@ -50,6 +51,10 @@ class CpuBackend final : public Backend {
   }
   void synchronize() override {}
 
+  void reserve_linear(int N, int IC, int OC) override {
+    if (precision_ == GemmPrecision::Bf16) bf16_operands_.reserve(N, IC, OC);
+  }
+
   void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* pos,
                          int B, int T, int C, int vocab_start, int V_local, float scale) override {
     cpu::embedding_forward(out, tokens, wte, pos, B, T, C, vocab_start, V_local, scale);
@@ -76,16 +81,15 @@ class CpuBackend final : public Backend {
                        const float* w, int N, int IC, int OC) override {
     cpu::matmul_backward(dinp, dw, dbias, dout, inp, w, N, IC, OC, bf16());
   }
-  void attention_forward(float* out, float* att, const float* qkv, const uint8_t* key_mask, int B,
-                         int T, int C, int H, bool causal, const DropoutSpec& drop,
-                         const cpu::AttentionCoords& coords) override {
-    cpu::attention_forward(out, att, qkv, key_mask, B, T, C, H, causal, drop, coords);
+  void attention_forward(float* out, float* att, const float* q, const float* kv,
+                         const AttentionDims& dims, const DropoutSpec& drop,
+                         const AttentionCoords& coords) override {
+    cpu::attention_forward(out, att, q, kv, dims, drop, coords);
   }
-  void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv,
-                          const float* att, const uint8_t* key_mask, int B, int T, int C, int H,
-                          bool causal, const DropoutSpec& drop,
-                          const cpu::AttentionCoords& coords) override {
-    cpu::attention_backward(dqkv, datt, dout, qkv, att, key_mask, B, T, C, H, causal, drop, coords);
+  void attention_backward(float* dq, float* dkv, float* datt, const float* dout, const float* q,
+                          const float* kv, const float* att, const AttentionDims& dims,
+                          const DropoutSpec& drop, const AttentionCoords& coords) override {
+    cpu::attention_backward(dq, dkv, datt, dout, q, kv, att, dims, drop, coords);
   }
   void gelu_forward(float* out, const float* inp, size_t n) override {
     cpu::gelu_forward(out, inp, n);
@@ -102,41 +106,47 @@ class CpuBackend final : public Backend {
   void residual_forward(float* out, const float* a, const float* b, size_t n) override {
     cpu::residual_forward(out, a, b, n);
   }
-  void residual_backward(float* da, float* db, const float* dout, size_t n) override {
-    cpu::residual_backward(da, db, dout, n);
-  }
   void dropout_forward(float* out, const float* inp, int rows, int cols, const DropoutSpec& d,
-                       const cpu::DropoutBlock& blk) override {
+                       const DropoutBlock& blk) override {
     cpu::dropout_forward(out, inp, rows, cols, d, blk);
   }
   void dropout_backward(float* dinp, const float* dout, int rows, int cols, const DropoutSpec& d,
-                        const cpu::DropoutBlock& blk) override {
+                        const DropoutBlock& blk) override {
     cpu::dropout_backward(dinp, dout, rows, cols, d, blk);
   }
+  void gather_rows(float* out, const float* inp, const int32_t* rows, int n, int C) override {
+    cpu::gather_rows(out, inp, rows, n, C);
+  }
+  void scatter_add_rows(float* dinp, const float* dout, const int32_t* rows, int n,
+                        int C) override {
+    cpu::scatter_add_rows(dinp, dout, rows, n, C);
+  }
   void crossentropy_forward(float* losses, const float* logits, const int32_t* targets, int N,
-                            int V, int Vp, int ignore_index) override {
-    cpu::crossentropy_forward(losses, logits, targets, N, V, Vp, ignore_index);
+                            int V, int Vp, int ignore_index, float smoothing) override {
+    cpu::crossentropy_forward(losses, logits, targets, N, V, Vp, ignore_index, smoothing);
   }
   void crossentropy_fused(float* logits_to_dlogits, float* losses, const int32_t* targets, int N,
-                          int V, int Vp, int ignore_index, float dloss) override {
-    cpu::crossentropy_fused(logits_to_dlogits, losses, targets, N, V, Vp, ignore_index, dloss);
+                          int V, int Vp, int ignore_index, float smoothing, float dloss) override {
+    cpu::crossentropy_fused(logits_to_dlogits, losses, targets, N, V, Vp, ignore_index, smoothing,
+                            dloss);
   }
   void vp_crossentropy_max(float* row_max, const float* logits, int N, int Vl, int v0,
                            int V) override {
     cpu::vp_crossentropy_max(row_max, logits, N, Vl, v0, V);
   }
-  void vp_crossentropy_sums(float* sum_exp, float* target_logit, const float* logits,
-                            const float* row_max, const int32_t* targets, int N, int Vl, int v0,
-                            int V, int ignore_index) override {
-    cpu::vp_crossentropy_sums(sum_exp, target_logit, logits, row_max, targets, N, Vl, v0, V,
-                              ignore_index);
+  void vp_crossentropy_sums(float* sum_exp, float* target_logit, float* sum_logits,
+                            const float* logits, const float* row_max, const int32_t* targets,
+                            int N, int Vl, int v0, int V, int ignore_index) override {
+    cpu::vp_crossentropy_sums(sum_exp, target_logit, sum_logits, logits, row_max, targets, N, Vl,
+                              v0, V, ignore_index);
   }
   void vp_crossentropy_finish(float* losses, float* dlogits, const float* logits,
                               const float* row_max, const float* sum_exp, const float* target_logit,
-                              const int32_t* targets, int N, int Vl, int v0, int V,
-                              int ignore_index, float dloss) override {
-    cpu::vp_crossentropy_finish(losses, dlogits, logits, row_max, sum_exp, target_logit, targets, N,
-                                Vl, v0, V, ignore_index, dloss);
+                              const float* sum_logits, const int32_t* targets, int N, int Vl,
+                              int v0, int V, int ignore_index, float smoothing,
+                              float dloss) override {
+    cpu::vp_crossentropy_finish(losses, dlogits, logits, row_max, sum_exp, target_logit, sum_logits,
+                                targets, N, Vl, v0, V, ignore_index, smoothing, dloss);
   }
   void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
                     const AdamWParams& a) override {

@@ -18,7 +18,7 @@ void apply_mask(float* out, const float* inp, int rows, int cols, const DropoutS
                 const DropoutBlock& blk) {
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < rows; ++r) {
-    const uint64_t base = static_cast<uint64_t>((blk.row0 + r) * blk.global_cols + blk.col0);
+    const uint64_t base = dropout_row_index(blk, r);
     const float* x = inp + static_cast<size_t>(r) * cols;
     float* y = out + static_cast<size_t>(r) * cols;
     float scales[kChunk];

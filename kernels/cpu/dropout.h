@@ -2,17 +2,13 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/common/dropout_block.h"
 #include "kernels/common/dropout_mask.h"
 
 namespace ph::cpu {
 
-// Element (r, c) of this block is element (row0 + r, col0 + c) of the unsharded tensor with
-// row length global_cols; its mask bit is dropout_keep(d, (row0 + r) * global_cols + col0 + c).
-struct DropoutBlock {
-  int64_t row0 = 0;
-  int64_t col0 = 0;
-  int64_t global_cols = 0;
-};
+// The mask bit of element (r, c) of the block is dropout_keep(d, dropout_row_index(blk, r) + c)
+// (kernels/common/dropout_block.h).
 
 // out = inp * mask / (1 - p). out may alias inp. p == 0 copies (or does nothing in place).
 void dropout_forward(float* out, const float* inp, int rows, int cols, const DropoutSpec& d,

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <stdexcept>
+#include <string>
 
 #include "kernels/common/bf16.h"
 #include "kernels/cpu/blas_threads.h"
@@ -31,9 +33,20 @@ int even_block(int n, int max_block) {
 
 }  // namespace
 
+void Bf16Operands::reserve(int N, int IC, int OC) {
+  const size_t n = static_cast<size_t>(N), ic = static_cast<size_t>(IC);
+  const size_t oc = static_cast<size_t>(OC);
+  const size_t need[kSlots] = {n * ic, oc * ic, n * oc};
+  for (int k = 0; k < kSlots; ++k)
+    if (buffers_[k].size() < need[k]) buffers_[k].resize(need[k]);
+}
+
 const float* Bf16Operands::round(Slot slot, const float* src, size_t n) {
   std::vector<float>& buf = buffers_[slot];
-  if (buf.size() < n) buf.resize(n);
+  if (buf.size() < n)
+    throw std::logic_error("bf16 linear layer: an operand of " + std::to_string(n) +
+                           " elements exceeds the " + std::to_string(buf.size()) +
+                           " reserved (Backend::reserve_linear) when the model was built");
   float* dst = buf.data();
   const auto count = static_cast<std::ptrdiff_t>(n);
 #pragma omp parallel for simd schedule(static)

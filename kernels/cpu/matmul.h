@@ -5,16 +5,19 @@
 
 namespace ph::cpu {
 
-// The bf16 mode of the linear layer: grow-only host buffers that hold the operands of its
-// sgemm calls rounded to bfloat16 (kernels/common/bf16.h; each value kept as the float it
-// equals, so that sgemm multiplies bf16 values exactly and accumulates in fp32). One buffer per
-// operand, each as large as the largest call has needed so far: the shapes of a run are fixed,
-// so they grow during the first step and never again. Peak size: N·IC + OC·IC + N·OC floats of
-// the largest layer (for a language model, the LM head: about the size of the logits).
+// The bf16 mode of the linear layer: host buffers that hold the operands of its sgemm calls
+// rounded to bfloat16 (kernels/common/bf16.h; each value kept as the float it equals, so that
+// sgemm multiplies bf16 values exactly and accumulates in fp32). One buffer per operand, sized
+// by reserve() for the largest layer before the first step (Backend::reserve_linear); a call
+// larger than the reservation throws std::logic_error rather than allocating mid-step. Peak
+// size: N·IC + OC·IC + N·OC floats of the largest layer (for a language model, the LM head:
+// about the size of the logits).
 class Bf16Operands {
  public:
   enum Slot { kInp, kWeight, kDout, kSlots };
-  // round_bf16(src[0..n)) in the buffer of `slot` (grown if needed), in parallel.
+  // Grows the buffers to hold the operands of a layer [N, IC] -> [N, OC]; never shrinks.
+  void reserve(int N, int IC, int OC);
+  // round_bf16(src[0..n)) in the buffer of `slot`, in parallel.
   const float* round(Slot slot, const float* src, size_t n);
 
  private:

@@ -6,7 +6,5 @@ namespace ph::cpu {
 
 // out = a + b (out may alias a or b).
 void residual_forward(float* out, const float* a, const float* b, size_t n);
-// da += dout; db += dout (the backward of a sum).
-void residual_backward(float* da, float* db, const float* dout, size_t n);
 
 }  // namespace ph::cpu

@@ -16,44 +16,40 @@ namespace ph::cuda {
 namespace {
 
 // Checks the shape and binds the handle to the stream; false: nothing to do.
-bool prepare(int B, int T, int C, int H, cublasHandle_t handle, cudaStream_t stream) {
-  if (B < 0 || T < 0 || H < 1 || C < H || C % H != 0) {
-    throw std::invalid_argument("attention: bad shape B=" + std::to_string(B) +
-                                " T=" + std::to_string(T) + " C=" + std::to_string(C) +
-                                " H=" + std::to_string(H));
+bool prepare(const AttentionDims& d, cublasHandle_t handle, cudaStream_t stream) {
+  if (d.B < 0 || d.Tq < 0 || d.Tk < 0 || d.H < 1 || d.C < d.H || d.C % d.H != 0 || d.ldq < d.C ||
+      d.ldkv < 2 * d.C) {
+    throw std::invalid_argument(
+        "attention: bad shape B=" + std::to_string(d.B) + " Tq=" + std::to_string(d.Tq) +
+        " Tk=" + std::to_string(d.Tk) + " C=" + std::to_string(d.C) + " H=" + std::to_string(d.H) +
+        " ldq=" + std::to_string(d.ldq) + " ldkv=" + std::to_string(d.ldkv));
   }
-  if (B == 0 || T == 0) return false;
+  if (d.B == 0 || d.Tq == 0) return false;
   check_cublas(cublasSetStream(handle, stream), "cublasSetStream");
   return true;
 }
 
-AttentionRows rows_of(int B, int T, int H, bool causal, const uint8_t* key_mask,
-                      const AttentionCoords& coords) {
-  return attention_rows(B, T, H, causal, key_mask, static_cast<long long>(coords.sample0),
-                        coords.head0, coords.H_total);
-}
-
 }  // namespace
 
-void attention_forward(float* out, float* att, const float* qkv, const uint8_t* key_mask, int B,
-                       int T, int C, int H, bool causal, const DropoutSpec& drop,
+void attention_forward(float* out, float* att, const float* q, const float* kv,
+                       const AttentionDims& dims, const DropoutSpec& drop,
                        const AttentionCoords& coords, float* dropped, cublasHandle_t handle,
                        cudaStream_t stream) {
-  if (drop.p > 0.0f && dropped == nullptr) {
+  if (!prepare(dims, handle, stream)) return;
+  if (drop.p > 0.0f && dims.Tk > 0 && dropped == nullptr) {
     throw std::invalid_argument("attention_forward: dropout needs the dropped scratch buffer");
   }
-  if (!prepare(B, T, C, H, handle, stream)) return;
-  impl::attention_forward(CublasGemm{handle}, StreamLauncher{stream}, out, att, dropped, qkv, C,
-                          rows_of(B, T, H, causal, key_mask, coords), drop);
+  impl::attention_forward(CublasGemm{handle}, StreamLauncher{stream}, out, att, dropped, q, kv,
+                          attention_rows(dims, coords), drop);
 }
 
-void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv,
-                        const float* att, const uint8_t* key_mask, int B, int T, int C, int H,
-                        bool causal, const DropoutSpec& drop, const AttentionCoords& coords,
+void attention_backward(float* dq, float* dkv, float* datt, const float* dout, const float* q,
+                        const float* kv, const float* att, const AttentionDims& dims,
+                        const DropoutSpec& drop, const AttentionCoords& coords,
                         cublasHandle_t handle, cudaStream_t stream) {
-  if (!prepare(B, T, C, H, handle, stream)) return;
-  impl::attention_backward(CublasGemm{handle}, StreamLauncher{stream}, dqkv, datt, dout, qkv, att,
-                           C, rows_of(B, T, H, causal, key_mask, coords), drop);
+  if (!prepare(dims, handle, stream)) return;
+  impl::attention_backward(CublasGemm{handle}, StreamLauncher{stream}, dq, dkv, datt, dout, q, kv,
+                           att, attention_rows(dims, coords), drop);
 }
 
 }  // namespace ph::cuda

@@ -13,9 +13,16 @@
 //
 // bf16 mode (GemmPrecision::Bf16): the linear layer converts its GEMM operands into two device
 // buffers of bfloat16 bits owned by the backend (Bf16Buffers, kernels/cuda/gemm_plan.h) and
-// multiplies them with cublasGemmEx into fp32 (kernels/cuda/matmul.h). The buffers grow to the
-// largest layer (matmul_bf16_buffer_sizes; for a language model the LM head of N tokens, width
-// C and vocabulary V: 2 (max(N, V) C + N V) bytes) during the first step and never shrink.
+// multiplies them with cublasGemmEx into fp32 (kernels/cuda/matmul.h). The buffers are sized
+// by reserve_linear for the largest layer (matmul_bf16_buffer_sizes; for a language model the
+// LM head of N tokens, width C and vocabulary V: 2 (max(N, V) C + N V) bytes).
+//
+// Scratch (Backend's reserve_*): the dropped-out attention probabilities, the bf16 operand
+// copies and the per-range results of sum_squares_ranges are allocated by the reserve_* calls
+// a model makes when it is built, and only grow there. No op allocates: one that needs more
+// than was reserved throws std::logic_error naming both sizes (cudaMalloc and cudaFree in the
+// middle of a step would synchronise the device, and a late out-of-memory would surface
+// mid-step instead of when the model is built).
 #include "kernels/cuda/backend.h"
 
 #include <cublas_v2.h>
@@ -40,6 +47,7 @@
 #include "kernels/cuda/matmul.h"
 #include "kernels/cuda/optimizer.h"
 #include "kernels/cuda/residual.h"
+#include "kernels/cuda/rows.h"
 
 namespace ph::cuda {
 namespace {
@@ -158,6 +166,19 @@ class CudaBackendImpl final : public CudaBackend {
     check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
 
+  // --- scratch ---
+
+  void reserve_attention(size_t probabilities) override {
+    grow(attention_scratch_, probabilities * sizeof(float));
+  }
+  void reserve_linear(int N, int IC, int OC) override {
+    if (precision_ != GemmPrecision::Bf16) return;
+    const Bf16BufferSizes need = matmul_bf16_buffer_sizes(N, IC, OC);
+    grow(bf16_a_, need.a * sizeof(uint16_t));
+    grow(bf16_b_, need.b * sizeof(uint16_t));
+  }
+  void reserve_norm_ranges(size_t count) override { grow(range_results_, count * sizeof(double)); }
+
   // --- ops ---
 
   void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* pos,
@@ -190,23 +211,26 @@ class CudaBackendImpl final : public CudaBackend {
     cuda::matmul_backward(dinp, dw, dbias, dout, inp, w, N, IC, OC, cublas_, stream_,
                           bf16_buffers(N, IC, OC));
   }
-  void attention_forward(float* out, float* att, const float* qkv, const uint8_t* key_mask, int B,
-                         int T, int C, int H, bool causal, const DropoutSpec& drop,
-                         const cpu::AttentionCoords& coords) override {
+  void attention_forward(float* out, float* att, const float* q, const float* kv,
+                         const AttentionDims& dims, const DropoutSpec& drop,
+                         const AttentionCoords& coords) override {
     float* dropped = nullptr;
-    if (drop.p > 0.0f && B > 0 && T > 0 && H > 0) {
+    if (drop.p > 0.0f) {
+      const size_t probabilities =
+          static_cast<size_t>(std::max(dims.B, 0)) * static_cast<size_t>(std::max(dims.H, 0)) *
+          static_cast<size_t>(std::max(dims.Tq, 0)) * static_cast<size_t>(std::max(dims.Tk, 0));
+      const auto op = [&] {
+        return "attention_forward (dropout, " + std::to_string(probabilities) + " probabilities)";
+      };
       dropped = static_cast<float*>(
-          grow(attention_scratch_, static_cast<size_t>(B) * H * T * T * sizeof(float)));
+          reserved(attention_scratch_, probabilities * sizeof(float), op, "reserve_attention"));
     }
-    cuda::attention_forward(out, att, qkv, key_mask, B, T, C, H, causal, drop, coords, dropped,
-                            cublas_, stream_);
+    cuda::attention_forward(out, att, q, kv, dims, drop, coords, dropped, cublas_, stream_);
   }
-  void attention_backward(float* dqkv, float* datt, const float* dout, const float* qkv,
-                          const float* att, const uint8_t* key_mask, int B, int T, int C, int H,
-                          bool causal, const DropoutSpec& drop,
-                          const cpu::AttentionCoords& coords) override {
-    cuda::attention_backward(dqkv, datt, dout, qkv, att, key_mask, B, T, C, H, causal, drop, coords,
-                             cublas_, stream_);
+  void attention_backward(float* dq, float* dkv, float* datt, const float* dout, const float* q,
+                          const float* kv, const float* att, const AttentionDims& dims,
+                          const DropoutSpec& drop, const AttentionCoords& coords) override {
+    cuda::attention_backward(dq, dkv, datt, dout, q, kv, att, dims, drop, coords, cublas_, stream_);
   }
   void gelu_forward(float* out, const float* inp, size_t n) override {
     cuda::gelu_forward(out, inp, n, stream_);
@@ -223,42 +247,48 @@ class CudaBackendImpl final : public CudaBackend {
   void residual_forward(float* out, const float* a, const float* b, size_t n) override {
     cuda::residual_forward(out, a, b, n, stream_);
   }
-  void residual_backward(float* da, float* db, const float* dout, size_t n) override {
-    cuda::residual_backward(da, db, dout, n, stream_);
-  }
   void dropout_forward(float* out, const float* inp, int rows, int cols, const DropoutSpec& d,
-                       const cpu::DropoutBlock& blk) override {
+                       const DropoutBlock& blk) override {
     cuda::dropout_forward(out, inp, rows, cols, d, blk, stream_);
   }
   void dropout_backward(float* dinp, const float* dout, int rows, int cols, const DropoutSpec& d,
-                        const cpu::DropoutBlock& blk) override {
+                        const DropoutBlock& blk) override {
     cuda::dropout_backward(dinp, dout, rows, cols, d, blk, stream_);
   }
+  void gather_rows(float* out, const float* inp, const int32_t* rows, int n, int C) override {
+    cuda::gather_rows(out, inp, rows, n, C, stream_);
+  }
+  void scatter_add_rows(float* dinp, const float* dout, const int32_t* rows, int n,
+                        int C) override {
+    cuda::scatter_add_rows(dinp, dout, rows, n, C, stream_);
+  }
   void crossentropy_forward(float* losses, const float* logits, const int32_t* targets, int N,
-                            int V, int Vp, int ignore_index) override {
-    cuda::crossentropy_forward(losses, logits, targets, N, V, Vp, ignore_index, stream_);
+                            int V, int Vp, int ignore_index, float smoothing) override {
+    cuda::crossentropy_forward(losses, logits, targets, N, V, Vp, ignore_index, smoothing, stream_);
   }
   void crossentropy_fused(float* logits_to_dlogits, float* losses, const int32_t* targets, int N,
-                          int V, int Vp, int ignore_index, float dloss) override {
-    cuda::crossentropy_fused(logits_to_dlogits, losses, targets, N, V, Vp, ignore_index, dloss,
-                             stream_);
+                          int V, int Vp, int ignore_index, float smoothing, float dloss) override {
+    cuda::crossentropy_fused(logits_to_dlogits, losses, targets, N, V, Vp, ignore_index, smoothing,
+                             dloss, stream_);
   }
   void vp_crossentropy_max(float* row_max, const float* logits, int N, int Vl, int v0,
                            int V) override {
     cuda::vp_crossentropy_max(row_max, logits, N, Vl, v0, V, stream_);
   }
-  void vp_crossentropy_sums(float* sum_exp, float* target_logit, const float* logits,
-                            const float* row_max, const int32_t* targets, int N, int Vl, int v0,
-                            int V, int ignore_index) override {
-    cuda::vp_crossentropy_sums(sum_exp, target_logit, logits, row_max, targets, N, Vl, v0, V,
-                               ignore_index, stream_);
+  void vp_crossentropy_sums(float* sum_exp, float* target_logit, float* sum_logits,
+                            const float* logits, const float* row_max, const int32_t* targets,
+                            int N, int Vl, int v0, int V, int ignore_index) override {
+    cuda::vp_crossentropy_sums(sum_exp, target_logit, sum_logits, logits, row_max, targets, N, Vl,
+                               v0, V, ignore_index, stream_);
   }
   void vp_crossentropy_finish(float* losses, float* dlogits, const float* logits,
                               const float* row_max, const float* sum_exp, const float* target_logit,
-                              const int32_t* targets, int N, int Vl, int v0, int V,
-                              int ignore_index, float dloss) override {
-    cuda::vp_crossentropy_finish(losses, dlogits, logits, row_max, sum_exp, target_logit, targets,
-                                 N, Vl, v0, V, ignore_index, dloss, stream_);
+                              const float* sum_logits, const int32_t* targets, int N, int Vl,
+                              int v0, int V, int ignore_index, float smoothing,
+                              float dloss) override {
+    cuda::vp_crossentropy_finish(losses, dlogits, logits, row_max, sum_exp, target_logit,
+                                 sum_logits, targets, N, Vl, v0, V, ignore_index, smoothing, dloss,
+                                 stream_);
   }
   void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
                     const AdamWParams& a) override {
@@ -278,7 +308,9 @@ class CudaBackendImpl final : public CudaBackend {
   void sum_squares_ranges(double* host_out, const float* x, const size_t* begin, const size_t* end,
                           size_t count) override {
     if (count == 0) return;
-    auto* results = static_cast<double*>(grow(range_results_, count * sizeof(double)));
+    const auto op = [&] { return "sum_squares_ranges of " + std::to_string(count) + " ranges"; };
+    auto* results = static_cast<double*>(
+        reserved(range_results_, count * sizeof(double), op, "reserve_norm_ranges"));
     for (size_t i = 0; i < count; ++i) {
       const size_t n = end[i] - begin[i];
       if (sum_squares_scratch_size(n) > partials_count_)
@@ -335,19 +367,28 @@ class CudaBackendImpl final : public CudaBackend {
     synchronize();
   }
 
-  // Device scratch that grows to the largest size asked of it and is free again when the op
-  // that asked returns. The shapes of a run are fixed, so it grows during the first step only
-  // (release() waits for the stream: no queued work still uses the old buffer).
+  // Device scratch of the reserve_* calls: it grows there to the largest size asked (release()
+  // waits for the stream: no queued work still uses the old buffer), and ops only use it.
   struct Scratch {
     void* p = nullptr;
     size_t bytes = 0;
   };
-  void* grow(Scratch& s, size_t bytes) {
+  void grow(Scratch& s, size_t bytes) {
     if (bytes > s.bytes) {
       release(s.p);
       s = Scratch{};
       s.p = allocate(bytes);
       s.bytes = bytes;
+    }
+  }
+  // The scratch for an op that needs `bytes` of it; std::logic_error if the reservation is
+  // smaller (the model's reserve_* calls did not cover this shape). `op` names the call.
+  template <typename Name>
+  static void* reserved(const Scratch& s, size_t bytes, const Name& op, const char* reserve) {
+    if (bytes > s.bytes) {
+      throw std::logic_error(std::string(op()) + " needs " + std::to_string(bytes) +
+                             " bytes of scratch, but only " + std::to_string(s.bytes) +
+                             " were reserved (Backend::" + reserve + " when the model was built)");
     }
     return s.p;
   }
@@ -357,8 +398,14 @@ class CudaBackendImpl final : public CudaBackend {
   const Bf16Buffers* bf16_buffers(int N, int IC, int OC) {
     if (precision_ != GemmPrecision::Bf16) return nullptr;
     const Bf16BufferSizes need = matmul_bf16_buffer_sizes(N, IC, OC);
-    bf16_buffers_.a = static_cast<uint16_t*>(grow(bf16_a_, need.a * sizeof(uint16_t)));
-    bf16_buffers_.b = static_cast<uint16_t*>(grow(bf16_b_, need.b * sizeof(uint16_t)));
+    const auto op = [&] {
+      return "bf16 linear layer N=" + std::to_string(N) + " IC=" + std::to_string(IC) +
+             " OC=" + std::to_string(OC);
+    };
+    bf16_buffers_.a =
+        static_cast<uint16_t*>(reserved(bf16_a_, need.a * sizeof(uint16_t), op, "reserve_linear"));
+    bf16_buffers_.b =
+        static_cast<uint16_t*>(reserved(bf16_b_, need.b * sizeof(uint16_t), op, "reserve_linear"));
     return &bf16_buffers_;
   }
 
@@ -393,7 +440,7 @@ class CudaBackendImpl final : public CudaBackend {
   Results* host_results_ = nullptr;  // pinned
   std::array<Staging, kStagingSlots> staging_{};
   int next_slot_ = 0;
-  Scratch attention_scratch_;   // dropped-out attention probabilities, [B, H, T, T] floats
+  Scratch attention_scratch_;   // dropped-out attention probabilities, [B, H, Tq, Tk] floats
   Scratch bf16_a_, bf16_b_;     // bf16 mode: the linear layer's operand copies
   Scratch range_results_;       // sum_squares_ranges: one double per range
   Bf16Buffers bf16_buffers_{};  // views of bf16_a_ and bf16_b_

@@ -4,14 +4,13 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include "kernels/common/dropout_block.h"
 #include "kernels/common/dropout_mask.h"
-#include "kernels/cpu/dropout.h"
 
 namespace ph::cuda {
 
-// Where a [rows, cols] block sits in the unsharded tensor: the CPU backend's type, so one
-// value describes a call on either backend.
-using DropoutBlock = cpu::DropoutBlock;
+// Element (r, c) of the block draws the mask bit dropout_keep(d, dropout_row_index(blk, r) + c)
+// (kernels/common/dropout_block.h), as on the CPU.
 
 // out = inp * mask / (1 - p). out may alias inp. p == 0 copies (or does nothing in place).
 void dropout_forward(float* out, const float* inp, int rows, int cols, const DropoutSpec& d,

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/common/dropout_block.h"
 #include "kernels/common/dropout_group.h"
 #include "kernels/common/dropout_mask.h"
 #include "kernels/cuda/device_compat.h"
@@ -22,16 +23,17 @@ __host__ __device__ inline int64_t dropout_groups_per_row(int cols) {
   return (static_cast<int64_t>(cols) + 6) / 4;
 }
 
-// Element (r, c) of the [rows, cols] block is global element (row0 + r) * global_cols + col0 + c.
+// Element (r, c) of the [rows, cols] block is global element dropout_row_index(blk, r) + c
+// (kernels/common/dropout_block.h).
 __global__ void dropout_kernel(float* out, const float* inp, int rows, int cols, DropoutSpec d,
-                               int64_t row0, int64_t col0, int64_t global_cols) {
+                               DropoutBlock blk) {
   const int64_t per_row = dropout_groups_per_row(cols);
   const size_t total = static_cast<size_t>(rows) * static_cast<size_t>(per_row);
   const float scale = dropout_scale(d.p);
   for (size_t k = global_thread(); k < total; k += grid_threads()) {
     const int64_t r = static_cast<int64_t>(k / static_cast<size_t>(per_row));
     const int64_t j = static_cast<int64_t>(k % static_cast<size_t>(per_row));
-    const uint64_t first = static_cast<uint64_t>((row0 + r) * global_cols + col0);
+    const uint64_t first = dropout_row_index(blk, r);
     const uint64_t end = first + static_cast<uint64_t>(cols);
     const uint64_t group = (first >> 2) + static_cast<uint64_t>(j);
     if (4 * group >= end) continue;
@@ -54,14 +56,13 @@ namespace impl {
 
 template <typename Launch>
 void dropout_forward(const Launch& launch, float* out, const float* inp, int rows, int cols,
-                     const DropoutSpec& d, int64_t row0, int64_t col0, int64_t global_cols,
-                     LaunchShape s = kDropoutShape) {
+                     const DropoutSpec& d, const DropoutBlock& blk, LaunchShape s = kDropoutShape) {
   if (rows <= 0 || cols <= 0) return;
   if (d.p > 0.0f) {
     const size_t groups =
         static_cast<size_t>(rows) * static_cast<size_t>(dropout_groups_per_row(cols));
     launch(dim3(grid_blocks(groups, s.threads, s.max_blocks)), dim3(s.threads), dropout_kernel, out,
-           inp, rows, cols, d, row0, col0, global_cols);
+           inp, rows, cols, d, blk);
   } else if (out != inp) {
     const size_t n = static_cast<size_t>(rows) * static_cast<size_t>(cols);
     launch(dim3(grid_blocks(n, s.threads, s.max_blocks)), dim3(s.threads), copy_kernel, out, inp,

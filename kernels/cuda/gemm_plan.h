@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/common/attention_args.h"
+
 namespace ph::cuda {
 
 // One cublasSgemmStridedBatched call (batch == 1: one cublasSgemm), operands as cuBLAS sees
@@ -52,20 +54,28 @@ struct HeadOperand {
   long long offset, sample, head;
 };
 
-// The per-(b, h) operands of attention: qkv [B, T, 3C] (part 0, 1, 2 = q, k, v),
-// out / dout [B, T, C], att / datt [B, H, T, T].
-inline HeadOperand qkv_part(int part, int T, int C, int H) {
-  return HeadOperand{static_cast<long long>(part) * C, 3LL * T * C, C / H};
+// The per-(b, h) operands of attention (kernels/common/attention_args.h): q [B*Tq, ldq],
+// k / v [B*Tk, ldkv] at columns [0, C) / [C, 2C) of kv, out / dout [B*Tq, C],
+// att / datt [B, H, Tq, Tk].
+inline HeadOperand q_rows(const AttentionDims& d) {
+  return HeadOperand{0, static_cast<long long>(d.Tq) * d.ldq, d.C / d.H};
 }
-inline HeadOperand heads_out(int T, int C, int H) {
-  return HeadOperand{0, static_cast<long long>(T) * C, C / H};
+inline HeadOperand k_rows(const AttentionDims& d) {
+  return HeadOperand{0, static_cast<long long>(d.Tk) * d.ldkv, d.C / d.H};
 }
-inline HeadOperand probs(int T, int H) {
-  return HeadOperand{0, static_cast<long long>(H) * T * T, static_cast<long long>(T) * T};
+inline HeadOperand v_rows(const AttentionDims& d) {
+  return HeadOperand{d.C, static_cast<long long>(d.Tk) * d.ldkv, d.C / d.H};
+}
+inline HeadOperand heads_out(const AttentionDims& d) {
+  return HeadOperand{0, static_cast<long long>(d.Tq) * d.C, d.C / d.H};
+}
+inline HeadOperand probs(const AttentionDims& d) {
+  const long long plane = static_cast<long long>(d.Tq) * d.Tk;
+  return HeadOperand{0, d.H * plane, plane};
 }
 
-// One (b, h) GEMM for all B * H pairs. The offset of pair (b, h) in the fused qkv buffer,
-// b * T * 3C + h * hs, is not a multiple of one stride of b * H + h, so a single strided
+// One (b, h) GEMM for all B * H pairs. The offset of pair (b, h) in q or kv,
+// b * T * ld + h * hs, is not a multiple of one stride of b * H + h, so a single strided
 // batch cannot cover the grid: the larger of B and H is the cuBLAS batch and the smaller the
 // outer repetition (fewest calls). Batched heads interleave with stride hs: their outputs are
 // disjoint, though not contiguous (the plan tests check that no element of C belongs to two
@@ -129,58 +139,60 @@ inline Bf16BufferSizes matmul_bf16_buffer_sizes(int N, int IC, int OC) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Attention on the fused qkv [B, T, 3C] (kernels/cpu/attention.h), per (sample b, head h) with
-// hs = C / H: Q, K, V [T, hs] are column blocks of qkv (ld 3C), Y / dY [T, hs] column blocks of
-// out / dout (ld C), P / dP / dS [T, T] the (b, h) planes of att / datt (ld T). dqkv has the
-// layout of qkv. `scale` is 1 / sqrt(hs). Every plan covers all B * H pairs.
+// Attention (kernels/common/attention_args.h states the layouts), per (sample b, head h) with
+// hs = C / H: Q [Tq, hs] is a column block of q (ld ldq), K and V [Tk, hs] column blocks of kv
+// (ld ldkv; V starts at column C), Y / dY [Tq, hs] column blocks of out / dout (ld C),
+// P / dP / dS [Tq, Tk] the (b, h) planes of att / datt (ld Tk). dq and dkv have the layouts of
+// q and kv. `scale` is 1 / sqrt(hs). Every plan covers all B * H pairs and every key: the
+// masks are the softmax's business (it leaves exact zeros where a key is not seen).
 
-// att = scale Q K^T (every key; the softmax masks).   A = qkv, B = qkv, C = att.
-inline GemmPlan attention_scores_plan(int B, int T, int C, int H, float scale) {
+// att = scale Q K^T.   A = kv, B = q, C = att.
+inline GemmPlan attention_scores_plan(const AttentionDims& d, float scale) {
   using namespace gemm_detail;
-  const int hs = C / H;
-  return over_heads(single(true, false, T, T, hs, 3 * C, 3 * C, T, scale, 0.0f), B, H,
-                    qkv_part(1, T, C, H), qkv_part(0, T, C, H), probs(T, H));
+  const int hs = d.C / d.H;
+  return over_heads(single(true, false, d.Tk, d.Tq, hs, d.ldkv, d.ldq, d.Tk, scale, 0.0f), d.B, d.H,
+                    k_rows(d), q_rows(d), probs(d));
 }
 
-// out = P V, P the (dropped-out) probabilities.   A = qkv, B = P [B, H, T, T], C = out.
-inline GemmPlan attention_context_plan(int B, int T, int C, int H) {
+// out = P V, P the (dropped-out) probabilities.   A = kv, B = P [B, H, Tq, Tk], C = out.
+inline GemmPlan attention_context_plan(const AttentionDims& d) {
   using namespace gemm_detail;
-  const int hs = C / H;
-  return over_heads(single(false, false, hs, T, T, 3 * C, T, C, 1.0f, 0.0f), B, H,
-                    qkv_part(2, T, C, H), probs(T, H), heads_out(T, C, H));
+  const int hs = d.C / d.H;
+  return over_heads(single(false, false, hs, d.Tq, d.Tk, d.ldkv, d.Tk, d.C, 1.0f, 0.0f), d.B, d.H,
+                    v_rows(d), probs(d), heads_out(d));
 }
 
 // datt = dY V^T, the gradient w.r.t. the dropped-out probabilities.
-// A = qkv, B = dout, C = datt.
-inline GemmPlan attention_dprobs_plan(int B, int T, int C, int H) {
+// A = kv, B = dout, C = datt.
+inline GemmPlan attention_dprobs_plan(const AttentionDims& d) {
   using namespace gemm_detail;
-  const int hs = C / H;
-  return over_heads(single(true, false, T, T, hs, 3 * C, C, T, 1.0f, 0.0f), B, H,
-                    qkv_part(2, T, C, H), heads_out(T, C, H), probs(T, H));
+  const int hs = d.C / d.H;
+  return over_heads(single(true, false, d.Tk, d.Tq, hs, d.ldkv, d.C, d.Tk, 1.0f, 0.0f), d.B, d.H,
+                    v_rows(d), heads_out(d), probs(d));
 }
 
-// dV += P^T dY, P the (dropped-out) probabilities.   A = dout, B = P [B, H, T, T], C = dqkv.
-inline GemmPlan attention_dv_plan(int B, int T, int C, int H) {
+// dV += P^T dY, P the (dropped-out) probabilities.   A = dout, B = P [B, H, Tq, Tk], C = dkv.
+inline GemmPlan attention_dv_plan(const AttentionDims& d) {
   using namespace gemm_detail;
-  const int hs = C / H;
-  return over_heads(single(false, true, hs, T, T, C, T, 3 * C, 1.0f, 1.0f), B, H,
-                    heads_out(T, C, H), probs(T, H), qkv_part(2, T, C, H));
+  const int hs = d.C / d.H;
+  return over_heads(single(false, true, hs, d.Tk, d.Tq, d.C, d.Tk, d.ldkv, 1.0f, 1.0f), d.B, d.H,
+                    heads_out(d), probs(d), v_rows(d));
 }
 
-// dQ += scale dS K.   A = qkv, B = dS [B, H, T, T], C = dqkv.
-inline GemmPlan attention_dq_plan(int B, int T, int C, int H, float scale) {
+// dQ += scale dS K.   A = kv, B = dS [B, H, Tq, Tk], C = dq.
+inline GemmPlan attention_dq_plan(const AttentionDims& d, float scale) {
   using namespace gemm_detail;
-  const int hs = C / H;
-  return over_heads(single(false, false, hs, T, T, 3 * C, T, 3 * C, scale, 1.0f), B, H,
-                    qkv_part(1, T, C, H), probs(T, H), qkv_part(0, T, C, H));
+  const int hs = d.C / d.H;
+  return over_heads(single(false, false, hs, d.Tq, d.Tk, d.ldkv, d.Tk, d.ldq, scale, 1.0f), d.B,
+                    d.H, k_rows(d), probs(d), q_rows(d));
 }
 
-// dK += scale dS^T Q.   A = qkv, B = dS [B, H, T, T], C = dqkv.
-inline GemmPlan attention_dk_plan(int B, int T, int C, int H, float scale) {
+// dK += scale dS^T Q.   A = q, B = dS [B, H, Tq, Tk], C = dkv.
+inline GemmPlan attention_dk_plan(const AttentionDims& d, float scale) {
   using namespace gemm_detail;
-  const int hs = C / H;
-  return over_heads(single(false, true, hs, T, T, 3 * C, T, 3 * C, scale, 1.0f), B, H,
-                    qkv_part(0, T, C, H), probs(T, H), qkv_part(1, T, C, H));
+  const int hs = d.C / d.H;
+  return over_heads(single(false, true, hs, d.Tk, d.Tq, d.ldq, d.Tk, d.ldkv, scale, 1.0f), d.B, d.H,
+                    q_rows(d), probs(d), k_rows(d));
 }
 
 }  // namespace ph::cuda

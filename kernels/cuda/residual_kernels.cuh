@@ -1,5 +1,4 @@
-// Residual kernels: grid-stride loops over a flat buffer. No __restrict__: out may alias a or
-// b, and da may be db (each element is then updated twice by the same thread, in order).
+// Residual kernel: a grid-stride loop over a flat buffer. No __restrict__: out may alias a or b.
 #pragma once
 #include <cstddef>
 
@@ -14,14 +13,6 @@ __global__ void residual_forward_kernel(float* out, const float* a, const float*
   for (size_t i = global_thread(); i < n; i += grid_threads()) out[i] = a[i] + b[i];
 }
 
-__global__ void residual_backward_kernel(float* da, float* db, const float* dout, size_t n) {
-  for (size_t i = global_thread(); i < n; i += grid_threads()) {
-    const float d = dout[i];
-    da[i] += d;
-    db[i] += d;
-  }
-}
-
 namespace impl {
 
 template <typename Launch>
@@ -30,14 +21,6 @@ void residual_forward(const Launch& launch, float* out, const float* a, const fl
   if (n == 0) return;
   launch(dim3(grid_blocks(n, s.threads, s.max_blocks)), dim3(s.threads), residual_forward_kernel,
          out, a, b, n);
-}
-
-template <typename Launch>
-void residual_backward(const Launch& launch, float* da, float* db, const float* dout, size_t n,
-                       LaunchShape s = kResidualShape) {
-  if (n == 0) return;
-  launch(dim3(grid_blocks(n, s.threads, s.max_blocks)), dim3(s.threads), residual_backward_kernel,
-         da, db, dout, n);
 }
 
 }  // namespace impl

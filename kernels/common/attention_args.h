@@ -1,0 +1,56 @@
+// The arguments of one multi-head scaled dot-product attention call, shared by both backends
+// (kernels/backend.h, kernels/cpu/attention.h, kernels/cuda/attention.h).
+//
+// Shapes, per sample b of B:
+//   q    rows i < Tq of width C at q + (b * Tq + i) * ldq        (heads concatenated: head h
+//        owns columns h * hs .. (h + 1) * hs - 1, hs = C / H)
+//   k, v rows j < Tk at kv + (b * Tk + j) * ldkv: k in columns [0, C), v in [C, 2C)
+//   out  [B * Tq, C], att [B, H, Tq, Tk]
+// Self-attention on a fused q|k|v buffer [B*T, 3C] is q = qkv, kv = qkv + C, ldq = ldkv = 3C;
+// cross-attention reads q [B*Tq, C] (ldq = C) and a fused k|v buffer [B*Tk, 2C] (ldkv = 2C).
+#pragma once
+#include <cstdint>
+
+#include "kernels/common/hostdevice.h"
+
+namespace ph {
+
+struct AttentionDims {
+  int B = 0;
+  int Tq = 0;           // query rows per sample
+  int Tk = 0;           // keys per sample
+  int C = 0;            // width of q, and of each of k and v (= H * head size)
+  int H = 0;            // heads of this call
+  int ldq = 0;          // row stride of q and dq
+  int ldkv = 0;         // row stride of kv and dkv
+  bool causal = false;  // query i sees key j only if j <= i + (Tk - Tq) (aligned at the end)
+  // [B] keys of sample b that may be attended: j < key_len[b] (right padding); device memory.
+  // null: every key. A query row that sees no key outputs zeros and passes no gradient.
+  const int32_t* key_len = nullptr;
+};
+
+// Where this call's probabilities sit in the unsharded probability tensor of the whole global
+// batch, for dropout: element (b, h, i, j) has index
+//   ((sample0 + b) * H_total + head0 + h) * Tq_max * Tk_max + i * Tk_max + j.
+// Tq_max and Tk_max are the configured maximum lengths (not the lengths of one micro-batch), so
+// that a mask never depends on how much a micro-batch happens to be padded.
+struct AttentionCoords {
+  int64_t sample0 = 0;  // global-batch index of this call's first sample
+  int head0 = 0;        // global index of this call's first head (tensor parallelism)
+  int H_total = 0;      // heads of the unsharded layer (0: H)
+  int Tq_max = 0;       // query rows per sample of the unsharded tensor (0: Tq)
+  int Tk_max = 0;       // keys per sample of the unsharded tensor (0: Tk)
+};
+
+// Keys visible to query row i of sample b: j < attention_visible_keys(...).
+PH_HD int attention_visible_keys(const AttentionDims& a, int b, int i) {
+  int n = a.key_len ? a.key_len[b] : a.Tk;
+  if (n > a.Tk) n = a.Tk;
+  if (a.causal) {
+    const int last = i + (a.Tk - a.Tq) + 1;
+    if (last < n) n = last;
+  }
+  return n < 0 ? 0 : n;
+}
+
+}  // namespace ph
