@@ -2,37 +2,94 @@
 // option, its default, range and help in one table), loaded from YAML, overridden by
 // `key.path=value` arguments, validated before any work.
 #pragma once
+#include <array>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "parallel/errors.h"
 
 namespace ph {
 
-// Bad input of any kind (config, data, checkpoint, command line). The message is complete
-// and meant for the user as it is; main prints it once and exits non-zero.
-struct InputError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+// Bad input of any kind (config, data, checkpoint, command line): see parallel/errors.h.
+
+// The choices of the config, parsed into enums once (io/config.cpp reads and writes them by the
+// names in EnumNames, in enum order).
+enum class ModelType { kGpt };
+enum class PosEncoding { kLearned, kSinusoidal };
+enum class Norm { kPre, kPost };
+enum class Activation { kGelu, kRelu };
+enum class NanPolicy { kSkip, kStop };
+enum class Schedule { kCosine, kLinear, kConstant, kInverseSqrt, kNoam };
+enum class Task { kAddition };
+enum class DeviceChoice { kCpu, kCuda, kAuto };
+enum class Precision { kFp32, kBf16 };
+
+template <class E>
+struct EnumNames;
+template <>
+struct EnumNames<ModelType> {
+  static constexpr std::array<std::string_view, 1> names{"gpt"};
+};
+template <>
+struct EnumNames<PosEncoding> {
+  static constexpr std::array<std::string_view, 2> names{"learned", "sinusoidal"};
+};
+template <>
+struct EnumNames<Norm> {
+  static constexpr std::array<std::string_view, 2> names{"pre", "post"};
+};
+template <>
+struct EnumNames<Activation> {
+  static constexpr std::array<std::string_view, 2> names{"gelu", "relu"};
+};
+template <>
+struct EnumNames<NanPolicy> {
+  static constexpr std::array<std::string_view, 2> names{"skip", "stop"};
+};
+template <>
+struct EnumNames<Schedule> {
+  static constexpr std::array<std::string_view, 5> names{"cosine", "linear", "constant",
+                                                         "inverse_sqrt", "noam"};
+};
+template <>
+struct EnumNames<Task> {
+  static constexpr std::array<std::string_view, 1> names{"addition"};
+};
+template <>
+struct EnumNames<DeviceChoice> {
+  static constexpr std::array<std::string_view, 3> names{"cpu", "cuda", "auto"};
+};
+template <>
+struct EnumNames<Precision> {
+  static constexpr std::array<std::string_view, 2> names{"fp32", "bf16"};
 };
 
+// The config name of a choice, e.g. name_of(Norm::kPre) == "pre".
+template <class E>
+std::string name_of(E e) {
+  return std::string(EnumNames<E>::names[static_cast<size_t>(e)]);
+}
+
 struct ModelConfig {
-  std::string type = "gpt";              // gpt (encdec, bert: later)
-  int vocab_size = 256;                  // V (byte-level tokenizer: 256)
-  int n_layers = 2;                      // L
-  int d_model = 128;                     // d
-  int n_heads = 4;                       // H; d_model % n_heads == 0
-  int d_ff = 0;                          // FFN width; 0 means 4 * d_model
-  int seq_len = 64;                      // T, the context length (learned positions: wpe rows)
-  std::string pos_encoding = "learned";  // learned | sinusoidal
-  std::string norm = "pre";              // pre | post
-  std::string activation = "gelu";       // gelu | relu
-  bool embed_scale = false;              // multiply token embeddings by sqrt(d)
-  bool tie_embeddings = true;            // LM head shares wte
-  bool bias = true;                      // biases in linear layers and LayerNorm
-  float dropout_embed = 0.0f;            // model.dropout.embed
-  float dropout_attn = 0.0f;             // model.dropout.attn
-  float dropout_resid = 0.0f;            // model.dropout.resid
-  float init_std = 0.02f;                // N(0, init_std); residual projections / sqrt(2L)
+  ModelType type = ModelType::kGpt;                  // model family (encdec, bert: later)
+  int vocab_size = 256;                              // V (byte-level tokenizer: 256)
+  int n_layers = 2;                                  // L
+  int d_model = 128;                                 // d
+  int n_heads = 4;                                   // H; d_model % n_heads == 0
+  int d_ff = 0;                                      // FFN width; 0 means 4 * d_model
+  int seq_len = 64;                                  // T, the context length (learned: wpe rows)
+  PosEncoding pos_encoding = PosEncoding::kLearned;  // learned table or fixed sinusoids
+  Norm norm = Norm::kPre;                            // LayerNorm before or after each branch
+  Activation activation = Activation::kGelu;         // FFN activation
+  bool embed_scale = false;                          // multiply token embeddings by sqrt(d)
+  bool tie_embeddings = true;                        // LM head shares wte
+  bool bias = true;                                  // biases in linear layers and LayerNorm
+  float dropout_embed = 0.0f;                        // model.dropout.embed
+  float dropout_attn = 0.0f;                         // model.dropout.attn
+  float dropout_resid = 0.0f;                        // model.dropout.resid
+  float init_std = 0.02f;  // N(0, init_std); residual projections / sqrt(2L)
   int ffn_width() const { return d_ff > 0 ? d_ff : 4 * d_model; }
   bool operator==(const ModelConfig&) const = default;
 };
@@ -48,10 +105,11 @@ struct TrainConfig {
   int micro_batch = 32;  // sequences per micro-batch per rank
   int global_batch = 0;  // sequences per optimizer step; 0 means micro_batch * dp
   uint64_t seed = 1337;
-  float grad_clip = 1.0f;           // clip by global norm; 0 disables
-  std::string nan_policy = "skip";  // skip | stop
-  int eval_interval = 100;          // steps between evaluations; 0 only at the end
-  int eval_batches = 8;             // micro-batches per evaluation
+  float grad_clip = 1.0f;                   // clip by global norm; 0 disables
+  NanPolicy nan_policy = NanPolicy::kSkip;  // skip the step or stop training
+  float label_smoothing = 0.0f;             // of the training loss (Marian's definition)
+  int eval_interval = 100;                  // steps between evaluations; 0 only at the end
+  int eval_batches = 8;                     // micro-batches per evaluation
   bool operator==(const TrainConfig&) const = default;
 };
 
@@ -59,7 +117,7 @@ struct OptimConfig {
   float lr = 1e-3f;
   float min_lr = 0.0f;
   int warmup_steps = 100;
-  std::string schedule = "cosine";  // cosine | linear | constant | inverse_sqrt
+  Schedule schedule = Schedule::kCosine;  // the decay after warmup (noam: its own warmup)
   float beta1 = 0.9f;
   float beta2 = 0.95f;
   float eps = 1e-8f;
@@ -72,7 +130,7 @@ struct DataConfig {
   std::vector<std::string> train;  // shard files or glob patterns; empty: synthetic task
   std::vector<std::string> val;    // held-out shards; empty with train empty: synthetic task
   bool shuffle = true;             // false: strictly sequential windows
-  std::string task = "addition";   // synthetic default task when train is empty
+  Task task = Task::kAddition;     // synthetic default task when train is empty
   int task_digits = 3;             // operand digits of the addition task
   int task_train_problems = 200000;
   int task_val_problems = 2000;
@@ -101,10 +159,10 @@ struct SampleConfig {
 };
 
 struct RuntimeConfig {
-  int threads = 0;                 // OpenMP threads per rank; 0: cores / ranks on the node
-  std::string device = "cpu";      // cpu | cuda | auto (cuda if a GPU is present, else cpu)
-  std::string precision = "fp32";  // fp32 | bf16 (bf16 operands in the linear-layer GEMMs)
-  float comm_timeout = 600.0f;     // seconds a device collective may take before the job ends
+  int threads = 0;  // OpenMP threads per rank; 0: cores / ranks on the node
+  DeviceChoice device = DeviceChoice::kCpu;  // auto: cuda if a GPU is present, else cpu
+  Precision precision = Precision::kFp32;    // bf16: bf16 operands in the linear-layer GEMMs
+  float comm_timeout = 600.0f;  // seconds a device collective may take before the job ends
   bool operator==(const RuntimeConfig&) const = default;
 };
 
@@ -145,5 +203,15 @@ std::string config_to_yaml(const Config& cfg);
 
 // A short help listing every key with its default and description.
 std::string config_help();
+
+// A key whose value differs between two configs, with both values as YAML text.
+struct ConfigDifference {
+  std::string key, a, b;
+};
+// The keys whose values differ between a and b, in table order; architecture_only: only the
+// keys that define the model's architecture (those a checkpoint must match). model.d_ff is
+// compared as the FFN width it gives when either config sets it.
+std::vector<ConfigDifference> config_differences(const Config& a, const Config& b,
+                                                 bool architecture_only);
 
 }  // namespace ph

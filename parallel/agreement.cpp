@@ -5,36 +5,41 @@
 #include <stdexcept>
 #include <string>
 
-#include "io/config.h"
+#include "parallel/errors.h"
 
 namespace ph {
 
 void agree(Communicator& comm, const std::function<void()>& fn) {
-  bool failed = false, input_error = false;
+  // What the lowest failing rank threw: 0 nothing, then the kinds rethrown alike everywhere.
+  enum Kind : int64_t { kNone = 0, kInput = 1, kArgument = 2, kOther = 3 };
+  int64_t kind = kNone;
   std::string message;
   try {
     fn();
   } catch (const InputError& e) {
-    failed = input_error = true;
+    kind = kInput;
+    message = e.what();
+  } catch (const std::invalid_argument& e) {
+    kind = kArgument;
     message = e.what();
   } catch (const std::exception& e) {
-    failed = true;
+    kind = kOther;
     message = e.what();
   } catch (...) {
-    failed = true;
+    kind = kOther;
     message = "unknown exception";
   }
 
   // The lowest failing rank, or size() when none failed.
-  int64_t lowest = failed ? comm.rank() : comm.size();
+  int64_t lowest = kind != kNone ? comm.rank() : comm.size();
   comm.all_reduce(&lowest, 1, ReduceOp::Min);
   if (lowest == comm.size()) return;
 
   const int root = static_cast<int>(lowest);
-  int64_t kind = input_error ? 1 : 0;
   comm.broadcast(&kind, 1, root);
   comm.broadcast(message, root);
-  if (kind == 1) throw InputError(message);
+  if (kind == kInput) throw InputError(message);
+  if (kind == kArgument) throw std::invalid_argument(message);
   throw std::runtime_error(message);
 }
 

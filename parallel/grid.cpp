@@ -5,7 +5,7 @@
 #include <numeric>
 #include <string>
 
-#include "io/config.h"
+#include "parallel/errors.h"
 #include "parallel/mpi_communicator.h"
 
 namespace ph {

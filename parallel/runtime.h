@@ -1,8 +1,9 @@
 // Process-level runtime: MPI start-up and shutdown, this process's rank, printing once,
 // and bringing the whole job down when one rank fails (never a hang).
 #pragma once
-#include <stdexcept>
 #include <string>
+
+#include "parallel/errors.h"
 
 namespace ph {
 
@@ -21,12 +22,6 @@ class MpiRuntime {
  private:
   int rank_ = 0;
   int world_ = 1;
-};
-
-// A failure that every rank detects at the same point (for example a non-finite global loss
-// under nan_policy: stop): main prints it once, from rank 0, and every rank exits with 1.
-struct AgreedError : std::runtime_error {
-  using std::runtime_error::runtime_error;
 };
 
 // Prints a fatal message (once, prefixed "polyhead: error: ") and ends every rank of the job
