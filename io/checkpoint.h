@@ -2,7 +2,10 @@
 // written and read collectively by hyperslab (parallel HDF5 over MPI-IO), so that any
 // layout can load what any layout saved. The store is generic: the caller lists the tensors
 // (from its parameter table) and the block of each that this rank holds. The file format is
-// documented for h5py users in README.md ("Checkpoints").
+// documented for h5py users in README.md ("Checkpoints"). The code: io/checkpoint.cpp (the
+// format: save, load, verify, describe), io/checkpoint_directory.cpp (file names, `latest`,
+// atomic commit, pruning, space checks), io/checkpoint_checksum.cpp, io/checkpoint_blocks.cpp
+// (tensor lists and blocks) and io/checkpoint_hdf5.cpp (HDF5 plumbing).
 //
 // Every function taking a communicator is collective over it: all ranks call it with the
 // same path and the same list of tensor names and shapes (in the same order); they return
@@ -16,10 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "parallel/errors.h"
+
 namespace ph {
 
-// The newest file format this code writes and reads.
-inline constexpr int kCheckpointFormatVersion = 1;
+// The file format this code writes; it reads every version from 1 up to this one (README
+// "Versions").
+inline constexpr int kCheckpointFormatVersion = 2;
 
 // One tensor of the checkpoint and the block of it this rank holds.
 struct TensorSlice {
@@ -37,6 +43,9 @@ struct TensorSlice {
 struct CheckpointMeta {
   int format_version = kCheckpointFormatVersion;
   int64_t step = 0;
+  // AdamW updates applied (the bias-correction count); equals `step` unless steps were skipped
+  // (NaN policy). 0 <= optimizer_steps <= step. A version-1 file reads as optimizer_steps = step.
+  int64_t optimizer_steps = 0;
   uint64_t consumed_samples = 0;  // global data position
   uint64_t seed = 0;
   std::string config_yaml;    // the resolved config
@@ -52,7 +61,8 @@ std::string checkpoint_file_name(int64_t step);
 // name) is replaced the same way, last. Then, when keep_last > 0, the oldest step_*.h5 (by
 // step number) beyond the newest keep_last are deleted — never the file just written — and
 // stale step_*.h5.tmp left by crashed saves are removed; a failure there only prints a
-// warning. meta.format_version must be kCheckpointFormatVersion.
+// warning. meta.format_version must be kCheckpointFormatVersion, and 0 <= meta.optimizer_steps
+// <= meta.step.
 // Space is checked (free space, ulimit -f) and reserved (fallocate, where the file system has
 // it) before any data is written: HDF5 1.10 cannot close a file whose writes failed (the
 // process would crash at exit; fixed in later HDF5), so a full disk must be found first.
@@ -71,6 +81,7 @@ std::string checkpoint_file_name(int64_t step);
 //   cannot save checkpoint P: cannot rename P.tmp to P: <reason>
 //   cannot save checkpoint P: cannot update D/latest: <reason>   (P is complete but unnamed)
 // and std::invalid_argument for a bad call, e.g.
+//   cannot save checkpoint P: optimizer_steps N is not in [0, step S]
 //   cannot save checkpoint P: tensor NAME: block [o, +c) exceeds shape [..] in dim d
 //   cannot save checkpoint P: tensor NAME is listed twice
 //   cannot save checkpoint P: tensor A/B lies inside tensor A (a tensor cannot be a group)
@@ -90,9 +101,11 @@ std::string latest_checkpoint(const std::string& dir);
 //   checkpoint P does not exist
 //   checkpoint P is unreadable (truncated or not a polyhead checkpoint): <detail>
 //     e.g. "unable to open file: truncated file: eof = 4176, ..., stored_eof = 8352",
-//     "unable to open file: file signature not found", "the file has no attribute 'step'"
-//   checkpoint P has format version N; this polyhead reads versions up to 1 (use a newer
+//     "unable to open file: file signature not found", "the file has no attribute 'step'",
+//     "the file has no attribute 'optimizer_steps'" (version 2 requires it)
+//   checkpoint P has format version N; this polyhead reads versions up to 2 (use a newer
 //     polyhead)
+// A version-1 file (written before optimizer_steps existed) reads with optimizer_steps = step.
 CheckpointMeta read_checkpoint_meta(const std::string& path, MPI_Comm comm);
 
 // Reads every tensor's block into its data (all ranks, writer or not) and verifies each
@@ -111,8 +124,9 @@ void load_checkpoint(const std::string& path, const std::vector<TensorSlice>& te
 // Same errors as load_checkpoint.
 void verify_checkpoint(const std::string& path, MPI_Comm comm);
 
-// Human-readable summary for `polyhead inspect`: the attributes, every tensor (natural name
-// order) with shape and element count, the parameter count under /model, the config text.
+// Human-readable summary for `polyhead inspect`: the attributes (optimizer_steps included),
+// every tensor (natural name order) with shape and element count, the parameter count under
+// /model, the config text.
 std::string describe_checkpoint(const std::string& path, MPI_Comm comm);
 
 // The checksum term of one element: splitmix64's finalizer applied to

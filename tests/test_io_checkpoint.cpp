@@ -1,4 +1,5 @@
-// HDF5 checkpoints: round trips, slices, pruning, atomic failure, corruption and bad files.
+// HDF5 checkpoints: round trips, slices, pruning, atomic failure, corruption, bad files and
+// format versions.
 // The tests are written for any number of ranks (blocks are split over the ranks of
 // MPI_COMM_WORLD); ctest runs them on one rank, `mpirun -np 2/3` runs them sharded.
 #include <gtest/gtest.h>
@@ -23,7 +24,7 @@
 #include <vector>
 
 #include "io/checkpoint.h"
-#include "io/config.h"
+#include "parallel/errors.h"
 
 namespace ph {
 namespace {
@@ -150,12 +151,42 @@ void expect_error(const std::function<void()>& fn, const std::vector<std::string
 CheckpointMeta sample_meta(int64_t step) {
   CheckpointMeta m;
   m.step = step;
+  m.optimizer_steps = step / 2;  // as if every other step had been skipped
   m.consumed_samples = (uint64_t{1} << 63) + 5;
   m.seed = 0xFFFFFFFFFFFFFFFFULL;
   m.layout = "dp=1 tp=1 world=" + std::to_string(world_size());
   m.model_summary = "gpt L=2 d=128 H=4 V=256 T=64";
   m.config_yaml = "model:\n  type: gpt  # é → ü\ntrain:\n  seed: 1337\n";
   return m;
+}
+
+// Rewrites root attributes of a closed checkpoint with the serial HDF5 API (the datasets and
+// their checksums stay as they are): fn gets the open file.
+void edit_root(const std::string& path, const std::function<void(hid_t)>& fn) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  fn(file);
+  EXPECT_GE(H5Fclose(file), 0);
+}
+
+// Overwrites the existing scalar integer attribute `name` of the root with value.
+void set_root_int(hid_t file, const char* name, int64_t value) {
+  const hid_t attr = H5Aopen(file, name, H5P_DEFAULT);
+  ASSERT_GE(attr, 0) << name;
+  EXPECT_GE(H5Awrite(attr, H5T_NATIVE_INT64, &value), 0) << name;
+  H5Aclose(attr);
+}
+
+// What a version-1 writer left: no optimizer_steps, format_version 1.
+void make_version_1(const std::string& path) {
+  edit_root(path, [](hid_t file) {
+    ASSERT_GE(H5Adelete(file, "optimizer_steps"), 0);
+    set_root_int(file, "format_version", 1);
+  });
+}
+
+std::string fixture_v1() {
+  return std::string(POLYHEAD_SOURCE_DIR) + "/tests/fixtures/gpt_fd280f6/checkpoint_v1.h5";
 }
 
 class CheckpointTest : public ::testing::Test {
@@ -257,6 +288,7 @@ TEST_F(CheckpointTest, MetaRoundTrips) {
   const CheckpointMeta r = read_checkpoint_meta(path, MPI_COMM_WORLD);
   EXPECT_EQ(r.format_version, kCheckpointFormatVersion);
   EXPECT_EQ(r.step, 7);
+  EXPECT_EQ(r.optimizer_steps, 3);
   EXPECT_EQ(r.consumed_samples, m.consumed_samples);
   EXPECT_EQ(r.seed, m.seed);
   EXPECT_EQ(r.config_yaml, m.config_yaml);
@@ -487,9 +519,17 @@ TEST_F(CheckpointTest, InvalidTensorListsAreRejected) {
   null.data = nullptr;
   expect_error<std::invalid_argument>([&] { save({null}); }, {"data is null"});
   CheckpointMeta future = sample_meta(1);
-  future.format_version = 2;
+  future.format_version = kCheckpointFormatVersion + 1;
   expect_error<std::invalid_argument>(
-      [&] { save_checkpoint(dir_, future, {s}, MPI_COMM_WORLD, 0); }, {"format version 2"});
+      [&] { save_checkpoint(dir_, future, {s}, MPI_COMM_WORLD, 0); },
+      {"format version 3 requested; this polyhead writes version 2"});
+  for (int64_t bad : {int64_t{-1}, int64_t{6}}) {
+    CheckpointMeta m = sample_meta(5);
+    m.optimizer_steps = bad;
+    expect_error<std::invalid_argument>(
+        [&] { save_checkpoint(dir_, m, {s}, MPI_COMM_WORLD, 0); },
+        {"optimizer_steps " + std::to_string(bad) + " is not in [0, step 5]"});
+  }
   expect_error<std::invalid_argument>(
       [&] {
         load_checkpoint(dir_ + "/x.h5", {s, s}, MPI_COMM_WORLD);
@@ -601,20 +641,95 @@ TEST_F(CheckpointTest, GarbageMissingAndForeignFiles) {
 
 TEST_F(CheckpointTest, NewerFormatVersionIsRefused) {
   const std::string path = save_standard(3);
-  on_root([&] {
-    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    ASSERT_GE(f, 0);
-    const hid_t attr = H5Aopen(f, "format_version", H5P_DEFAULT);
-    const int version = 2;
-    EXPECT_GE(H5Awrite(attr, H5T_NATIVE_INT, &version), 0);
-    H5Aclose(attr);
-    H5Fclose(f);
-  });
+  on_root([&] { edit_root(path, [](hid_t f) { set_root_int(f, "format_version", 3); }); });
   const std::vector<std::string> msg = {"checkpoint " + path +
-                                        " has format version 2; this polyhead reads versions up "
-                                        "to 1 (use a newer polyhead)"};
+                                        " has format version 3; this polyhead reads versions up "
+                                        "to 2 (use a newer polyhead)"};
   expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); }, msg);
   expect_error<InputError>([&] { expect_standard(path); }, msg);
+  expect_error<InputError>([&] { describe_checkpoint(path, MPI_COMM_WORLD); }, msg);
+}
+
+TEST_F(CheckpointTest, OptimizerStepsRoundTrip) {
+  EXPECT_EQ(kCheckpointFormatVersion, 2);
+  Local a = part_of(wte_, 0);
+  for (const int64_t optimizer_steps : {int64_t{0}, int64_t{4}, int64_t{9}}) {
+    CheckpointMeta m = sample_meta(9);
+    m.optimizer_steps = optimizer_steps;
+    const std::string path = save_checkpoint(dir_, m, {slice_of(wte_, a)}, MPI_COMM_WORLD, 0);
+    const CheckpointMeta r = read_checkpoint_meta(path, MPI_COMM_WORLD);
+    EXPECT_EQ(r.format_version, 2);
+    EXPECT_EQ(r.step, 9);
+    EXPECT_EQ(r.optimizer_steps, optimizer_steps);
+  }
+  // Stored as a 64-bit signed integer.
+  if (world_rank() == 0) {
+    const std::string path = (fs::path(dir_) / checkpoint_file_name(9)).string();
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    const hid_t attr = H5Aopen(file, "optimizer_steps", H5P_DEFAULT);
+    ASSERT_GE(attr, 0);
+    const hid_t type = H5Aget_type(attr);
+    EXPECT_GT(H5Tequal(type, H5T_STD_I64LE), 0);
+    H5Tclose(type);
+    H5Aclose(attr);
+    H5Fclose(file);
+  }
+}
+
+TEST_F(CheckpointTest, Version1FileLoadsWithOptimizerStepsEqualToStep) {
+  const std::string path = save_standard(7);  // optimizer_steps 3
+  on_root([&] { make_version_1(path); });
+  const CheckpointMeta r = read_checkpoint_meta(path, MPI_COMM_WORLD);
+  EXPECT_EQ(r.format_version, 1);
+  EXPECT_EQ(r.step, 7);
+  EXPECT_EQ(r.optimizer_steps, 7);
+  EXPECT_EQ(r.seed, sample_meta(7).seed);
+  expect_standard(path);
+  verify_checkpoint(path, MPI_COMM_WORLD);
+  const std::string text = describe_checkpoint(path, MPI_COMM_WORLD);
+  EXPECT_NE(text.find("format version    1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("optimizer steps   7 ("), std::string::npos) << text;
+}
+
+TEST_F(CheckpointTest, CommittedVersion1FileLoads) {
+  const std::string path = fixture_v1();
+  const CheckpointMeta r = read_checkpoint_meta(path, MPI_COMM_WORLD);
+  EXPECT_EQ(r.format_version, 1);
+  EXPECT_EQ(r.step, 20);
+  EXPECT_EQ(r.optimizer_steps, 20);
+  EXPECT_EQ(r.consumed_samples, 160u);
+  EXPECT_EQ(r.seed, 1337u);
+  EXPECT_EQ(r.layout, "dp=1 tp=1 world=1");
+  EXPECT_NE(r.config_yaml.find("type: gpt"), std::string::npos);
+  verify_checkpoint(path, MPI_COMM_WORLD);
+  // A block loads like the same part of the whole tensor (both checksum-verified).
+  const Full shape{"/model/wte", {64, 32}, std::vector<float>(64 * 32, 0.0f)};
+  Local all = part_of(shape, -1), mine = part_of(shape, 1);
+  load_checkpoint(path, {slice_of(shape, all, world_rank() == 0)}, MPI_COMM_WORLD);
+  load_checkpoint(path, {slice_of(shape, mine)}, MPI_COMM_WORLD);
+  const Full wte{"/model/wte", {64, 32}, all.data};
+  EXPECT_TRUE(same_bits(mine.data, part_of(wte, 1).data));
+  EXPECT_TRUE(std::any_of(all.data.begin(), all.data.end(), [](float x) { return x != 0.0f; }));
+  EXPECT_NE(describe_checkpoint(path, MPI_COMM_WORLD).find("optimizer steps   20 ("),
+            std::string::npos);
+}
+
+TEST_F(CheckpointTest, Version2NeedsAValidOptimizerSteps) {
+  const std::string path = save_standard(7);
+  const std::string unreadable =
+      "checkpoint " + path + " is unreadable (truncated or not a polyhead checkpoint): ";
+  on_root([&] { edit_root(path, [](hid_t f) { set_root_int(f, "optimizer_steps", 8); }); });
+  expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); },
+                           {unreadable + "optimizer_steps 8 is not in [0, step 7]"});
+  on_root([&] { edit_root(path, [](hid_t f) { set_root_int(f, "optimizer_steps", -1); }); });
+  expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); },
+                           {unreadable + "optimizer_steps -1 is not in [0, step 7]"});
+  on_root([&] { edit_root(path, [](hid_t f) { ASSERT_GE(H5Adelete(f, "optimizer_steps"), 0); }); });
+  const std::vector<std::string> msg = {unreadable + "the file has no attribute 'optimizer_steps'"};
+  expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); }, msg);
+  expect_error<InputError>([&] { expect_standard(path); }, msg);
+  expect_error<InputError>([&] { verify_checkpoint(path, MPI_COMM_WORLD); }, msg);
 }
 
 TEST_F(CheckpointTest, LatestPointer) {
@@ -642,8 +757,9 @@ TEST_F(CheckpointTest, DescribeListsTensorsStepAndConfig) {
                       MPI_COMM_WORLD, 0);
   const std::string text = describe_checkpoint(path, MPI_COMM_WORLD);
   for (const std::string& part :
-       {std::string("step              42\n"), std::string("consumed samples  9223372036854775813"),
-        std::string("seed              18446744073709551615"), std::string("format version    1"),
+       {std::string("step              42\n"), std::string("optimizer steps   21\n"),
+        std::string("consumed samples  9223372036854775813"),
+        std::string("seed              18446744073709551615"), std::string("format version    2\n"),
         std::string("layout            dp=1 tp=1"), std::string("gpt L=2 d=128 H=4 V=256 T=64"),
         std::string("/model/wte"), std::string("[7, 5]"), std::string("/optim/m/wte"),
         std::string("model parameters  41 "), std::string("tensors           4 (76 elements)"),
@@ -678,7 +794,8 @@ with h5py.File(sys.argv[1], 'r') as f:
     w = f['/model/wte']
     assert w.shape == (7, 5) and w.dtype == np.float32, (w.shape, w.dtype)
     assert f['/model/scale'].shape == ()
-    assert int(f.attrs['step']) == 42 and int(f.attrs['format_version']) == 1
+    assert int(f.attrs['step']) == 42 and int(f.attrs['format_version']) == 2
+    assert int(f.attrs['optimizer_steps']) == 21, f.attrs['optimizer_steps']
     assert f.attrs['layout'].startswith('dp=1 tp=1'), f.attrs['layout']
     assert 'type: gpt' in f.attrs['config']
     names = []
