@@ -8,7 +8,7 @@
 
 #include "io/config.h"
 #include "io/shard.h"
-#include "kernels/common/philox.h"
+#include "kernels/common/rng_streams.h"
 
 namespace ph {
 
@@ -34,11 +34,11 @@ void append_padded(std::string& out, unsigned long v, int width) {
 
 // Uniform integer in [0, bound) from 64 Philox bits per try (two words at counter
 // `next`, `next` + 1), rejecting the top partial block: exactly uniform.
-uint64_t uniform_below(uint64_t bound, uint64_t seed, uint32_t stream, uint64_t& next) {
+uint64_t uniform_below(uint64_t bound, uint64_t seed, uint64_t& next) {
   const uint64_t limit = UINT64_MAX - UINT64_MAX % bound;  // a multiple of bound
   for (;;) {
-    const uint64_t hi = philox_bits(seed, stream, 0, next++);
-    const uint64_t lo = philox_bits(seed, stream, 0, next++);
+    const uint64_t hi = philox_bits(seed, rng::kAdditionA, 0, next++);
+    const uint64_t lo = philox_bits(seed, rng::kAdditionA, 0, next++);
     const uint64_t x = (hi << 32) | lo;
     if (x < limit) return x % bound;
   }
@@ -103,7 +103,6 @@ void AdditionTask::draw(uint64_t seed, int train_problems, int val_problems,
                         std::vector<AdditionProblem>& train,
                         std::vector<AdditionProblem>& val) const {
   const uint64_t bound = static_cast<uint64_t>(max_operand()) + 1;
-  const uint32_t stream = hash_name("addition.problems");
   const size_t n_train = static_cast<size_t>(std::max(train_problems, 0));
   const size_t n_val = static_cast<size_t>(std::max(val_problems, 0));
   train.clear();
@@ -114,8 +113,8 @@ void AdditionTask::draw(uint64_t seed, int train_problems, int val_problems,
   // every digits >= 1 contains those.
   uint64_t counter = 0;
   while (train.size() < n_train || val.size() < n_val) {
-    const AdditionProblem p{static_cast<long>(uniform_below(bound, seed, stream, counter)),
-                            static_cast<long>(uniform_below(bound, seed, stream, counter))};
+    const AdditionProblem p{static_cast<long>(uniform_below(bound, seed, counter)),
+                            static_cast<long>(uniform_below(bound, seed, counter))};
     std::vector<AdditionProblem>& split = is_val(p.a, p.b) ? val : train;
     if (split.size() < (&split == &val ? n_val : n_train)) split.push_back(p);
   }

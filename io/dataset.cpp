@@ -6,14 +6,11 @@
 #include <numeric>
 
 #include "io/config.h"
-#include "kernels/common/philox.h"
+#include "kernels/common/rng_streams.h"
 
 namespace ph {
 
 namespace {
-
-// Philox stream (the `a` word) of the shuffle; the epoch is the `b` word.
-const uint32_t kShuffleStream = hash_name("data.shuffle");
 
 // Uniform integer in [0, bound), bound >= 1, from the Philox stream (seed, stream, epoch)
 // starting at counter `next` (advanced past the draws used). Lemire's multiply-shift with
@@ -22,7 +19,7 @@ uint32_t uniform_below(uint32_t bound, uint64_t seed, uint32_t epoch, uint64_t& 
   const uint32_t threshold = static_cast<uint32_t>(-bound) % bound;  // 2^32 mod bound
   for (;;) {
     const uint64_t m =
-        static_cast<uint64_t>(philox_bits(seed, kShuffleStream, epoch, next++)) * bound;
+        static_cast<uint64_t>(philox_bits(seed, rng::kShuffleA, epoch, next++)) * bound;
     if (static_cast<uint32_t>(m) >= threshold) return static_cast<uint32_t>(m >> 32);
   }
 }

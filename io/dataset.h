@@ -9,8 +9,8 @@
 // checkpoints save): epoch e = s / num_windows, position p = s % num_windows. Without
 // shuffle sample s reads window p; with shuffle it reads window perm_e[p], where perm_e is a
 // Fisher–Yates permutation of [0, num_windows) whose draws come from
-// philox_bits(seed, hash_name("data.shuffle"), e mod 2^32, counter), exactly uniform
-// (Lemire's bounded integers with rejection). So a
+// philox_bits(seed, rng::kShuffleA, e mod 2^32, counter) (kernels/common/rng_streams.h),
+// exactly uniform (Lemire's bounded integers with rejection). So a
 // sample's content is a pure function of (files, T, shuffle, seed, s): the same for any
 // number of data-parallel ranks (each takes its slice of a step's global batch) and for a
 // resumed run.

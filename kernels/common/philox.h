@@ -54,7 +54,7 @@ PH_HD float uniform_from_bits(uint32_t bits) {
 }
 
 // FNV-1a hash of a name: the stream id of a parameter's initialisation.
-PH_HD uint32_t hash_name(const char* s) {
+PH_HD constexpr uint32_t hash_name(const char* s) {
   uint32_t h = 2166136261u;
   for (; *s; ++s) {
     h ^= static_cast<uint8_t>(*s);

@@ -1,0 +1,57 @@
+// The registry of every use of the counter-based generator (kernels/common/philox.h). A draw is
+// philox4x32(counter = (index lo, index hi, a, b), key = run seed): the element index fills the
+// first two counter words, and each use of the generator owns a set of (a, b) pairs, listed
+// here and nowhere else, so that no two uses can ever draw the same bits.
+//
+//   use                 a                              b                  index
+//   parameter init      hash_name(parameter name)      kInitB             element (row-major)
+//   dropout             optimizer step (< kMaxSteps)   dropout_site(...)  element (DropoutBlock,
+//                                                                         AttentionCoords)
+//   data order          kShuffleA                      epoch              draw counter
+//   synthetic task      kAdditionA                     0                  draw counter
+//   sampling            kSamplingA                     0                  generated position
+//
+// Why they are disjoint: dropout sites are never 0 and never kInitB, and steps stay below
+// kMaxSteps, under kShuffleA and kAdditionA; sampling and the task have b = 0, which no site
+// and not kInitB equals, and distinct a; init has b = kInitB, which only data order could also
+// have (at epoch kInitB), and no parameter name hashes to kShuffleA. The model tests
+// (tests/test_model_rng_streams.cpp) check each of these for the names and sites in use. The
+// held-out split of the synthetic task is no stream of the run: a hash of the problem keyed by
+// hash_name("addition.val") (io/addition_task.cpp).
+#pragma once
+#include <cstdint>
+
+#include "kernels/common/philox.h"
+
+namespace ph::rng {
+
+inline constexpr uint32_t kInitB = 0x1A17u;
+inline constexpr uint32_t kSamplingA = 0x5A3Du;
+inline constexpr uint32_t kShuffleA = hash_name("data.shuffle");
+inline constexpr uint32_t kAdditionA = hash_name("addition.problems");
+// train.max_steps is limited to this (io/config.cpp), so a dropout `a` is below it.
+inline constexpr uint32_t kMaxSteps = 1u << 30;
+
+// Dropout sites (the `b` word of dropout, DropoutSpec::site).
+//
+// Embedding sites are small constants. A transformer stack's site of layer l is
+//   16 + stack * kStackSites + 4 * l + slot
+// with slot 0 the attention probabilities, 1 the attention output, 2 the FFN output (the
+// residual branches). The cross-attention of an encoder-decoder is its own stack (slot 0:
+// probabilities, 1: output). Slot 3 is never used, which keeps kInitB (= 16 + 4 * 1665 + 3)
+// out of reach. The GPT decoder is stack kMain.
+inline constexpr int kMaxLayers = 4096;
+inline constexpr uint32_t kStackSites = 4u * kMaxLayers;
+
+enum class DropoutStack : uint32_t { kMain = 0, kEncoder = 1, kCross = 2 };
+enum class DropoutSlot : uint32_t { kAttentionProbs = 0, kAttentionOut = 1, kFfnOut = 2 };
+
+inline constexpr uint32_t kSiteEmbed = 1;         // the decoder's (GPT's) embedding output
+inline constexpr uint32_t kSiteEncoderEmbed = 2;  // an encoder's embedding output
+
+inline constexpr uint32_t dropout_site(DropoutStack stack, int layer, DropoutSlot slot) {
+  return 16u + static_cast<uint32_t>(stack) * kStackSites + 4u * static_cast<uint32_t>(layer) +
+         static_cast<uint32_t>(slot);
+}
+
+}  // namespace ph::rng
