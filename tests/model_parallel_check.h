@@ -11,6 +11,7 @@
 
 #include "model/gpt.h"
 #include "parallel/grid.h"
+#include "tests/model_batch.h"
 #include "tests/test_backend.h"
 
 namespace ph::testing {
@@ -55,14 +56,18 @@ inline void check_layout_against_reference(const ModelConfig& mc, const ProcessG
                                            int global_B) {
   const int T = mc.seq_len;
   std::mt19937 rng(17);
-  std::vector<int32_t> in(static_cast<size_t>(global_B) * T), tg(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    in[i] = static_cast<int32_t>(rng() % static_cast<unsigned>(mc.vocab_size));
-    tg[i] = static_cast<int32_t>(rng() % static_cast<unsigned>(mc.vocab_size));
+  Batch all;
+  all.B = global_B;
+  all.T = T;
+  all.tokens.resize(static_cast<size_t>(global_B) * T);
+  all.targets.resize(all.tokens.size());
+  for (size_t i = 0; i < all.tokens.size(); ++i) {
+    all.tokens[i] = static_cast<int32_t>(rng() % static_cast<unsigned>(mc.vocab_size));
+    all.targets[i] = static_cast<int32_t>(rng() % static_cast<unsigned>(mc.vocab_size));
   }
-  tg[3] = kIgnoreIndex;
+  all.targets[3] = kIgnoreIndex;
   int64_t counted = 0;
-  for (int32_t t : tg) counted += t != kIgnoreIndex;
+  for (int32_t t : all.targets) counted += t != kIgnoreIndex;
   const float dloss = 1.0f / static_cast<float>(counted);
   DropoutContext d;
   d.train = true;
@@ -70,32 +75,30 @@ inline void check_layout_against_reference(const ModelConfig& mc, const ProcessG
   d.step = 2;
 
   // Reference: the whole batch on one model, computed redundantly on every rank.
-  Gpt ref(ph::test::cpu(), mc, global_B);
+  Gpt ref(ph::test::cpu(), mc, ph::test::setup(global_B));
   ref.initialize(11);
-  std::memset(ref.grads(), 0, ref.arena_capacity() * sizeof(float));
-  const double ref_loss =
-      ref.forward_backward(in.data(), tg.data(), global_B, T, dloss, d, nullptr);
-  const double ref_forward = ref.loss(in.data(), tg.data(), global_B, T, d, nullptr);
+  ref.zero_grads();
+  const double ref_loss = ref.forward_backward(all, dloss, d, nullptr);
+  const double ref_forward = ref.loss(all, d, nullptr);
   EXPECT_NEAR(ref_forward, ref_loss, 1e-9 * std::fabs(ref_loss));
   std::vector<float> ref_logits(
       ref.logits(), ref.logits() + static_cast<size_t>(global_B) * T * ref.local_vocab());
 
   // This rank: its data-parallel slice of the batch, its tensor-parallel shard of the model.
   const int B = global_B / grid.dp;
-  Gpt g(ph::test::cpu(), mc, B, grid.tp_rank, grid.tp, grid.tp_comm.get());
+  Gpt g(ph::test::cpu(), mc, ph::test::setup(B, grid));
   g.initialize(11);
-  std::memset(g.grads(), 0, g.arena_capacity() * sizeof(float));
+  g.zero_grads();
   const size_t off = static_cast<size_t>(grid.dp_rank) * B * T;
-  DropoutContext dr = d;
-  dr.sample0 = static_cast<int64_t>(grid.dp_rank) * B;
-  double loss = g.forward_backward(in.data() + off, tg.data() + off, B, T, dloss, dr, nullptr);
+  const Batch mine = ph::test::slice(all, grid.dp_rank * B, B);
+  double loss = g.forward_backward(mine, dloss, d, nullptr);
   grid.dp_comm->all_reduce(&loss, 1, ReduceOp::Sum);
   grid.dp_comm->all_reduce(g.grads(), g.arena_size(), ReduceOp::Sum);
   EXPECT_TRUE(close(loss, ref_loss, 1e-5)) << loss << " vs " << ref_loss;
 
   // Logits of this rank's rows and vocabulary columns (recomputed: forward_backward turned
   // them into dlogits).
-  g.loss(in.data() + off, tg.data() + off, B, T, dr, nullptr);
+  g.loss(mine, d, nullptr);
   Diff logits;
   for (int r = 0; r < B * T; ++r)
     for (int j = 0; j < g.local_vocab() && g.vocab_start() + j < mc.vocab_size; ++j)

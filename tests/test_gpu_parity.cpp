@@ -63,7 +63,7 @@ void expect_step_parity(GemmPrecision precision) {
   const test::ModelBatch batch = test::model_batch(B, T, mc.vocab_size, 11, 7);
   const std::unique_ptr<Backend> gpu = cuda::make_cuda_backend(0, precision);
   const std::unique_ptr<Backend> cpu = make_cpu_backend(precision);
-  Gpt g(*gpu, mc, B), c(*cpu, mc, B);
+  Gpt g(*gpu, mc, test::setup(B)), c(*cpu, mc, test::setup(B));
   g.initialize(5);
   c.initialize(5);
   int64_t ng = 0, nc = 0;
@@ -75,8 +75,8 @@ void expect_step_parity(GemmPrecision precision) {
   gpu->download(gg.data(), g.grads(), gg.size() * sizeof(float));
   EXPECT_LT(relative_error(gg, gc), 1e-4);
   // Forward alone (dropout off): the logits.
-  g.forward(batch.inputs.data(), B, T, DropoutContext{});
-  c.forward(batch.inputs.data(), B, T, DropoutContext{});
+  g.forward(batch.batch, DropoutContext{});
+  c.forward(batch.batch, DropoutContext{});
   std::vector<float> logits_g(static_cast<size_t>(B) * T * g.local_vocab());
   std::vector<float> logits_c(logits_g.size());
   g.download_logits(logits_g.data(), 0, B * T);
@@ -108,7 +108,7 @@ std::vector<double> loss_curve(const std::string& metrics) {
   return out;
 }
 
-Config parity_run(const std::string& dir, const std::string& device) {
+Config parity_run(const std::string& dir, DeviceChoice device) {
   Config c = test::task_run(parity_model(), dir);
   c.train.global_batch = 8;
   c.train.max_steps = 20;
@@ -123,8 +123,8 @@ Config parity_run(const std::string& dir, const std::string& device) {
 TEST(GpuParity, TwentyTrainingStepsFollowTheCpuLossCurve) {
   PH_REQUIRE_GPUS(1);
   TempDir tmp;
-  train(parity_run(tmp / "cpu", "cpu"));
-  train(parity_run(tmp / "cuda", "cuda"));
+  train(parity_run(tmp / "cpu", DeviceChoice::kCpu));
+  train(parity_run(tmp / "cuda", DeviceChoice::kCuda));
   const std::vector<double> c = loss_curve(tmp / "cpu/metrics.jsonl");
   const std::vector<double> g = loss_curve(tmp / "cuda/metrics.jsonl");
   ASSERT_EQ(c.size(), 20u);

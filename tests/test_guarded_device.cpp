@@ -81,6 +81,9 @@ class GuardedBackend final : public Backend {
     cpu_->download(host_dst, src, bytes);
   }
   void synchronize() override {}
+  void reserve_attention(size_t probabilities) override { cpu_->reserve_attention(probabilities); }
+  void reserve_linear(int N, int IC, int OC) override { cpu_->reserve_linear(N, IC, OC); }
+  void reserve_norm_ranges(size_t count) override { cpu_->reserve_norm_ranges(count); }
 
   // Every op: open the device memory, run the CPU kernel, close it again.
 #define PH_GUARDED(name, params, args) \
@@ -114,15 +117,14 @@ class GuardedBackend final : public Backend {
               const float* w, int N, int IC, int OC),
              (dinp, dw, dbias, dout, inp, w, N, IC, OC))
   PH_GUARDED(attention_forward,
-             (float* out, float* att, const float* qkv, const uint8_t* key_mask, int B, int T,
-              int C, int H, bool causal, const DropoutSpec& drop,
-              const cpu::AttentionCoords& coords),
-             (out, att, qkv, key_mask, B, T, C, H, causal, drop, coords))
+             (float* out, float* att, const float* q, const float* kv, const AttentionDims& dims,
+              const DropoutSpec& drop, const AttentionCoords& coords),
+             (out, att, q, kv, dims, drop, coords))
   PH_GUARDED(attention_backward,
-             (float* dqkv, float* datt, const float* dout, const float* qkv, const float* att,
-              const uint8_t* key_mask, int B, int T, int C, int H, bool causal,
-              const DropoutSpec& drop, const cpu::AttentionCoords& coords),
-             (dqkv, datt, dout, qkv, att, key_mask, B, T, C, H, causal, drop, coords))
+             (float* dq, float* dkv, float* datt, const float* dout, const float* q,
+              const float* kv, const float* att, const AttentionDims& dims, const DropoutSpec& drop,
+              const AttentionCoords& coords),
+             (dq, dkv, datt, dout, q, kv, att, dims, drop, coords))
   PH_GUARDED(gelu_forward, (float* out, const float* inp, size_t n), (out, inp, n))
   PH_GUARDED(gelu_backward, (float* dinp, const float* inp, const float* dout, size_t n),
              (dinp, inp, dout, n))
@@ -131,37 +133,42 @@ class GuardedBackend final : public Backend {
              (dinp, inp, dout, n))
   PH_GUARDED(residual_forward, (float* out, const float* a, const float* b, size_t n),
              (out, a, b, n))
-  PH_GUARDED(residual_backward, (float* da, float* db, const float* dout, size_t n),
-             (da, db, dout, n))
   PH_GUARDED(dropout_forward,
              (float* out, const float* inp, int rows, int cols, const DropoutSpec& d,
-              const cpu::DropoutBlock& blk),
+              const DropoutBlock& blk),
              (out, inp, rows, cols, d, blk))
   PH_GUARDED(dropout_backward,
              (float* dinp, const float* dout, int rows, int cols, const DropoutSpec& d,
-              const cpu::DropoutBlock& blk),
+              const DropoutBlock& blk),
              (dinp, dout, rows, cols, d, blk))
+  PH_GUARDED(gather_rows, (float* out, const float* inp, const int32_t* rows, int n, int C),
+             (out, inp, rows, n, C))
+  PH_GUARDED(scatter_add_rows, (float* dinp, const float* dout, const int32_t* rows, int n, int C),
+             (dinp, dout, rows, n, C))
   PH_GUARDED(crossentropy_forward,
              (float* losses, const float* logits, const int32_t* targets, int N, int V, int Vp,
-              int ignore_index),
-             (losses, logits, targets, N, V, Vp, ignore_index))
+              int ignore_index, float smoothing),
+             (losses, logits, targets, N, V, Vp, ignore_index, smoothing))
   PH_GUARDED(crossentropy_fused,
              (float* logits_to_dlogits, float* losses, const int32_t* targets, int N, int V, int Vp,
-              int ignore_index, float dloss),
-             (logits_to_dlogits, losses, targets, N, V, Vp, ignore_index, dloss))
+              int ignore_index, float smoothing, float dloss),
+             (logits_to_dlogits, losses, targets, N, V, Vp, ignore_index, smoothing, dloss))
   PH_GUARDED(vp_crossentropy_max,
              (float* row_max, const float* logits, int N, int Vl, int v0, int V),
              (row_max, logits, N, Vl, v0, V))
   PH_GUARDED(vp_crossentropy_sums,
-             (float* sum_exp, float* target_logit, const float* logits, const float* row_max,
-              const int32_t* targets, int N, int Vl, int v0, int V, int ignore_index),
-             (sum_exp, target_logit, logits, row_max, targets, N, Vl, v0, V, ignore_index))
+             (float* sum_exp, float* target_logit, float* sum_logits, const float* logits,
+              const float* row_max, const int32_t* targets, int N, int Vl, int v0, int V,
+              int ignore_index),
+             (sum_exp, target_logit, sum_logits, logits, row_max, targets, N, Vl, v0, V,
+              ignore_index))
   PH_GUARDED(vp_crossentropy_finish,
              (float* losses, float* dlogits, const float* logits, const float* row_max,
-              const float* sum_exp, const float* target_logit, const int32_t* targets, int N,
-              int Vl, int v0, int V, int ignore_index, float dloss),
-             (losses, dlogits, logits, row_max, sum_exp, target_logit, targets, N, Vl, v0, V,
-              ignore_index, dloss))
+              const float* sum_exp, const float* target_logit, const float* sum_logits,
+              const int32_t* targets, int N, int Vl, int v0, int V, int ignore_index,
+              float smoothing, float dloss),
+             (losses, dlogits, logits, row_max, sum_exp, target_logit, sum_logits, targets, N, Vl,
+              v0, V, ignore_index, smoothing, dloss))
   PH_GUARDED(adamw_update,
              (float* params, const float* grads, float* m, float* v, size_t n,
               const AdamWParams& a),
@@ -218,7 +225,7 @@ ModelConfig small_model() {
 
 TEST(GuardedDevice, DeviceMemoryIsUnreachableFromTheHostOutsideBackendCalls) {
   GuardedBackend be;
-  Gpt model(be, small_model(), 2);
+  Gpt model(be, small_model(), test::setup(2));
   model.initialize(3);
   EXPECT_GE(be.regions(), 5u);  // parameters, gradients, activations, tokens, targets
   EXPECT_FALSE(host_readable(model.params(), 4)) << "the guard is not in force";
@@ -234,7 +241,7 @@ TEST(GuardedDevice, ModelStepMatchesTheCpuBackendBitForBit) {
   const ModelConfig mc = small_model();
   const test::ModelBatch batch = test::model_batch(2, mc.seq_len, mc.vocab_size, 9);
   GuardedBackend guarded;
-  Gpt a(guarded, mc, batch.B), b(test::cpu(), mc, batch.B);
+  Gpt a(guarded, mc, test::setup(batch.batch.B)), b(test::cpu(), mc, test::setup(batch.batch.B));
   a.initialize(1);
   b.initialize(1);
   int64_t na = 0, nb = 0;
@@ -299,7 +306,7 @@ TEST(GuardedDevice, Bf16RunTrainsLikeFp32) {
     return std::make_unique<GuardedBackend>(p);
   });
   Config b = c;
-  b.runtime.precision = "bf16";
+  b.runtime.precision = Precision::kBf16;
   b.run.dir = tmp / "bf16";
   const TrainSummary bf16 = train(b);
   set_cpu_backend_factory({});

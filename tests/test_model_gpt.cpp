@@ -35,40 +35,53 @@ ModelConfig tiny_model() {
   return m;
 }
 
-struct Batch {
-  std::vector<int32_t> inputs, targets;
-};
+// A GPT on `be` for micro-batches of up to B sequences, with label smoothing `smoothing`.
+Gpt gpt(Backend& be, const ModelConfig& m, int B, float smoothing = 0.0f) {
+  ModelSetup s;
+  s.max_batch = B;
+  s.label_smoothing = smoothing;
+  return Gpt(be, m, s);
+}
 
 Batch make_batch(int B, int T, int V, unsigned seed, bool with_ignored) {
   std::mt19937 rng(seed);
   Batch b;
+  b.B = B;
+  b.T = T;
   for (int i = 0; i < B * T; ++i) {
-    b.inputs.push_back(static_cast<int32_t>(rng() % static_cast<unsigned>(V)));
+    b.tokens.push_back(static_cast<int32_t>(rng() % static_cast<unsigned>(V)));
     b.targets.push_back(static_cast<int32_t>(rng() % static_cast<unsigned>(V)));
   }
   if (with_ignored) b.targets[1] = kIgnoreIndex;
   return b;
 }
 
-// Mean loss over counted targets, in double.
-double mean_loss(Gpt& g, const Batch& b, int B, int T, const DropoutContext& d) {
+// Mean loss over counted targets, in double: the plain cross-entropy, or with label smoothing
+// the loss forward_backward differentiates (its return value).
+double mean_loss(Gpt& g, const Batch& b, const DropoutContext& d, bool smoothed = false) {
   int64_t n = 0;
-  const double s = g.loss(b.inputs.data(), b.targets.data(), B, T, d, &n);
+  double s = 0.0;
+  if (smoothed) {
+    s = g.forward_backward(b, 0.0f, d, &n);  // dloss 0: the gradient arena stays as it is
+  } else {
+    s = g.loss(b, d, &n);
+  }
   return s / static_cast<double>(n);
 }
 
 // Checks d(mean loss)/d(param) from backward against central differences for a spread of
 // elements of every parameter tensor.
-void check_gradients(const ModelConfig& mc, const DropoutContext& d, float eps = 1e-2f) {
+void check_gradients(const ModelConfig& mc, const DropoutContext& d, float eps = 1e-2f,
+                     float smoothing = 0.0f) {
   const int B = 2, T = mc.seq_len;
-  Gpt g(ph::test::cpu(), mc, B);
+  Gpt g = gpt(ph::test::cpu(), mc, B, smoothing);
   g.initialize(42);
-  const Batch b = make_batch(B, T, mc.vocab_size, 7, true);
+  Batch b = make_batch(B, T, mc.vocab_size, 7, true);
+  b.sample0 = 4;
   int64_t counted = 0;
   for (int32_t t : b.targets) counted += t != kIgnoreIndex;
-  std::memset(g.grads(), 0, g.arena_size() * sizeof(float));
-  g.forward_backward(b.inputs.data(), b.targets.data(), B, T, 1.0f / static_cast<float>(counted), d,
-                     nullptr);
+  g.zero_grads();
+  g.forward_backward(b, 1.0f / static_cast<float>(counted), d, nullptr);
   std::vector<float> grad(g.grads(), g.grads() + g.arena_size());
   int checked = 0, nonzero = 0;
   for (const Param& p : g.table().params()) {
@@ -80,9 +93,9 @@ void check_gradients(const ModelConfig& mc, const DropoutContext& d, float eps =
       float& w = g.params()[i];
       const float saved = w;
       w = saved + eps;
-      const double lp = mean_loss(g, b, B, T, d);
+      const double lp = mean_loss(g, b, d, smoothing > 0.0f);
       w = saved - eps;
-      const double lm = mean_loss(g, b, B, T, d);
+      const double lm = mean_loss(g, b, d, smoothing > 0.0f);
       w = saved;
       const double fd = (lp - lm) / (2.0 * eps);
       const double an = grad[i];
@@ -104,7 +117,6 @@ DropoutContext with_dropout() {
   d.train = true;
   d.seed = 99;
   d.step = 3;
-  d.sample0 = 4;
   return d;
 }
 
@@ -114,8 +126,8 @@ TEST(GptGradients, PreNormGeluLearnedTied) {
 
 TEST(GptGradients, PostNormSinusoidalUntiedScaled) {
   ModelConfig m = tiny_model();
-  m.norm = "post";
-  m.pos_encoding = "sinusoidal";
+  m.norm = Norm::kPost;
+  m.pos_encoding = PosEncoding::kSinusoidal;
   m.tie_embeddings = false;
   m.embed_scale = true;
   check_gradients(m, no_dropout());
@@ -124,8 +136,8 @@ TEST(GptGradients, PostNormSinusoidalUntiedScaled) {
 // ReLU has kinks: a smaller step keeps the differences on one side of them.
 TEST(GptGradients, PostNormRelu) {
   ModelConfig m = tiny_model();
-  m.norm = "post";
-  m.activation = "relu";
+  m.norm = Norm::kPost;
+  m.activation = Activation::kRelu;
   check_gradients(m, no_dropout(), 2e-3f);
 }
 
@@ -146,31 +158,73 @@ TEST(GptGradients, WithDropoutEverywhere) {
 
 TEST(GptGradients, PostNormWithDropout) {
   ModelConfig m = tiny_model();
-  m.norm = "post";
+  m.norm = Norm::kPost;
   m.dropout_attn = 0.3f;
   m.dropout_resid = 0.1f;
   check_gradients(m, with_dropout());
 }
 
+// Label smoothing 0.1 (Marian's definition) in the training loss: forward_backward returns the
+// smoothed loss and its gradient matches it.
+TEST(GptGradients, LabelSmoothing) {
+  check_gradients(tiny_model(), with_dropout(), 1e-2f, 0.1f);
+}
+
+// A micro-batch shorter than seq_len draws the same dropout masks for the positions it has: the
+// masks use the configured length as the stride of a sample, never the micro-batch's. With a
+// causal model the loss of the first T' positions is then the same in both.
+TEST(GptModel, ShorterMicroBatchDrawsTheSameDropoutMasks) {
+  ModelConfig m = tiny_model();
+  m.dropout_embed = m.dropout_attn = m.dropout_resid = 0.5f;
+  Gpt g = gpt(ph::test::cpu(), m, 2);
+  g.initialize(5);
+  Batch full = make_batch(2, m.seq_len, m.vocab_size, 9, false);
+  full.sample0 = 6;
+  const int Ts = 3;
+  Batch part = full;
+  part.T = Ts;
+  part.tokens.clear();
+  part.targets.clear();
+  for (int b = 0; b < 2; ++b)
+    for (int t = 0; t < m.seq_len; ++t) {
+      const size_t i = static_cast<size_t>(b * m.seq_len + t);
+      if (t < Ts) {
+        part.tokens.push_back(full.tokens[i]);
+        part.targets.push_back(full.targets[i]);
+      } else {
+        full.targets[i] = kIgnoreIndex;  // only the shared positions count
+      }
+    }
+  const DropoutContext d = with_dropout();
+  int64_t nf = 0, np = 0;
+  const double lf = g.loss(full, d, &nf), lp = g.loss(part, d, &np);
+  EXPECT_EQ(nf, np);
+  EXPECT_NEAR(lp, lf, 1e-5 * std::fabs(lf));
+  // The masks matter: another step draws other masks and another loss.
+  DropoutContext other = d;
+  other.step += 1;
+  EXPECT_GT(std::fabs(g.loss(part, other, nullptr) - lp), 1e-3 * std::fabs(lp));
+}
+
 TEST(GptModel, DropoutChangesTheLossOnlyInTraining) {
   ModelConfig m = tiny_model();
   m.dropout_resid = 0.5f;
-  Gpt g(ph::test::cpu(), m, 2);
+  Gpt g = gpt(ph::test::cpu(), m, 2);
   g.initialize(1);
   const Batch b = make_batch(2, m.seq_len, m.vocab_size, 3, false);
   DropoutContext eval;
-  const double l_eval = mean_loss(g, b, 2, m.seq_len, eval);
+  const double l_eval = mean_loss(g, b, eval);
   DropoutContext tr = with_dropout();
-  const double l_train = mean_loss(g, b, 2, m.seq_len, tr);
+  const double l_train = mean_loss(g, b, tr);
   EXPECT_NE(l_eval, l_train);
-  EXPECT_EQ(l_train, mean_loss(g, b, 2, m.seq_len, tr));  // same context, same mask
+  EXPECT_EQ(l_train, mean_loss(g, b, tr));  // same context, same mask
   tr.step += 1;
-  EXPECT_NE(l_train, mean_loss(g, b, 2, m.seq_len, tr));
+  EXPECT_NE(l_train, mean_loss(g, b, tr));
 }
 
 TEST(GptModel, ParameterTableNamesAndShapes) {
   ModelConfig m = tiny_model();
-  Gpt g(ph::test::cpu(), m, 1);
+  Gpt g = gpt(ph::test::cpu(), m, 1);
   const ParamTable& t = g.table();
   ASSERT_GE(t.find("wte"), 0);
   EXPECT_EQ(t[t.find("wte")].shape, (std::vector<int64_t>{11, 8}));
@@ -190,10 +244,10 @@ TEST(GptModel, ParameterTableNamesAndShapes) {
   // GPT-2 parameter count formula for this shape (tied head): V d + T d + L(12 d^2 + 13 d) + 2d.
   const int64_t d = 8, L = 2;
   EXPECT_EQ(t.full_count(), 11 * d + 5 * d + L * (12 * d * d + 13 * d) + 2 * d);
-  m.norm = "post";
+  m.norm = Norm::kPost;
   m.tie_embeddings = false;
-  m.pos_encoding = "sinusoidal";
-  Gpt g2(ph::test::cpu(), m, 1);
+  m.pos_encoding = PosEncoding::kSinusoidal;
+  Gpt g2 = gpt(ph::test::cpu(), m, 1);
   EXPECT_LT(g2.table().find("lnf.weight"), 0);
   EXPECT_LT(g2.table().find("wpe"), 0);
   EXPECT_GE(g2.table().find("lm_head.weight"), 0);
@@ -202,7 +256,7 @@ TEST(GptModel, ParameterTableNamesAndShapes) {
 TEST(GptModel, InitIsAFunctionOfSeedNameAndIndex) {
   ModelConfig m = tiny_model();
   m.n_layers = 3;
-  Gpt g(ph::test::cpu(), m, 1);
+  Gpt g = gpt(ph::test::cpu(), m, 1);
   g.initialize(5);
   const ParamTable& t = g.table();
   const Param& fc = t[t.find("h.2.mlp.fc.weight")];
@@ -220,7 +274,7 @@ TEST(GptModel, InitIsAFunctionOfSeedNameAndIndex) {
   EXPECT_EQ(wte.padded_rows, 128);
   for (size_t i = 11 * 8; i < wte.numel; ++i) ASSERT_EQ(g.params()[wte.offset + i], 0.0f);
   // Another seed, other values.
-  Gpt g2(ph::test::cpu(), m, 1);
+  Gpt g2 = gpt(ph::test::cpu(), m, 1);
   g2.initialize(6);
   EXPECT_NE(g.params()[fc.offset], g2.params()[fc.offset]);
 }
@@ -228,10 +282,10 @@ TEST(GptModel, InitIsAFunctionOfSeedNameAndIndex) {
 TEST(GptModel, InitialLossOfSmallConfigIsLnV) {
   // The `small` shape: L=6, d=384, H=6, T=256, V=256. Acceptance: within 2% of ln(256).
   const ModelConfig m = shaped_model(256, 6, 384, 6, 256);
-  Gpt g(ph::test::cpu(), m, 2);
+  Gpt g = gpt(ph::test::cpu(), m, 2);
   g.initialize(1337);
   const Batch b = make_batch(2, 256, 256, 11, false);
-  const double l = mean_loss(g, b, 2, 256, no_dropout());
+  const double l = mean_loss(g, b, no_dropout());
   EXPECT_NEAR(l, std::log(256.0), 0.02 * std::log(256.0));
 }
 
@@ -244,17 +298,15 @@ TEST(GptModel, Bf16LinearLayersStayCloseToFp32) {
   const ModelConfig m = shaped_model(64, 2, 64, 4, 16);
   const int B = 2, T = m.seq_len;
   const auto bf16 = make_cpu_backend(GemmPrecision::Bf16);
-  Gpt f(ph::test::cpu(), m, B), h(*bf16, m, B);
+  Gpt f = gpt(ph::test::cpu(), m, B), h = gpt(*bf16, m, B);
   f.initialize(7);
   h.initialize(7);
   f.zero_grads();
   h.zero_grads();
   const Batch b = make_batch(B, T, m.vocab_size, 8, true);
   int64_t nf = 0, nh = 0;
-  const double sf =
-      f.forward_backward(b.inputs.data(), b.targets.data(), B, T, 0.05f, no_dropout(), &nf);
-  const double sh =
-      h.forward_backward(b.inputs.data(), b.targets.data(), B, T, 0.05f, no_dropout(), &nh);
+  const double sf = f.forward_backward(b, 0.05f, no_dropout(), &nf);
+  const double sh = h.forward_backward(b, 0.05f, no_dropout(), &nh);
   const double lf = sf / static_cast<double>(nf), lh = sh / static_cast<double>(nh);
   EXPECT_EQ(nf, nh);
   EXPECT_NEAR(lh, lf, 0.01 * lf);
@@ -274,12 +326,11 @@ TEST(GptModel, Bf16LinearLayersStayCloseToFp32) {
 
 TEST(GptModel, PaddedVocabularyGetsNoGradientAndNoProbability) {
   ModelConfig m = tiny_model();
-  Gpt g(ph::test::cpu(), m, 2);
+  Gpt g = gpt(ph::test::cpu(), m, 2);
   g.initialize(3);
   const Batch b = make_batch(2, m.seq_len, m.vocab_size, 5, false);
-  std::memset(g.grads(), 0, g.arena_size() * sizeof(float));
-  g.forward_backward(b.inputs.data(), b.targets.data(), 2, m.seq_len, 0.1f, with_dropout(),
-                     nullptr);
+  g.zero_grads();
+  g.forward_backward(b, 0.1f, with_dropout(), nullptr);
   const Param& wte = g.table()[g.table().find("wte")];
   for (size_t i = 11 * 8; i < wte.numel; ++i) ASSERT_EQ(g.grads()[wte.offset + i], 0.0f);
   for (int r = 0; r < 2 * m.seq_len; ++r)

@@ -13,10 +13,10 @@ TEST(ModelParallel, TensorParallelTwoMatchesOneRank) {
 
 TEST(ModelParallel, TensorParallelPostNormUntiedSinusoidal) {
   ModelConfig m = testing::parallel_test_model();
-  m.norm = "post";
+  m.norm = Norm::kPost;
   m.tie_embeddings = false;
-  m.pos_encoding = "sinusoidal";
-  m.activation = "relu";
+  m.pos_encoding = PosEncoding::kSinusoidal;
+  m.activation = Activation::kRelu;
   testing::check_layout_against_reference(m, make_grid(2), 4);
 }
 

@@ -1,0 +1,154 @@
+#include "model/attention.h"
+
+#include <stdexcept>
+#include <string>
+
+namespace ph {
+
+namespace {
+
+size_t sz(int64_t v) {
+  return static_cast<size_t>(v);
+}
+
+// Where this rank's heads and the micro-batch's samples sit in the unsharded probabilities.
+AttentionCoords coords_of(const AttentionSpec& s, const Pass& pass, int head0) {
+  AttentionCoords c;
+  c.sample0 = pass.sample0;
+  c.head0 = head0;
+  c.H_total = s.H;
+  c.Tq_max = s.probs.T_max;
+  c.Tk_max = s.Tk_max;
+  return c;
+}
+
+void check_heads(const AttentionSpec& s, int tp) {
+  if (s.H % tp != 0 || s.C % s.H != 0)
+    throw std::logic_error("attention: heads must divide the width and the tensor-parallel size");
+}
+
+}  // namespace
+
+SelfAttention::SelfAttention(ModelCore& core, const std::string& prefix, const AttentionSpec& spec)
+    : Block(core),
+      spec_((check_heads(spec, core.tp().size), spec)),
+      Cl_(spec.C / core.tp().size),
+      Hl_(spec.H / core.tp().size),
+      qkv_(core, {prefix + "q", prefix + "k", prefix + "v"}, spec.C, spec.C, spec.bias,
+           spec.init_std, spec.max_batch * spec.probs.T_max),
+      proj_(core, prefix + "proj", spec.C, spec.C, spec.bias, spec.proj_std,
+            spec.max_batch * spec.probs.T_max) {
+  adopt(qkv_);
+  adopt(proj_);
+  const size_t rows = sz(spec.max_batch) * sz(spec.probs.T_max);
+  const size_t probs = sz(spec.max_batch) * sz(Hl_) * sz(spec.probs.T_max) * sz(spec.Tk_max);
+  ActivationPlan& plan = core.plan();
+  plan.own(&qkv_out_, rows * 3 * sz(Cl_));
+  plan.own(&att_, probs);
+  plan.own(&ctx_, rows * sz(Cl_));
+  plan.shared(&dctx_, "attention.dctx", rows * sz(Cl_));
+  plan.shared(&dqkv_, "attention.dqkv", rows * 3 * sz(Cl_));
+  plan.shared(&datt_, "attention.datt", probs);
+  if (spec.probs.p > 0.0f) be().reserve_attention(probs);  // dropout scratch (CUDA)
+}
+
+AttentionDims SelfAttention::dims(const Pass& pass, const int32_t* key_len) const {
+  AttentionDims d;
+  d.B = pass.B;
+  d.Tq = d.Tk = pass.T;
+  d.C = Cl_;
+  d.H = Hl_;
+  d.ldq = d.ldkv = 3 * Cl_;
+  d.causal = spec_.causal;
+  d.key_len = key_len;
+  return d;
+}
+
+void SelfAttention::forward(float* y, const float* x, const Pass& pass, const int32_t* key_len) {
+  const int N = pass.rows();
+  qkv_.forward(qkv_out_, x, N);
+  be().attention_forward(ctx_, att_, qkv_out_, qkv_out_ + Cl_, dims(pass, key_len),
+                         spec_.probs.spec(pass), coords_of(spec_, pass, tp().rank * Hl_));
+  proj_.forward(y, ctx_, N);
+}
+
+void SelfAttention::backward(float* dx, const float* dy, const float* x, const Pass& pass,
+                             const int32_t* key_len) {
+  const int N = pass.rows();
+  proj_.backward(dctx_, dy, ctx_, N);
+  be().zero(dqkv_, sz(N) * 3 * sz(Cl_) * sizeof(float));
+  be().attention_backward(dqkv_, dqkv_ + Cl_, datt_, dctx_, qkv_out_, qkv_out_ + Cl_, att_,
+                          dims(pass, key_len), spec_.probs.spec(pass),
+                          coords_of(spec_, pass, tp().rank * Hl_));
+  qkv_.backward(dx, dqkv_, x, N);
+}
+
+CrossAttention::CrossAttention(ModelCore& core, const std::string& prefix,
+                               const AttentionSpec& spec)
+    : Block(core),
+      spec_((check_heads(spec, core.tp().size), spec)),
+      Cl_(spec.C / core.tp().size),
+      Hl_(spec.H / core.tp().size),
+      q_(core, {prefix + "q"}, spec.C, spec.C, spec.bias, spec.init_std,
+         spec.max_batch * spec.probs.T_max),
+      kv_(core, {prefix + "k", prefix + "v"}, spec.C, spec.C, spec.bias, spec.init_std,
+          spec.max_batch * spec.Tk_max),
+      proj_(core, prefix + "proj", spec.C, spec.C, spec.bias, spec.proj_std,
+            spec.max_batch * spec.probs.T_max) {
+  adopt(q_);
+  adopt(kv_);
+  adopt(proj_);
+  const size_t rows = sz(spec.max_batch) * sz(spec.probs.T_max);
+  const size_t keys = sz(spec.max_batch) * sz(spec.Tk_max);
+  const size_t probs = sz(spec.max_batch) * sz(Hl_) * sz(spec.probs.T_max) * sz(spec.Tk_max);
+  ActivationPlan& plan = core.plan();
+  plan.own(&q_out_, rows * sz(Cl_));
+  plan.own(&kv_out_, keys * 2 * sz(Cl_));
+  plan.own(&att_, probs);
+  plan.own(&ctx_, rows * sz(Cl_));
+  plan.shared(&dctx_, "attention.dctx", rows * sz(Cl_));
+  plan.shared(&dq_, "attention.dq", rows * sz(Cl_));
+  plan.shared(&dkv_, "attention.dkv", keys * 2 * sz(Cl_));
+  plan.shared(&datt_, "attention.datt", probs);
+  if (spec.probs.p > 0.0f) be().reserve_attention(probs);  // dropout scratch (CUDA)
+}
+
+AttentionDims CrossAttention::dims(const Pass& pass, const Memory& mem) const {
+  AttentionDims d;
+  d.B = pass.B;
+  d.Tq = pass.T;
+  d.Tk = mem.Tk;
+  d.C = Cl_;
+  d.H = Hl_;
+  d.ldq = Cl_;
+  d.ldkv = 2 * Cl_;
+  d.causal = false;
+  d.key_len = mem.key_len;
+  return d;
+}
+
+void CrossAttention::forward(float* y, const float* x, const Pass& pass, const Memory& mem) {
+  if (mem.Tk < 0 || mem.Tk > spec_.Tk_max)
+    throw std::logic_error("CrossAttention: a memory of " + std::to_string(mem.Tk) +
+                           " positions exceeds the " + std::to_string(spec_.Tk_max) + " planned");
+  const int N = pass.rows();
+  q_.forward(q_out_, x, N);
+  kv_.forward(kv_out_, mem.x, pass.B * mem.Tk);
+  be().attention_forward(ctx_, att_, q_out_, kv_out_, dims(pass, mem), spec_.probs.spec(pass),
+                         coords_of(spec_, pass, tp().rank * Hl_));
+  proj_.forward(y, ctx_, N);
+}
+
+void CrossAttention::backward(float* dx, const float* dy, const float* x, const Pass& pass,
+                              const Memory& mem) {
+  const int N = pass.rows(), Nk = pass.B * mem.Tk;
+  proj_.backward(dctx_, dy, ctx_, N);
+  be().zero(dq_, sz(N) * sz(Cl_) * sizeof(float));
+  be().zero(dkv_, sz(Nk) * 2 * sz(Cl_) * sizeof(float));
+  be().attention_backward(dq_, dkv_, datt_, dctx_, q_out_, kv_out_, att_, dims(pass, mem),
+                          spec_.probs.spec(pass), coords_of(spec_, pass, tp().rank * Hl_));
+  kv_.backward(mem.dx, dkv_, mem.x, Nk, /*reduce=*/false);
+  q_.backward(dx, dq_, x, N);
+}
+
+}  // namespace ph

@@ -1,0 +1,84 @@
+// Multi-head attention blocks, tensor-parallel the Megatron way: the q, k, v projections are
+// column-parallel (each rank holds H/tp whole heads), the output projection is row-parallel.
+//
+// SelfAttention: q, k, v from one stream ([N, C] -> fused [N, 3C/tp]); causal, key padding by
+// per-sample lengths, or both. CrossAttention: q from the stream, k and v from another one
+// (the memory: an encoder's output), Tq != Tk, key padding of the memory.
+//
+// Parameters (<p> the block's prefix, e.g. "h.0.attn." or "dec.h.0.cross."): <p>q.weight,
+// <p>k.weight, <p>v.weight [C, C] (adjacent), <p>q.bias, <p>k.bias, <p>v.bias [C], <p>proj.weight
+// [C, C], <p>proj.bias [C]. The heads are contiguous row blocks of q, k and v.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "model/linear.h"
+#include "model/pass.h"
+
+namespace ph {
+
+struct AttentionSpec {
+  int C = 0, H = 0;     // width and heads of the unsharded layer
+  bool causal = false;  // self-attention only
+  bool bias = true;
+  float init_std = 0.02f;  // q, k, v
+  float proj_std = 0.02f;  // the output projection
+  Dropout probs;           // on the attention probabilities (T_max: the query rows' maximum)
+  int Tk_max = 0;          // keys per sample at most (self-attention: probs.T_max)
+  int max_batch = 0;
+};
+
+// The memory cross-attention reads: B samples of Tk rows [B*Tk, C], with per-sample lengths
+// (device, may be null) and, in backward, where to add this rank's partial gradient of x (every
+// decoder layer adds to it; the model sums it over the tensor-parallel group once).
+struct Memory {
+  const float* x = nullptr;
+  float* dx = nullptr;
+  int Tk = 0;
+  const int32_t* key_len = nullptr;
+};
+
+class SelfAttention : public Block {
+ public:
+  SelfAttention(ModelCore& core, const std::string& prefix, const AttentionSpec& spec);
+
+  // y [N, C] = proj(attention(q, k, v of x [N, C])), complete on every rank. key_len [B]
+  // (device) or null.
+  void forward(float* y, const float* x, const Pass& pass, const int32_t* key_len);
+  // dx [N, C] overwritten with the full input gradient; parameter gradients accumulate.
+  void backward(float* dx, const float* dy, const float* x, const Pass& pass,
+                const int32_t* key_len);
+
+ private:
+  AttentionDims dims(const Pass& pass, const int32_t* key_len) const;
+
+  AttentionSpec spec_;
+  int Cl_, Hl_;  // this rank's width and heads
+  ColumnParallelLinear qkv_;
+  RowParallelLinear proj_;
+  float *qkv_out_ = nullptr, *att_ = nullptr, *ctx_ = nullptr;  // kept for backward
+  float *dctx_ = nullptr, *dqkv_ = nullptr, *datt_ = nullptr;   // scratch
+};
+
+class CrossAttention : public Block {
+ public:
+  CrossAttention(ModelCore& core, const std::string& prefix, const AttentionSpec& spec);
+
+  // y [N, C] = proj(attention(q of x [N, C]; k, v of mem.x [B*mem.Tk, C])).
+  void forward(float* y, const float* x, const Pass& pass, const Memory& mem);
+  // dx [N, C] overwritten with the full gradient of x; this rank's partial gradient of the
+  // memory is added to mem.dx.
+  void backward(float* dx, const float* dy, const float* x, const Pass& pass, const Memory& mem);
+
+ private:
+  AttentionDims dims(const Pass& pass, const Memory& mem) const;
+
+  AttentionSpec spec_;
+  int Cl_, Hl_;
+  ColumnParallelLinear q_, kv_;
+  RowParallelLinear proj_;
+  float *q_out_ = nullptr, *kv_out_ = nullptr, *att_ = nullptr, *ctx_ = nullptr;
+  float *dctx_ = nullptr, *dq_ = nullptr, *dkv_ = nullptr, *datt_ = nullptr;
+};
+
+}  // namespace ph

@@ -1,0 +1,63 @@
+// One transformer layer: self-attention, optionally cross-attention over a memory (the
+// decoder of an encoder-decoder), and the FFN, each a residual sublayer (pre- or post-norm).
+//
+// LayerNorms are named by position: ln1 around self-attention, then ln2 around the next
+// sublayer and ln3 around the third (GPT and encoders: ln1, ln2; a decoder with
+// cross-attention: ln1 self, ln2 cross, ln3 FFN). Parameters (<p> e.g. "h.0."):
+// <p>ln1.*, <p>attn.*, [<p>ln2.*, <p>cross.*,] <p>ln{2,3}.*, <p>mlp.* — in that arena order.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "kernels/common/rng_streams.h"
+#include "model/attention.h"
+#include "model/mlp.h"
+#include "model/residual_branch.h"
+
+namespace ph {
+
+struct LayerSpec {
+  int C = 0, H = 0, F = 0;
+  Norm norm = Norm::kPre;
+  Activation activation = Activation::kGelu;
+  bool bias = true;
+  bool causal = false;  // of self-attention
+  bool cross = false;   // cross-attention over a memory
+  float init_std = 0.02f;
+  float proj_std = 0.02f;  // the projections that end a residual branch
+  float dropout_attn = 0.0f, dropout_resid = 0.0f;
+  rng::DropoutStack stack = rng::DropoutStack::kMain;  // dropout sites of this stack
+  int T_max = 0;                                       // positions per sample at most
+  int Tk_max = 0;     // memory positions per sample at most (cross-attention)
+  int max_batch = 0;  // samples per micro-batch at most
+};
+
+class TransformerLayer : public Block {
+ public:
+  // `index`: the layer's place in its stack (dropout sites).
+  TransformerLayer(ModelCore& core, const std::string& prefix, int index, const LayerSpec& spec);
+
+  // The layer's output stream for x [N, C] (a buffer of the layer). key_len [B] (device, may be
+  // null): the visible length of each sample for self-attention. mem: the memory of
+  // cross-attention (required exactly when the layer has one).
+  const float* forward(const float* x, const Pass& pass, const int32_t* key_len, const Memory* mem);
+  // dstream: the gradient of the output on entry, of x on exit. Cross-attention adds this
+  // rank's partial gradient of the memory to mem->dx.
+  void backward(float* dstream, const float* x, const Pass& pass, const int32_t* key_len,
+                const Memory* mem);
+
+ private:
+  LayerNorm ln_attn_;
+  SelfAttention attn_;
+  ResidualBranch attn_branch_;
+  std::unique_ptr<LayerNorm> ln_cross_;
+  std::unique_ptr<CrossAttention> cross_;
+  std::unique_ptr<ResidualBranch> cross_branch_;
+  LayerNorm ln_ffn_;
+  Mlp mlp_;
+  ResidualBranch ffn_branch_;
+  const float* after_attn_ = nullptr;   // stream after self-attention (input of the next)
+  const float* after_cross_ = nullptr;  // stream after cross-attention (input of the FFN)
+};
+
+}  // namespace ph

@@ -1,0 +1,33 @@
+// A stack of transformer layers <prefix>h.{i}. and, for pre-norm stacks, the final LayerNorm
+// <prefix>lnf (post-norm layers end in a LayerNorm already).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/transformer_layer.h"
+
+namespace ph {
+
+class TransformerStack : public Block {
+ public:
+  // prefix: "" (GPT), "enc." or "dec.".
+  TransformerStack(ModelCore& core, const std::string& prefix, int n_layers, const LayerSpec& spec);
+
+  // The stack's output for x [N, C] (a buffer of the stack, valid until the next forward).
+  const float* forward(const float* x, const Pass& pass, const int32_t* key_len, const Memory* mem);
+  // dstream [N, C] receives the gradient of x, from dout [N, C], the gradient of the output
+  // (dout may be scratch the layers reuse). Each layer's parameters are released to the
+  // gradient-readiness tracker as soon as its backward is done.
+  void backward(float* dstream, const float* dout, const Pass& pass, const int32_t* key_len,
+                const Memory* mem);
+
+ private:
+  int C_;
+  std::vector<std::unique_ptr<TransformerLayer>> layers_;
+  std::unique_ptr<LayerNorm> final_ln_;
+  std::vector<const float*> inputs_;  // of each layer in the last forward
+  const float* last_ = nullptr;       // output of the last layer
+};
+
+}  // namespace ph
