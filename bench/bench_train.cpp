@@ -4,13 +4,13 @@
 //       [--steps N] [--warmup W] [--seed S]
 //
 // Builds the config's GPT (micro-batch train.micro_batch, T = model.seq_len) and AdamW, and
-// runs exactly what the trainer does per optimizer step (no gradient accumulation): zero the
-// gradient arena, forward_backward on a micro-batch of random tokens, the global gradient
-// norm, the learning rate and one AdamW step with the clipping factor. W untimed steps come
-// first, then N timed ones. Prints ms/step, tokens/s, peak RSS, the arenas' size, and the
-// model FLOP utilisation (MFU): achieved model FLOP/s over the peak sgemm FLOP/s measured at
-// the end of the same run (cblas_sgemm, 2048 x 2048 x 2048, best of several, with OpenBLAS
-// given the same thread count). A final JSON line carries every figure.
+// runs exactly what the trainer does per optimizer step on one rank (no gradient
+// accumulation): zero the gradient arena, forward_backward on a micro-batch of random tokens,
+// the global gradient norm, the learning rate and one AdamW step with the clipping factor. W
+// untimed steps come first, then N timed ones. Prints ms/step, tokens/s, peak RSS, the arenas'
+// size, and the model FLOP utilisation (MFU): achieved model FLOP/s over the peak sgemm FLOP/s
+// measured at the end of the same run (cblas_sgemm, 2048 x 2048 x 2048, best of several, with
+// OpenBLAS given the same thread count). A final JSON line carries every figure.
 //
 // The thread count is OpenMP's default, i.e. OMP_NUM_THREADS (this program does not read
 // runtime.threads). No MPI: one rank, tp = 1.
@@ -26,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -61,7 +62,7 @@ double peak_rss_mib() {
 double flops_per_token(const ph::ModelConfig& m, int64_t n_params) {
   const double V = m.vocab_size, d = m.d_model, T = m.seq_len, L = m.n_layers;
   double n_embed = V * d;
-  if (m.pos_encoding == "learned") n_embed += T * d;
+  if (m.pos_encoding == ph::PosEncoding::kLearned) n_embed += T * d;
   if (!m.tie_embeddings) n_embed += V * d;
   const double n_nonembed = static_cast<double>(n_params) - n_embed;
   return 6.0 * n_nonembed + 6.0 * V * d + 12.0 * L * T * d;
@@ -138,15 +139,25 @@ int run(int argc, char** argv) {
   const int threads = omp_get_max_threads();
 
   // runtime.precision selects the GEMM precision, as in the trainer.
-  const std::unique_ptr<ph::Backend> backend = ph::make_cpu_backend(
-      cfg.runtime.precision == "bf16" ? ph::GemmPrecision::Bf16 : ph::GemmPrecision::Fp32);
-  ph::Gpt model(*backend, mc, B);
+  const std::unique_ptr<ph::Backend> backend =
+      ph::make_cpu_backend(cfg.runtime.precision == ph::Precision::kBf16 ? ph::GemmPrecision::Bf16
+                                                                         : ph::GemmPrecision::Fp32);
+  ph::ModelSetup setup;
+  setup.max_batch = B;
+  setup.label_smoothing = cfg.train.label_smoothing;
+  ph::Gpt model(*backend, mc, setup);
   model.initialize(seed);
   ph::AdamW opt(*backend, cfg.optim, model.table());
+  ph::GradNorm norm(*backend, model.table(), 0, model.arena_size(), true);
   const int64_t n_params = model.table().full_count();
 
   const size_t n_tok = static_cast<size_t>(B) * T;
-  std::vector<int32_t> window(n_tok + 1), inputs(n_tok), targets(n_tok);
+  std::vector<int32_t> window(n_tok + 1);
+  ph::Batch batch;
+  batch.B = B;
+  batch.T = T;
+  batch.tokens.resize(n_tok);
+  batch.targets.resize(n_tok);
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int32_t> tok(0, V - 1);
 
@@ -156,23 +167,20 @@ int run(int argc, char** argv) {
     // Random windows of T + 1 tokens: inputs the first T, targets the last T.
     for (int b = 0; b < B; ++b) {
       for (int t = 0; t <= T; ++t) window[static_cast<size_t>(t)] = tok(rng);
-      std::copy_n(window.begin(), T, inputs.begin() + static_cast<ptrdiff_t>(b) * T);
-      std::copy_n(window.begin() + 1, T, targets.begin() + static_cast<ptrdiff_t>(b) * T);
+      std::copy_n(window.begin(), T, batch.tokens.begin() + static_cast<ptrdiff_t>(b) * T);
+      std::copy_n(window.begin() + 1, T, batch.targets.begin() + static_cast<ptrdiff_t>(b) * T);
     }
     const auto t0 = Clock::now();
-    std::memset(model.grads(), 0, model.arena_size() * sizeof(float));
+    model.zero_grads();
     ph::DropoutContext d;
     d.train = true;
     d.seed = cfg.train.seed;
     d.step = static_cast<uint32_t>(step);
-    d.sample0 = 0;
     int64_t counted = 0;
     const float dloss = 1.0f / static_cast<float>(n_tok);
-    loss = model.forward_backward(inputs.data(), targets.data(), B, T, dloss, d, &counted) /
-           static_cast<double>(counted);
-    gnorm = std::sqrt(
-        ph::grad_sq_sum(*backend, model.table(), model.grads(), 0, model.arena_size(), true));
-    const float lr = ph::learning_rate(cfg.optim, cfg.train.max_steps, step);
+    loss = model.forward_backward(batch, dloss, d, &counted) / static_cast<double>(counted);
+    gnorm = std::sqrt(norm.sum_squares(model.grads()));
+    const float lr = ph::learning_rate(cfg.optim, cfg.train.max_steps, step, mc.d_model);
     if (std::isfinite(loss) && std::isfinite(gnorm))
       opt.step(model.params(), model.grads(), lr, step + 1,
                ph::clip_scale(gnorm, cfg.train.grad_clip));

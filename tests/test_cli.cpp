@@ -143,7 +143,8 @@ TEST(Cli, TrainEvalSampleInspectAndRefuseDamagedCheckpoints) {
       "train " + cfg + " run.dir=" + tmp / "other" + " checkpoint.resume=" + tmp / "trunc.h5",
       "trunc.h5 is unreadable");
   // A checkpoint of another architecture is refused, naming the difference.
-  expect_bad_input("train " + cfg + " model.d_model=32 train.max_steps=8", "d=32 in the config");
+  expect_bad_input("train " + cfg + " model.d_model=32 train.max_steps=8",
+                   "model.d_model is 32 in the config but 16 in the checkpoint");
   // A fresh run in a directory holding a run's checkpoints is refused.
   expect_bad_input("train " + cfg + " checkpoint.resume=none", "already holds checkpoints");
   EXPECT_EQ(good, read_file(ckpt));

@@ -29,6 +29,7 @@
 #include "io/config.h"
 #include "model/gpt.h"
 #include "test_util.h"
+#include "tests/model_batch.h"
 #include "tests/test_backend.h"
 
 extern char** environ;
@@ -216,7 +217,7 @@ CheckpointTensors read_all_tensors(const std::string& path) {
   CheckpointTensors out;
   out.meta = read_checkpoint_meta(path, MPI_COMM_WORLD);
   const Config cfg = parse_config(out.meta.config_yaml, {}, "checkpoint " + path);
-  const Gpt model(ph::test::cpu(), cfg.model, 1);
+  const Gpt model(ph::test::cpu(), cfg.model, ph::test::setup(1));
   std::vector<TensorSlice> slices;
   for (const char* prefix : {"/model/", "/optim/m/", "/optim/v/"})
     for (const Param& p : model.table().params()) {

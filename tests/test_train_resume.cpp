@@ -11,6 +11,7 @@
 #include "model/gpt.h"
 #include "parallel/grid.h"
 #include "test_util.h"
+#include "tests/model_batch.h"
 #include "tests/test_backend.h"
 #include "trainer/checkpointing.h"
 #include "trainer/trainer.h"
@@ -50,7 +51,7 @@ Config small_run(const std::string& dir) {
 
 // Every /model and /optim tensor of a checkpoint, concatenated.
 std::vector<float> checkpoint_values(const std::string& path, const Config& cfg) {
-  Gpt model(ph::test::cpu(), cfg.model, 1);
+  Gpt model(ph::test::cpu(), cfg.model, ph::test::setup(1));
   AdamW opt(ph::test::cpu(), cfg.optim, model.table());
   const ProcessGrid grid = make_grid(1);
   load_training_checkpoint(path, cfg, model, &opt, grid);
@@ -93,7 +94,7 @@ TEST(Resume, AutoResumeContinuesAndSkipsFinishedRuns) {
             tmp / ("r/checkpoints/" + checkpoint_file_name(12)));
 }
 
-TEST(Resume, ArchitectureMismatchIsRefusedNamingTheKey) {
+TEST(Resume, ArchitectureMismatchIsRefusedNamingEveryKey) {
   TempDir tmp;
   Config c = small_run(tmp / "m");
   c.train.max_steps = 3;
@@ -107,10 +108,44 @@ TEST(Resume, ArchitectureMismatchIsRefusedNamingTheKey) {
     train(other);
     FAIL() << "expected the checkpoint to be refused";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("d=48 in the config but d=32"), std::string::npos)
-        << e.what();
+    EXPECT_EQ(std::string(e.what()), "checkpoint " + s.last_checkpoint +
+                                         " does not match the model of the config: "
+                                         "model.d_model is 48 in the config but 32 in the "
+                                         "checkpoint");
+  }
+  // Several keys, one of them a choice and one a flag: each is named with both values, and
+  // settings that may change (the learning rate) are not.
+  other = c;
+  other.model.n_layers = 3;
+  other.model.norm = Norm::kPost;
+  other.model.tie_embeddings = false;
+  other.optim.lr = 5e-4f;
+  other.train.max_steps = 6;
+  try {
+    train(other);
+    FAIL() << "expected the checkpoint to be refused";
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("model.n_layers is 3 in the config but 2 in the checkpoint, model.norm is "
+                     "post in the config but pre in the checkpoint, model.tie_embeddings is "
+                     "false in the config but true in the checkpoint"),
+              std::string::npos)
+        << m;
+    EXPECT_EQ(m.find("lr"), std::string::npos) << m;
   }
   EXPECT_EQ(before, testing::read_file(s.last_checkpoint));  // untouched
+}
+
+// d_ff 0 means 4 · d_model: a config that spells the same width out is the same model.
+TEST(Resume, TheSameFfnWidthWrittenOutIsTheSameModel) {
+  TempDir tmp;
+  Config c = small_run(tmp / "f");
+  c.train.max_steps = 3;
+  c.checkpoint.interval = 0;
+  train(c);
+  c.model.d_ff = 4 * c.model.d_model;
+  c.train.max_steps = 4;
+  EXPECT_EQ(train(c).steps_done, 4);
 }
 
 }  // namespace

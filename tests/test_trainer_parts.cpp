@@ -8,11 +8,12 @@
 #include "tests/test_backend.h"
 #include "trainer/optimizer.h"
 #include "trainer/schedule.h"
+#include "trainer/training_log.h"
 
 namespace ph {
 namespace {
 
-OptimConfig sched(const char* kind) {
+OptimConfig sched(Schedule kind) {
   OptimConfig o;
   o.lr = 1.0f;
   o.min_lr = 0.1f;
@@ -22,28 +23,49 @@ OptimConfig sched(const char* kind) {
 }
 
 TEST(Schedule, LinearWarmupFromLrOverWarmup) {
-  const OptimConfig o = sched("cosine");
-  EXPECT_FLOAT_EQ(learning_rate(o, 110, 0), 0.1f);
-  EXPECT_FLOAT_EQ(learning_rate(o, 110, 4), 0.5f);
-  EXPECT_FLOAT_EQ(learning_rate(o, 110, 9), 1.0f);
+  const OptimConfig o = sched(Schedule::kCosine);
+  EXPECT_FLOAT_EQ(learning_rate(o, 110, 0, 64), 0.1f);
+  EXPECT_FLOAT_EQ(learning_rate(o, 110, 4, 64), 0.5f);
+  EXPECT_FLOAT_EQ(learning_rate(o, 110, 9, 64), 1.0f);
 }
 
 TEST(Schedule, CosineDecaysToMinLr) {
-  const OptimConfig o = sched("cosine");
-  EXPECT_FLOAT_EQ(learning_rate(o, 110, 10), 1.0f);
-  EXPECT_FLOAT_EQ(learning_rate(o, 110, 60), 0.55f);  // halfway: min + (lr-min)/2
-  EXPECT_NEAR(learning_rate(o, 110, 35), 0.1 + 0.45 * (1 + std::cos(M_PI * 0.25)), 1e-6);
-  EXPECT_FLOAT_EQ(learning_rate(o, 110, 110), 0.1f);
+  const OptimConfig o = sched(Schedule::kCosine);
+  EXPECT_FLOAT_EQ(learning_rate(o, 110, 10, 64), 1.0f);
+  EXPECT_FLOAT_EQ(learning_rate(o, 110, 60, 64), 0.55f);  // halfway: min + (lr-min)/2
+  EXPECT_NEAR(learning_rate(o, 110, 35, 64), 0.1 + 0.45 * (1 + std::cos(M_PI * 0.25)), 1e-6);
+  EXPECT_FLOAT_EQ(learning_rate(o, 110, 110, 64), 0.1f);
 }
 
 TEST(Schedule, LinearConstantInverseSqrt) {
-  EXPECT_FLOAT_EQ(learning_rate(sched("linear"), 110, 60), 0.55f);
-  EXPECT_FLOAT_EQ(learning_rate(sched("linear"), 110, 85), 0.325f);
-  EXPECT_FLOAT_EQ(learning_rate(sched("constant"), 110, 100), 1.0f);
+  EXPECT_FLOAT_EQ(learning_rate(sched(Schedule::kLinear), 110, 60, 64), 0.55f);
+  EXPECT_FLOAT_EQ(learning_rate(sched(Schedule::kLinear), 110, 85, 64), 0.325f);
+  EXPECT_FLOAT_EQ(learning_rate(sched(Schedule::kConstant), 110, 100, 64), 1.0f);
   // inverse_sqrt: lr * sqrt(warmup / (step + 1)), floored at min_lr.
-  EXPECT_FLOAT_EQ(learning_rate(sched("inverse_sqrt"), 110, 9), 1.0f);
-  EXPECT_FLOAT_EQ(learning_rate(sched("inverse_sqrt"), 110, 39), 0.5f);
-  EXPECT_FLOAT_EQ(learning_rate(sched("inverse_sqrt"), 100000, 99999), 0.1f);
+  EXPECT_FLOAT_EQ(learning_rate(sched(Schedule::kInverseSqrt), 110, 9, 64), 1.0f);
+  EXPECT_FLOAT_EQ(learning_rate(sched(Schedule::kInverseSqrt), 110, 39, 64), 0.5f);
+  EXPECT_FLOAT_EQ(learning_rate(sched(Schedule::kInverseSqrt), 100000, 99999, 64), 0.1f);
+}
+
+// The Transformer paper's schedule: lr · d^-0.5 · min(s^-0.5, s · w^-1.5) with 1-based s.
+TEST(Schedule, NoamRisesLinearlyThenDecaysAsInverseSqrt) {
+  OptimConfig o = sched(Schedule::kNoam);
+  o.lr = 2.0f;
+  o.min_lr = 0.0f;
+  o.warmup_steps = 4000;
+  const int d = 512;
+  // Step s = 1: 2 / sqrt(512) * 1 * 4000^-1.5; the peak at s = 4000: 2 / sqrt(512 * 4000).
+  EXPECT_NEAR(learning_rate(o, 100000, 0, d), 2.0 / std::sqrt(512.0) * std::pow(4000.0, -1.5),
+              1e-12);
+  EXPECT_NEAR(learning_rate(o, 100000, 3999, d), 2.0 / std::sqrt(512.0 * 4000.0), 1e-9);
+  EXPECT_NEAR(learning_rate(o, 100000, 15999, d), 2.0 / std::sqrt(512.0 * 16000.0), 1e-9);
+  // Warmup is linear in s: step 2000 (s = 2000) is half the peak.
+  EXPECT_NEAR(learning_rate(o, 100000, 1999, d), 0.5 * learning_rate(o, 100000, 3999, d), 1e-9);
+  // It depends on the model width; after the peak it is floored at min_lr.
+  EXPECT_NEAR(learning_rate(o, 100000, 3999, 128), 2.0 / std::sqrt(128.0 * 4000.0), 1e-9);
+  o.min_lr = 1e-3f;
+  EXPECT_FLOAT_EQ(learning_rate(o, 100000, 99999, d), 1e-3f);
+  EXPECT_LT(learning_rate(o, 100000, 0, d), 1e-3f);  // not during warmup
 }
 
 TEST(AdamW, TwoStepsMatchHandComputation) {
@@ -120,15 +142,34 @@ TEST(Clipping, ScaleAndNorm) {
   t.add("ln", {1}, Split::Replicated, InitKind::Zeros, 0.0f, false);
   t.place(0, 1);
   std::vector<float> g = {3.0f, 4.0f, 12.0f};
-  EXPECT_DOUBLE_EQ(grad_sq_sum(ph::test::cpu(), t, g.data(), 0, 3, true), 169.0);
-  EXPECT_DOUBLE_EQ(grad_sq_sum(ph::test::cpu(), t, g.data(), 0, 3, false),
-                   25.0);  // replicated counted elsewhere
-  EXPECT_DOUBLE_EQ(grad_sq_sum(ph::test::cpu(), t, g.data() + 1, 1, 3, true),
-                   160.0);  // a ZeRO slice
-  EXPECT_NEAR(std::sqrt(grad_sq_sum(ph::test::cpu(), t, g.data(), 0, 3, true)), 13.0, 1e-12);
+  EXPECT_DOUBLE_EQ(GradNorm(ph::test::cpu(), t, 0, 3, true).sum_squares(g.data()), 169.0);
+  GradNorm no_replicated(ph::test::cpu(), t, 0, 3, false);  // replicated counted elsewhere
+  EXPECT_DOUBLE_EQ(no_replicated.sum_squares(g.data()), 25.0);
+  GradNorm slice(ph::test::cpu(), t, 1, 3, true);  // a ZeRO slice
+  EXPECT_DOUBLE_EQ(slice.sum_squares(g.data() + 1), 160.0);
+  g[2] = 1.0f;  // the ranges are fixed, the values are read at each call
+  EXPECT_DOUBLE_EQ(slice.sum_squares(g.data() + 1), 17.0);
   EXPECT_NEAR(clip_scale(5.0, 1.0f), 0.2, 1e-6);
   EXPECT_EQ(clip_scale(0.5, 1.0f), 1.0f);
   EXPECT_EQ(clip_scale(50.0, 0.0f), 1.0f);  // disabled
+}
+
+// Resuming keeps the metrics records up to the checkpoint's step; a record cut short by a kill
+// (the last line, without its closing brace) or any unreadable line is dropped, not fatal.
+TEST(TrainingLog, MetricsUpToKeepsWholeRecordsUpToTheStep) {
+  const std::string text =
+      "{\"step\": 10, \"train_loss\": 2.5}\n"
+      "{\"step\": 20, \"train_loss\": 2.1}\n"
+      "not a record\n"
+      "{\"step\": 30, \"train_loss\": 1.9}\n"
+      "{\"step\": 4";  // killed while writing step 40
+  EXPECT_EQ(metrics_up_to(text, 20),
+            "{\"step\": 10, \"train_loss\": 2.5}\n{\"step\": 20, \"train_loss\": 2.1}\n");
+  EXPECT_EQ(metrics_up_to(text, 100),
+            "{\"step\": 10, \"train_loss\": 2.5}\n{\"step\": 20, \"train_loss\": 2.1}\n"
+            "{\"step\": 30, \"train_loss\": 1.9}\n");
+  EXPECT_EQ(metrics_up_to("{\"step\": \n{\"step\": x}\n", 100), "");
+  EXPECT_EQ(metrics_up_to("", 5), "");
 }
 
 }  // namespace

@@ -35,11 +35,11 @@ struct HostState {
   std::vector<float> params, m, v;
 };
 
-bool sharded(const AdamW& opt, const Gpt& model) {
+bool sharded(const AdamW& opt, const Model& model) {
   return opt.lo() != 0 || opt.hi() < model.arena_size();
 }
 
-HostState download_state(const Gpt& model, const AdamW* opt, const ProcessGrid& grid) {
+HostState download_state(const Model& model, const AdamW* opt, const ProcessGrid& grid) {
   HostState h;
   h.params.resize(model.arena_capacity());
   model.download_params(h.params.data());
@@ -58,7 +58,7 @@ HostState download_state(const Gpt& model, const AdamW* opt, const ProcessGrid& 
   return h;
 }
 
-std::vector<TensorSlice> all_slices(const Gpt& model, HostState& h, bool with_moments,
+std::vector<TensorSlice> all_slices(const Model& model, HostState& h, bool with_moments,
                                     const ProcessGrid& grid) {
   std::vector<TensorSlice> t = slices(model.table(), h.params.data(), "/model/", grid);
   if (with_moments) {
@@ -72,18 +72,19 @@ std::vector<TensorSlice> all_slices(const Gpt& model, HostState& h, bool with_mo
 
 std::string model_summary(const ModelConfig& m) {
   std::ostringstream o;
-  o << m.type << " L=" << m.n_layers << " d=" << m.d_model << " H=" << m.n_heads
+  o << name_of(m.type) << " L=" << m.n_layers << " d=" << m.d_model << " H=" << m.n_heads
     << " f=" << m.ffn_width() << " V=" << m.vocab_size << " T=" << m.seq_len
-    << " pos=" << m.pos_encoding << " norm=" << m.norm << " act=" << m.activation
-    << " tie=" << (m.tie_embeddings ? 1 : 0) << " bias=" << (m.bias ? 1 : 0)
-    << " embed_scale=" << (m.embed_scale ? 1 : 0);
+    << " pos=" << name_of(m.pos_encoding) << " norm=" << name_of(m.norm)
+    << " act=" << name_of(m.activation) << " tie=" << (m.tie_embeddings ? 1 : 0)
+    << " bias=" << (m.bias ? 1 : 0) << " embed_scale=" << (m.embed_scale ? 1 : 0);
   return o.str();
 }
 
-std::string save_training_checkpoint(const std::string& dir, const Config& cfg, Gpt& model,
+std::string save_training_checkpoint(const std::string& dir, const Config& cfg, Model& model,
                                      AdamW* opt, const TrainState& st, const ProcessGrid& grid) {
   CheckpointMeta meta;
   meta.step = st.step;
+  meta.optimizer_steps = st.optimizer_steps;
   meta.consumed_samples = st.consumed_samples;
   meta.seed = cfg.train.seed;
   meta.config_yaml = config_to_yaml(cfg);
@@ -95,25 +96,26 @@ std::string save_training_checkpoint(const std::string& dir, const Config& cfg, 
                          cfg.checkpoint.keep_last);
 }
 
-CheckpointMeta check_checkpoint_matches(const std::string& path, const Config& cfg,
-                                        const ProcessGrid&) {
+CheckpointMeta check_checkpoint_matches(const std::string& path, const Config& cfg) {
   CheckpointMeta meta = read_checkpoint_meta(path, MPI_COMM_WORLD);
-  const std::string want = model_summary(cfg.model);
-  if (meta.model_summary != want) {
-    // Name the keys that differ.
-    std::istringstream a(meta.model_summary), b(want);
-    std::string ta, tb, diff;
-    while (a >> ta && b >> tb)
-      if (ta != tb) diff += (diff.empty() ? "" : ", ") + tb + " in the config but " + ta;
-    throw InputError("checkpoint " + path + " does not match the model of the config: " + diff +
-                     " in the checkpoint");
+  Config saved;
+  try {
+    saved = parse_config(meta.config_yaml, {}, "the config embedded in checkpoint " + path);
+  } catch (const InputError& e) {
+    throw InputError(std::string(e.what()) + " (written by another polyhead?)");
   }
+  std::string diff;
+  for (const ConfigDifference& d : config_differences(cfg, saved, /*architecture_only=*/true))
+    diff += (diff.empty() ? "" : ", ") + d.key + " is " + d.a + " in the config but " + d.b +
+            " in the checkpoint";
+  if (!diff.empty())
+    throw InputError("checkpoint " + path + " does not match the model of the config: " + diff);
   return meta;
 }
 
-TrainState load_training_checkpoint(const std::string& path, const Config& cfg, Gpt& model,
+TrainState load_training_checkpoint(const std::string& path, const Config& cfg, Model& model,
                                     AdamW* opt, const ProcessGrid& grid) {
-  const CheckpointMeta meta = check_checkpoint_matches(path, cfg, grid);
+  const CheckpointMeta meta = check_checkpoint_matches(path, cfg);
   // Read whole local arenas on the host (the zero padding stays zero), then upload them; a
   // ZeRO rank keeps its slice of the moments.
   HostState h;
@@ -127,6 +129,7 @@ TrainState load_training_checkpoint(const std::string& path, const Config& cfg, 
   if (opt) opt->upload_moments(h.m.data() + opt->lo(), h.v.data() + opt->lo());
   TrainState st;
   st.step = meta.step;
+  st.optimizer_steps = meta.optimizer_steps;
   st.consumed_samples = meta.consumed_samples;
   return st;
 }

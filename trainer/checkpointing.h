@@ -7,7 +7,7 @@
 
 #include "io/checkpoint.h"
 #include "io/config.h"
-#include "model/gpt.h"
+#include "model/model.h"
 #include "parallel/grid.h"
 #include "trainer/optimizer.h"
 
@@ -15,24 +15,26 @@ namespace ph {
 
 struct TrainState {
   int64_t step = 0;               // optimizer steps done
+  int64_t optimizer_steps = 0;    // AdamW updates applied (steps skipped on NaN do not count)
   uint64_t consumed_samples = 0;  // global data position
 };
 
-// "gpt L=.. d=.. H=.. f=.. V=.. T=.. pos=.. norm=.. act=.. tie=.. bias=.. embed_scale=.."
+// "gpt L=.. d=.. H=.. f=.. V=.. T=.. pos=.. norm=.. act=.. tie=.. bias=.. embed_scale=..": the
+// checkpoint attribute `model`, for people (the check below reads the embedded config).
 std::string model_summary(const ModelConfig& m);
 
 // Saves model (and optimizer moments when opt is non-null; ZeRO shards are gathered) under
 // dir; returns the path.
-std::string save_training_checkpoint(const std::string& dir, const Config& cfg, Gpt& model,
+std::string save_training_checkpoint(const std::string& dir, const Config& cfg, Model& model,
                                      AdamW* opt, const TrainState& st, const ProcessGrid& grid);
 
-// Refuses (InputError) a checkpoint whose model architecture differs from cfg.model, naming
-// every differing key. Returns the checkpoint's meta.
-CheckpointMeta check_checkpoint_matches(const std::string& path, const Config& cfg,
-                                        const ProcessGrid& grid);
+// Refuses (InputError) a checkpoint whose model architecture differs from cfg.model: the
+// architecture keys of its embedded config are compared with cfg's, and the message names every
+// one that differs with both values. Returns the checkpoint's meta.
+CheckpointMeta check_checkpoint_matches(const std::string& path, const Config& cfg);
 
 // Loads parameters (and moments when opt is non-null) into model/opt; returns the state.
-TrainState load_training_checkpoint(const std::string& path, const Config& cfg, Gpt& model,
+TrainState load_training_checkpoint(const std::string& path, const Config& cfg, Model& model,
                                     AdamW* opt, const ProcessGrid& grid);
 
 }  // namespace ph

@@ -12,7 +12,6 @@
 #include "io/config.h"
 #include "io/prepare.h"
 #include "io/tokenizer.h"
-#include "model/gpt.h"
 #include "parallel/agreement.h"
 #include "parallel/grid.h"
 #include "parallel/mpi_communicator.h"
@@ -20,7 +19,9 @@
 #include "trainer/compute.h"
 #include "trainer/data_source.h"
 #include "trainer/evaluator.h"
+#include "trainer/model_factory.h"
 #include "trainer/sampler.h"
+#include "trainer/signals.h"
 #include "trainer/trainer.h"
 
 #ifndef POLYHEAD_VERSION
@@ -200,8 +201,7 @@ int cmd_train(const std::vector<std::string>& args) {
               POLYHEAD_VERSION, p.positional[0].c_str(), cfg.run.dir.c_str(),
               omp_get_max_threads());
   install_stop_handlers();
-  const TrainSummary s = train(cfg);
-  (void)s;
+  train(cfg);
   return 0;
 }
 
@@ -233,9 +233,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   check_device(cfg);
   setup_threads(cfg);
   const ProcessGrid grid = make_grid(cfg.parallel.tp);
-  validate_layout(grid.world, grid.tp, cfg.model.n_heads, cfg.model.ffn_width(),
-                  padded_vocab_size(cfg.model.vocab_size, grid.tp), grid.dp * cfg.train.micro_batch,
-                  cfg.train.micro_batch);
+  check_layout(cfg, grid, /*training=*/false);
   const int max_batches =
       batches ? static_cast<int>(to_long("eval", "--batches", *batches, 0, 1L << 30))
               : cfg.train.eval_batches;
@@ -247,17 +245,18 @@ int cmd_eval(const std::vector<std::string>& args) {
   if (!ds.val)
     throw InputError("eval: the config names no validation data (data.val); pass --data PATH");
   Compute compute = make_compute(cfg, grid);
-  Gpt model(*compute.backend, cfg.model, cfg.train.micro_batch, grid.tp_rank, grid.tp, compute.tp);
-  model.initialize(cfg.train.seed);
+  const std::unique_ptr<Model> model =
+      make_model(*compute.backend, cfg, grid, compute.tp, cfg.train.micro_batch);
+  model->initialize(cfg.train.seed);
   if (!from.empty()) {
-    const TrainState st = load_training_checkpoint(from, cfg, model, nullptr, grid);
+    const TrainState st = load_training_checkpoint(from, cfg, *model, nullptr, grid);
     std::printf("model: %s at step %lld\n", from.c_str(), static_cast<long long>(st.step));
   } else {
     std::printf("model: freshly initialised (seed %llu; no checkpoint in %s/checkpoints)\n",
                 static_cast<unsigned long long>(cfg.train.seed), cfg.run.dir.c_str());
   }
-  Evaluator ev(cfg.train.micro_batch, model);
-  const EvalResult r = ev.run(model, *ds.val, ds.task ? &*ds.task : nullptr, max_batches, grid);
+  Evaluator ev(cfg.train.micro_batch, *model);
+  const EvalResult r = ev.run(*model, *ds.val, ds.task ? &*ds.task : nullptr, max_batches, grid);
   std::printf("loss %.8f over %lld tokens\n", r.loss, static_cast<long long>(r.tokens));
   if (r.has_task)
     std::printf("task_accuracy %.6f (%lld/%lld held-out problems, exact match)\n",
@@ -314,9 +313,9 @@ int cmd_sample(const std::vector<std::string>& args) {
                        ", outside the model's vocabulary of " +
                        std::to_string(cfg.model.vocab_size));
   Compute compute = make_compute(cfg, grid);
-  Gpt model(*compute.backend, cfg.model, 1, grid.tp_rank, grid.tp, compute.tp);
-  load_training_checkpoint(*ckpt, cfg, model, nullptr, grid);
-  const std::vector<int32_t> gen = sample_tokens(model, grid.tp_comm.get(), ptoks, o);
+  const std::unique_ptr<Model> model = make_model(*compute.backend, cfg, grid, compute.tp, 1);
+  load_training_checkpoint(*ckpt, cfg, *model, nullptr, grid);
+  const std::vector<int32_t> gen = sample_tokens(*model, grid.tp_comm.get(), ptoks, o);
   std::printf("%s%s\n", prompt.c_str(), decode_bytes(gen.data(), gen.size()).c_str());
   return 0;
 }

@@ -21,12 +21,12 @@ std::function<std::unique_ptr<Backend>(GemmPrecision)>& cpu_factory() {
 }
 
 GemmPrecision gemm_precision(const Config& cfg) {
-  return cfg.runtime.precision == "bf16" ? GemmPrecision::Bf16 : GemmPrecision::Fp32;
+  return cfg.runtime.precision == Precision::kBf16 ? GemmPrecision::Bf16 : GemmPrecision::Fp32;
 }
 
 bool use_cuda(const Config& cfg) {
-  return cfg.runtime.device == "cuda" ||
-         (cfg.runtime.device == "auto" && cuda_unavailable().empty());
+  return cfg.runtime.device == DeviceChoice::kCuda ||
+         (cfg.runtime.device == DeviceChoice::kAuto && cuda_unavailable().empty());
 }
 
 }  // namespace
@@ -41,10 +41,10 @@ std::string cuda_unavailable() {
 }
 
 void check_device(const Config& cfg) {
-  if (cfg.runtime.device == "cpu") return;
+  if (cfg.runtime.device == DeviceChoice::kCpu) return;
   const std::string why = cuda_unavailable();
   if (why.empty()) return;
-  if (cfg.runtime.device == "cuda") throw InputError("runtime.device=cuda: " + why);
+  if (cfg.runtime.device == DeviceChoice::kCuda) throw InputError("runtime.device=cuda: " + why);
   std::printf("runtime.device=auto: %s; running on the CPU\n", why.c_str());
 }
 
@@ -56,7 +56,7 @@ Compute make_compute(const Config& cfg, const ProcessGrid& grid) {
   int64_t range[2] = {cuda, -cuda};  // max, -min
   if (grid.world > 1) grid.world_comm->all_reduce(range, 2, ReduceOp::Max);
   if (range[0] != -range[1])
-    throw InputError("runtime.device=" + cfg.runtime.device +
+    throw InputError("runtime.device=" + name_of(cfg.runtime.device) +
                      ": some ranks found a usable GPU and others did not; give every node GPUs "
                      "or set runtime.device=cpu");
   if (!cuda) {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 namespace ph {
 
@@ -45,23 +44,25 @@ void AdamW::step(float* params, const float* grads, float lr, int t, float grad_
   }
 }
 
-double grad_sq_sum(Backend& backend, const ParamTable& table, const float* grads, size_t lo,
-                   size_t hi, bool count_replicated) {
-  // One range per parameter (its part inside [lo, hi)), summed on the device together, then
-  // added here in table order: the same value on every backend and every call.
-  std::vector<size_t> begin, end;
+GradNorm::GradNorm(Backend& backend, const ParamTable& table, size_t lo, size_t hi,
+                   bool count_replicated)
+    : be_(backend) {
   for (const Param& p : table.params()) {
     if (p.split == Split::Replicated && !count_replicated) continue;
     const size_t b = std::max(p.offset, lo), e = std::min(p.offset + p.numel, hi);
     if (b < e) {
-      begin.push_back(b - lo);
-      end.push_back(e - lo);
+      begin_.push_back(b - lo);
+      end_.push_back(e - lo);
     }
   }
-  std::vector<double> sums(begin.size());
-  backend.sum_squares_ranges(sums.data(), grads, begin.data(), end.data(), begin.size());
+  sums_.resize(begin_.size());
+  be_.reserve_norm_ranges(begin_.size());
+}
+
+double GradNorm::sum_squares(const float* grads) {
+  be_.sum_squares_ranges(sums_.data(), grads, begin_.data(), end_.data(), begin_.size());
   double sum = 0.0;
-  for (double s : sums) sum += s;
+  for (double s : sums_) sum += s;
   return sum;
 }
 

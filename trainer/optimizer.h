@@ -3,6 +3,7 @@
 // slice [lo, hi) of the arena only: ZeRO stage 1 gives each data-parallel rank one slice.
 #pragma once
 #include <cstddef>
+#include <vector>
 
 #include "io/config.h"
 #include "kernels/backend.h"
@@ -28,8 +29,9 @@ class AdamW {
   size_t hi() const { return hi_; }
 
   // One AdamW step on elements [lo, hi) of params (the whole arena, device) with their
-  // gradient grads (device; grads[0] is element lo), learning rate lr, 1-based step t for bias
-  // correction, and grad_scale multiplying every gradient first (the clipping factor).
+  // gradient grads (device; grads[0] is element lo), learning rate lr, the 1-based count t of
+  // updates applied including this one (bias correction: skipped steps do not count), and
+  // grad_scale multiplying every gradient first (the clipping factor).
   void step(float* params, const float* grads, float lr, int t, float grad_scale);
 
  private:
@@ -40,11 +42,22 @@ class AdamW {
   DeviceBuffer<float> m_, v_;
 };
 
-// Sum of squares of the gradient of arena elements [lo, hi) (device; grads[0] is element lo).
-// Replicated parameters are counted only when count_replicated (one tensor-parallel rank
-// counts them, so that the global norm counts every parameter once).
-double grad_sq_sum(Backend& backend, const ParamTable& table, const float* grads, size_t lo,
-                   size_t hi, bool count_replicated);
+// The squared global gradient norm over arena elements [lo, hi): one range per parameter (its
+// part inside [lo, hi)), summed on the device together, then added in table order — the same
+// value on every backend and every call. Replicated parameters are counted only when
+// count_replicated (one tensor-parallel rank counts them, so that the global norm counts every
+// parameter once). The ranges are computed once, and the backend's scratch for them reserved.
+class GradNorm {
+ public:
+  GradNorm(Backend& backend, const ParamTable& table, size_t lo, size_t hi, bool count_replicated);
+  // grads: device, grads[0] is arena element lo.
+  double sum_squares(const float* grads);
+
+ private:
+  Backend& be_;
+  std::vector<size_t> begin_, end_;
+  std::vector<double> sums_;
+};
 
 // Clipping factor for a gradient of norm `norm` under max norm `clip` (0 disables).
 float clip_scale(double norm, float clip);

@@ -4,11 +4,12 @@
 #include <cmath>
 #include <numeric>
 
-#include "kernels/common/philox.h"
+#include "kernels/common/rng_streams.h"
+#include "trainer/vocab_argmax.h"
 
 namespace ph {
 
-std::vector<int32_t> sample_tokens(Gpt& model, Communicator* tp_host,
+std::vector<int32_t> sample_tokens(Model& model, Communicator* tp_host,
                                    const std::vector<int32_t>& prompt, const SampleOptions& opt) {
   const int T = model.config().seq_len;
   const int V = model.config().vocab_size;
@@ -18,21 +19,24 @@ std::vector<int32_t> sample_tokens(Gpt& model, Communicator* tp_host,
   std::vector<float> full_row(static_cast<size_t>(model.padded_vocab()));
   std::vector<float> probs(static_cast<size_t>(V));
   std::vector<int32_t> order(static_cast<size_t>(V));
-  DropoutContext off;
+  VocabArgmax argmax(model, 1);
+  Batch window;
+  window.B = 1;
+  const DropoutContext off;
   for (int i = 0; i < opt.max_tokens; ++i) {
-    const int len = std::min<int>(T, static_cast<int>(ctx.size()));
-    const int32_t* window = ctx.data() + ctx.size() - static_cast<size_t>(len);
-    model.forward(window, 1, len, off);
-    model.download_logits(local_row.data(), len - 1, 1);
-    const float* row = local_row.data();
-    if (model.tp() > 1) {  // the vocabulary is sharded: every rank gathers the whole row
-      tp_host->all_gather(row, full_row.data(), static_cast<size_t>(Vl));
-      row = full_row.data();
-    }
+    window.T = std::min<int>(T, static_cast<int>(ctx.size()));
+    window.tokens.assign(ctx.end() - window.T, ctx.end());
+    model.forward(window, off);
     int32_t next = 0;
     if (opt.temperature <= 0.0f) {
-      next = static_cast<int32_t>(std::max_element(row, row + V) - row);
+      argmax.run(model, window.T - 1, 1, tp_host, &next);
     } else {
+      model.download_logits(local_row.data(), window.T - 1, 1);
+      const float* row = local_row.data();
+      if (model.tp().size > 1) {  // the vocabulary is sharded: every rank gathers the whole row
+        tp_host->all_gather(row, full_row.data(), static_cast<size_t>(Vl));
+        row = full_row.data();
+      }
       std::iota(order.begin(), order.end(), 0);
       int k = opt.top_k > 0 ? std::min(opt.top_k, V) : V;
       if (k < V)
@@ -47,7 +51,8 @@ std::vector<int32_t> sample_tokens(Gpt& model, Communicator* tp_host,
         total += p;
       }
       const double u =
-          uniform_from_bits(philox_bits(opt.seed, 0x5A3Du, 0, static_cast<uint64_t>(i))) * total;
+          uniform_from_bits(philox_bits(opt.seed, rng::kSamplingA, 0, static_cast<uint64_t>(i))) *
+          total;
       double acc = 0.0;
       next = order[static_cast<size_t>(k - 1)];
       for (int j = 0; j < k; ++j) {

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/gpt.h"
+#include "model/model.h"
 
 namespace ph {
 
@@ -19,8 +19,8 @@ struct SampleOptions {
 };
 
 // Returns the generated tokens (without the prompt). The prompt must be non-empty.
-// tp_host: the tensor-parallel group on host buffers (may be null when model.tp() == 1).
-std::vector<int32_t> sample_tokens(Gpt& model, Communicator* tp_host,
+// tp_host: the tensor-parallel group on host buffers (may be null when model.tp().size == 1).
+std::vector<int32_t> sample_tokens(Model& model, Communicator* tp_host,
                                    const std::vector<int32_t>& prompt, const SampleOptions& opt);
 
 }  // namespace ph

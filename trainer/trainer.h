@@ -1,12 +1,13 @@
-// The training loop: micro-batches with gradient accumulation into one global batch per
-// step, loss scaled by the global count of target tokens, NaN/Inf guard, clipping, AdamW
-// with the LR schedule, periodic logging (stdout + metrics.jsonl), evaluation and
-// checkpoints, and a clean stop on SIGINT/SIGTERM (checkpoint saved, exit 0).
+// The training loop: each step (trainer/train_step.h), the NaN policy, logging and metrics
+// (trainer/training_log.h), evaluation and checkpoints at their intervals, and a clean stop on
+// SIGINT/SIGTERM (checkpoint saved, exit 0; trainer/signals.h).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "io/config.h"
+#include "trainer/train_step.h"
 
 namespace ph {
 
@@ -18,10 +19,10 @@ struct TrainSummary {
   std::string last_checkpoint;
 };
 
-// Runs training for a validated config (the run directory, data and checkpoints it names).
-TrainSummary train(const Config& cfg);
+// Called on every rank after each step (1-based step number) with its result.
+using StepObserver = std::function<void(int64_t step, const StepResult& result)>;
 
-// Installs SIGINT/SIGTERM handlers that ask the loop to stop after the current step.
-void install_stop_handlers();
+// Runs training for a validated config (the run directory, data and checkpoints it names).
+TrainSummary train(const Config& cfg, const StepObserver& observe = {});
 
 }  // namespace ph

@@ -1,0 +1,62 @@
+// What a run reports as it trains: a log line every log.interval steps (step, loss, learning
+// rate, gradient norm, tokens/s, elapsed time, ETA) on standard output, and the same record as
+// one JSON object per line in <run.dir>/metrics.jsonl (rank 0 only). The loss of a record is
+// the mean over the steps applied since the previous record; evaluation time does not count
+// against throughput.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+#include "io/config.h"
+#include "trainer/train_step.h"
+
+namespace ph {
+
+class TrainingLog {
+ public:
+  // Starts metrics.jsonl on rank 0 (root): a fresh run starts it empty; a run resumed at step
+  // `first_step` keeps the records up to that step and drops later ones (also a last line cut
+  // short by a kill). Writes through a temporary, atomically. Throws InputError when the run
+  // directory cannot be written.
+  TrainingLog(const Config& cfg, bool root, int64_t first_step, bool resumed);
+
+  // Accounts for one step (tokens trained; the loss of applied steps only).
+  void add(const StepResult& r, int64_t tokens);
+  // Prints the line of `step` (`last`: its result).
+  void print(int64_t step, const StepResult& last);
+  // Then, on rank 0, writes the record of the line printed last, with `extra` JSON fields
+  // (", \"val_loss\": ..." of an evaluation done since), and starts the next interval: the
+  // time spent between print and record (evaluation) does not count against throughput.
+  void record(uint64_t consumed, const std::string& extra);
+  int64_t skipped_steps() const { return skipped_; }
+
+  // A JSON number, or null for NaN/Inf (which JSON cannot represent).
+  static std::string json_number(double v, const char* fmt);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  const Config& cfg_;
+  bool root_;
+  int64_t first_step_;
+  std::ofstream metrics_;
+  Clock::time_point t_start_, t_last_;
+  int64_t tokens_ = 0;   // since the last record
+  double loss_ = 0.0;    // sum of applied steps' losses since the last record
+  int applied_ = 0;      // applied steps since the last record
+  int64_t skipped_ = 0;  // skipped steps of this run
+  struct Line {          // what print() showed, for record()
+    int64_t step;
+    double mean_loss, lr, grad_norm, tokens_per_s, elapsed;
+  } line_{};
+};
+
+// The lines of a metrics.jsonl text whose "step" is at most `step`; lines that cannot be read
+// (a record cut short when the process was killed while writing it) are dropped.
+std::string metrics_up_to(const std::string& text, int64_t step);
+
+// Writes `text` to `path` through path.tmp and a rename. InputError on failure.
+void write_text_atomically(const std::string& path, const std::string& text);
+
+}  // namespace ph
