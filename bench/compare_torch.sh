@@ -19,6 +19,11 @@
 #   RETRIES=3           measure again (up to RETRIES times) when other processes took more than
 #                       5% of the CPU during a run
 #   OUT=file            where the JSON lines go (emptied first; default: a new /tmp file)
+#   BASELINE=DIR        also measure DIR/bench/bench_train (another build of polyhead, e.g. of
+#                       an earlier commit) on every shape, right after this build's run, and
+#                       show this build's tokens/s relative to it
+#   REPEAT=1            run polyhead (and the baseline) this many times per shape, alternating;
+#                       the table shows the median of each figure (noisy machines: 5 or more)
 # Anything else in the environment (e.g. OMP_WAIT_POLICY, which the table then shows) reaches
 # both programs unchanged.
 # Needs Debian's /usr/bin/python3 with python3-torch, -h5py, -numpy, -yaml (see torch_gpt.py).
@@ -36,8 +41,12 @@ BLAS_ENV="${BLAS_ENV:-as-is unset}"
 QUIET_MAX="${QUIET_MAX:-900}"
 RETRIES="${RETRIES:-3}"
 OUT="${OUT:-$(mktemp /tmp/compare_torch.XXXXXX.jsonl)}"
+BASELINE="${BASELINE:-}"
+REPEAT="${REPEAT:-1}"
 
 [[ -x "$bench_bin" ]] || { echo "compare_torch.sh: no $bench_bin (build the bench_train target)" >&2; exit 2; }
+[[ -z "$BASELINE" || -x "$BASELINE/bench/bench_train" ]] ||
+  { echo "compare_torch.sh: no $BASELINE/bench/bench_train" >&2; exit 2; }
 "$python" -c 'import torch, h5py, numpy, yaml' 2>/dev/null ||
   { echo "compare_torch.sh: $python cannot import torch/h5py/numpy/yaml" >&2; exit 2; }
 
@@ -65,8 +74,9 @@ config_args() {  # the config path and overrides of a shape name
 measure() {
   "$python" - "$@" <<'EOF'
 import json, os, subprocess, sys, time
-shape, envname, quiet_max, retries = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-cmd = sys.argv[5:]
+shape, envname, label = sys.argv[1], sys.argv[2], sys.argv[3]
+quiet_max, retries = float(sys.argv[4]), int(sys.argv[5])
+cmd = sys.argv[6:]
 hz, ncpu = os.sysconf("SC_CLK_TCK"), os.cpu_count()
 def stat():
     f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
@@ -107,16 +117,18 @@ for attempt in range(1 + retries):
 if os.environ.get("OMP_WAIT_POLICY"):
     envname += ", OMP_WAIT_POLICY=" + os.environ["OMP_WAIT_POLICY"]
 rec.update(shape=shape, env=envname)
+if label:
+    rec["bench"] = label
 print(json.dumps(rec))
 EOF
 }
 
-run_one() {  # shape envname command...
-  local shape="$1" envname="$2"
-  shift 2
+run_one() {  # shape envname label command... (label: "" keeps the program's own name)
+  local shape="$1" envname="$2" label="$3"
+  shift 3
   local -a envcmd=(env "OMP_NUM_THREADS=$THREADS")
   [[ "$envname" == unset ]] && envcmd=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "OMP_NUM_THREADS=$THREADS")
-  measure "$shape" "$envname" "$QUIET_MAX" "$RETRIES" "${envcmd[@]}" "$@" >>"$OUT"
+  measure "$shape" "$envname" "$label" "$QUIET_MAX" "$RETRIES" "${envcmd[@]}" "$@" >>"$OUT"
 }
 
 : >"$OUT"
@@ -128,9 +140,15 @@ for envname in $BLAS_ENV; do
     read -r -a cargs <<<"$(config_args "$shape")"
     read -r steps warmup <<<"$(steps_of "$shape")"
     echo "== $shape ($envname BLAS environment)" >&2
-    run_one "$shape" "$envname" "$bench_bin" "${cargs[@]}" --steps "$steps" --warmup "$warmup"
+    for ((rep = 0; rep < REPEAT; ++rep)); do
+      run_one "$shape" "$envname" "" "$bench_bin" "${cargs[@]}" --steps "$steps" --warmup "$warmup"
+      if [[ -n "$BASELINE" ]]; then
+        run_one "$shape" "$envname" baseline "$BASELINE/bench/bench_train" "${cargs[@]}" \
+          --steps "$steps" --warmup "$warmup"
+      fi
+    done
     if [[ "$shape" != gpt2 || "$TORCH_GPT2" == 1 ]]; then
-      run_one "$shape" "$envname" "$python" "$here/torch_gpt.py" --bench --config "${cargs[0]}" \
+      run_one "$shape" "$envname" "" "$python" "$here/torch_gpt.py" --bench --config "${cargs[0]}" \
         "${cargs[@]:1}" --steps "$steps" --warmup "$warmup" --threads "$THREADS"
     fi
   done
@@ -138,20 +156,36 @@ done
 echo "# JSON lines in $OUT" >&2
 
 "$python" - "$OUT" <<'EOF'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print("| shape | BLAS env | program | B x T | steps | tokens/s | ms/step | peak RSS MiB | MFU "
-      "| polyhead/torch tok/s | RSS polyhead/torch | other load |")
-print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+# One row per (shape, environment, program): the median of each figure over its runs.
+rows = []
+for r in runs:
+    key = (r["shape"], r["env"], r["bench"])
+    if any((x["shape"], x["env"], x["bench"]) == key for x in rows):
+        continue
+    same = [x for x in runs if (x["shape"], x["env"], x["bench"]) == key]
+    row = dict(r, runs=len(same))
+    for f in ("tokens_per_s", "ms_per_step", "peak_rss_mb", "mfu", "other_cpu_frac"):
+        if f in r:
+            row[f] = statistics.median(x[f] for x in same)
+    rows.append(row)
+print("| shape | BLAS env | program | B x T | steps x runs | tokens/s | ms/step | peak RSS MiB "
+      "| MFU | polyhead/torch tok/s | RSS polyhead/torch | polyhead/baseline tok/s | other load |")
+print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+def peer_of(r, bench):
+    return next((p for p in rows if p["shape"] == r["shape"] and p["env"] == r["env"]
+                 and p["bench"] == bench), None)
 for r in rows:
-    peer = next((p for p in rows if p["shape"] == r["shape"] and p["env"] == r["env"]
-                 and p["bench"] == "torch"), None)
-    ratio = rss = ""
-    if r["bench"] == "polyhead" and peer:
-        ratio = f"{r['tokens_per_s'] / peer['tokens_per_s']:.2f}x"
-        rss = f"{r['peak_rss_mb'] / peer['peak_rss_mb']:.2f}"
+    torch, base = peer_of(r, "torch"), peer_of(r, "baseline")
+    ratio = rss = vs_base = ""
+    if r["bench"] == "polyhead" and torch:
+        ratio = f"{r['tokens_per_s'] / torch['tokens_per_s']:.2f}x"
+        rss = f"{r['peak_rss_mb'] / torch['peak_rss_mb']:.2f}"
+    if r["bench"] == "polyhead" and base:
+        vs_base = f"{r['tokens_per_s'] / base['tokens_per_s']:.3f}x"
     mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else ""
-    print(f"| {r['shape']} | {r['env']} | {r['bench']} | {r['B']}x{r['T']} | {r['steps']} "
+    print(f"| {r['shape']} | {r['env']} | {r['bench']} | {r['B']}x{r['T']} | {r['steps']} x {r['runs']} "
           f"| {r['tokens_per_s']:.0f} | {r['ms_per_step']:.1f} | {r['peak_rss_mb']:.0f} | {mfu} "
-          f"| {ratio} | {rss} | {100 * r['other_cpu_frac']:.0f}% |")
+          f"| {ratio} | {rss} | {vs_base} | {100 * r['other_cpu_frac']:.0f}% |")
 EOF
