@@ -11,13 +11,16 @@ namespace ph {
 
 void agree(Communicator& comm, const std::function<void()>& fn) {
   // What the lowest failing rank threw: 0 nothing, then the kinds rethrown alike everywhere.
-  enum Kind : int64_t { kNone = 0, kInput = 1, kArgument = 2, kOther = 3 };
+  enum Kind : int64_t { kNone = 0, kInput = 1, kIo = 2, kArgument = 3, kOther = 4 };
   int64_t kind = kNone;
   std::string message;
   try {
     fn();
   } catch (const InputError& e) {
     kind = kInput;
+    message = e.what();
+  } catch (const IoError& e) {
+    kind = kIo;
     message = e.what();
   } catch (const std::invalid_argument& e) {
     kind = kArgument;
@@ -39,6 +42,7 @@ void agree(Communicator& comm, const std::function<void()>& fn) {
   comm.broadcast(&kind, 1, root);
   comm.broadcast(message, root);
   if (kind == kInput) throw InputError(message);
+  if (kind == kIo) throw IoError(message);
   if (kind == kArgument) throw std::invalid_argument(message);
   throw std::runtime_error(message);
 }

@@ -5,6 +5,7 @@
 #include <numeric>
 #include <string>
 
+#include "parallel/deadline.h"
 #include "parallel/errors.h"
 #include "parallel/mpi_communicator.h"
 
@@ -28,10 +29,10 @@ void check_tp_divides_world(int world, int tp) {
 }
 
 // A communicator over the ranks of MPI_COMM_WORLD with the same color, ordered by world rank.
-std::unique_ptr<Communicator> split_world(int color, int key) {
+std::unique_ptr<Communicator> split_world(int color, int key, const char* name) {
   MPI_Comm part = MPI_COMM_NULL;
   MPI_Comm_split(MPI_COMM_WORLD, color, key, &part);
-  auto comm = std::make_unique<MpiCommunicator>(part);
+  auto comm = std::make_unique<MpiCommunicator>(part, name);
   MPI_Comm_free(&part);
   return comm;
 }
@@ -48,15 +49,17 @@ ProcessGrid make_grid(int tp) {
   g.tp_rank = g.rank % tp;
   g.dp_rank = g.rank / tp;
 
+  // Creating communicators is collective over the world: a rank that never arrives is a hang.
+  const Deadline deadline("creating the process grid", "", 0, "world", g.world);
   MPI_Comm node = MPI_COMM_NULL;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g.rank, MPI_INFO_NULL, &node);
   MPI_Comm_rank(node, &g.local_rank);
   MPI_Comm_size(node, &g.local_size);
   MPI_Comm_free(&node);
 
-  g.world_comm = std::make_unique<MpiCommunicator>(MPI_COMM_WORLD);
-  g.tp_comm = split_world(/*color=*/g.dp_rank, /*key=*/g.rank);
-  g.dp_comm = split_world(/*color=*/g.tp_rank, /*key=*/g.rank);
+  g.world_comm = std::make_unique<MpiCommunicator>(MPI_COMM_WORLD, "world");
+  g.tp_comm = split_world(/*color=*/g.dp_rank, /*key=*/g.rank, "tensor-parallel");
+  g.dp_comm = split_world(/*color=*/g.tp_rank, /*key=*/g.rank, "data-parallel");
   return g;
 }
 

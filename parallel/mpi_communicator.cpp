@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
+#include "parallel/deadline.h"
 #include "parallel/runtime.h"
 
 namespace ph {
@@ -26,6 +28,15 @@ MPI_Datatype mpi_type<int64_t>() {
 template <>
 MPI_Datatype mpi_type<char>() {
   return MPI_CHAR;
+}
+
+// What a message calls n elements of T.
+template <typename T>
+const char* elements() {
+  if constexpr (std::is_same_v<T, float>) return "floats";
+  if constexpr (std::is_same_v<T, double>) return "doubles";
+  if constexpr (std::is_same_v<T, int64_t>) return "int64s";
+  return "bytes";
 }
 
 // Avg is a Sum followed by the 1/size scaling.
@@ -144,7 +155,8 @@ void reduce_scatter_calls(MPI_Comm comm, int rank, int size, size_t max, const f
 
 }  // namespace
 
-MpiCommunicator::MpiCommunicator(MPI_Comm comm, size_t max_count) : max_count_(max_count) {
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::string name, size_t max_count)
+    : name_(std::move(name)), max_count_(max_count) {
   if (max_count < 1 || max_count > kMaxMpiCount)
     throw std::invalid_argument("MpiCommunicator: max_count " + std::to_string(max_count) +
                                 " is outside 1.." + std::to_string(kMaxMpiCount));
@@ -167,6 +179,7 @@ MpiCommunicator::~MpiCommunicator() {
 
 template <typename T>
 void MpiCommunicator::all_reduce_impl(T* buf, size_t n, ReduceOp op) {
+  const Deadline deadline("MPI_Allreduce", elements<T>(), n, name_.c_str(), size_);
   all_reduce_calls(comm_, max_count_, buf, n, op, nullptr);
   if (op == ReduceOp::Avg) scale(buf, n, size_);
 }
@@ -206,6 +219,7 @@ Work MpiCommunicator::all_reduce_async(double* buf, size_t n, ReduceOp op) {
 
 void MpiCommunicator::all_gather(const float* send, float* recv, size_t n_per_rank) {
   if (n_per_rank == 0) return;
+  const Deadline deadline("MPI_Allgather", "floats", n_per_rank, name_.c_str(), size_);
   all_gather_calls(comm_, rank_, max_count_, send, recv, n_per_rank, nullptr);
 }
 
@@ -227,6 +241,7 @@ size_t MpiCommunicator::reduce_scatter_requests(size_t n) const {
 void MpiCommunicator::reduce_scatter(const float* send, float* recv, size_t n_per_rank,
                                      ReduceOp op) {
   if (n_per_rank == 0) return;
+  const Deadline deadline("MPI_Reduce_scatter", "floats", n_per_rank, name_.c_str(), size_);
   reduce_scatter_calls(comm_, rank_, size_, max_count_, send, recv, n_per_rank, op, nullptr);
   if (op == ReduceOp::Avg) scale(recv, n_per_rank, size_);
 }
@@ -250,6 +265,7 @@ void MpiCommunicator::broadcast_impl(T* buf, size_t n, int root) {
     throw std::invalid_argument("broadcast: root " + std::to_string(root) +
                                 " is not a rank of this communicator (size " +
                                 std::to_string(size_) + ")");
+  const Deadline deadline("MPI_Bcast", elements<T>(), n, name_.c_str(), size_);
   for_chunks(n, max_count_, [&](size_t off, int len) {
     check(MPI_Bcast(buf + off, len, mpi_type<T>(), root, comm_), "MPI_Bcast");
   });
@@ -269,6 +285,7 @@ void MpiCommunicator::broadcast(char* buf, size_t n, int root) {
 }
 
 void MpiCommunicator::barrier() {
+  const Deadline deadline("MPI_Barrier", "", 0, name_.c_str(), size_);
   check(MPI_Barrier(comm_), "MPI_Barrier");
 }
 
@@ -333,6 +350,8 @@ void MpiCommunicator::release(int first) {
 void MpiCommunicator::wait_slot(int slot) {
   Slot& s = slots_[static_cast<size_t>(slot)];
   if (s.state == SlotState::Pending) {
+    const Deadline deadline("MPI_Waitall (an asynchronous collective)", "", 0, name_.c_str(),
+                            size_);
     check(MPI_Waitall(s.length, &requests_[static_cast<size_t>(slot)], MPI_STATUSES_IGNORE),
           "MPI_Waitall");
     finish(s);

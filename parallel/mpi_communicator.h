@@ -11,8 +11,10 @@
 // more than max_count elements per rank makes one MPI_Ireduce per chunk and rank).
 //
 // An MPI error (a broken peer, a truncated message) is not recoverable: it ends the whole job
-// with a message (fatal_exit), so no rank is left waiting. Not thread-safe: one thread per
-// communicator (MPI is initialised with MPI_THREAD_FUNNELED).
+// with a message (fatal_exit), so no rank is left waiting. Every blocking call and every wait is
+// a Deadline scope (parallel/deadline.h): a peer that hangs ends the job after
+// runtime.comm_timeout with a message naming the operation and this group. Not thread-safe: one
+// thread per communicator (MPI is initialised with MPI_THREAD_FUNNELED).
 #pragma once
 #include <mpi.h>
 
@@ -20,6 +22,7 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "parallel/communicator.h"
 
@@ -30,13 +33,16 @@ class MpiCommunicator final : public Communicator {
   static constexpr int kPoolSlots = 256;
   static constexpr size_t kMaxMpiCount = INT_MAX;
 
-  // Duplicates comm (the dup is owned and freed by the destructor). max_count: the largest
-  // element count of one MPI call (tests lower it to exercise chunking), 1..INT_MAX.
-  explicit MpiCommunicator(MPI_Comm comm, size_t max_count = kMaxMpiCount);
+  // Duplicates comm (the dup is owned and freed by the destructor). name: the group in
+  // messages ("tensor-parallel"). max_count: the largest element count of one MPI call (tests
+  // lower it to exercise chunking), 1..INT_MAX.
+  explicit MpiCommunicator(MPI_Comm comm, std::string name = "MPI",
+                           size_t max_count = kMaxMpiCount);
   // Completes outstanding operations, then frees the communicator (unless MPI is finalized).
   ~MpiCommunicator() override;
 
   int rank() const override { return rank_; }
+  const std::string& name() const { return name_; }
   int size() const override { return size_; }
   // The owned duplicate, for MPI users outside this interface (MPI-IO, parallel HDF5).
   MPI_Comm comm() const { return comm_; }
@@ -103,6 +109,7 @@ class MpiCommunicator final : public Communicator {
   void release(int first);
 
   MPI_Comm comm_ = MPI_COMM_NULL;
+  std::string name_;
   int rank_ = 0;
   int size_ = 1;
   size_t max_count_;

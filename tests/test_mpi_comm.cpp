@@ -13,6 +13,7 @@
 
 #include "io/config.h"
 #include "parallel/agreement.h"
+#include "parallel/deadline.h"
 #include "parallel/mpi_communicator.h"
 
 namespace ph {
@@ -323,7 +324,7 @@ TEST(MpiComm, RunningOutOfRequestSlotsIsALogicError) {
 
 // max_count = 3 forces every path through the chunking that counts above INT_MAX take.
 TEST(MpiComm, ChunkedCountsGiveTheSameResults) {
-  MpiCommunicator c(MPI_COMM_WORLD, /*max_count=*/3);
+  MpiCommunicator c(MPI_COMM_WORLD, "test", /*max_count=*/3);
   check_all_reduce<float>(c, 10);
   check_all_reduce<double>(c, 10);
   check_all_reduce_async<float>(c, 10);
@@ -347,7 +348,7 @@ TEST(MpiComm, ChunkedCountsGiveTheSameResults) {
 }
 
 TEST(MpiComm, AnAsyncOpLargerThanThePoolIsALogicError) {
-  MpiCommunicator c(MPI_COMM_WORLD, /*max_count=*/1);
+  MpiCommunicator c(MPI_COMM_WORLD, "test", /*max_count=*/1);
   std::vector<float> v = inputs<float>(c.rank(), 300);
   std::string message;
   try {
@@ -363,7 +364,7 @@ TEST(MpiComm, AnAsyncOpLargerThanThePoolIsALogicError) {
 }
 
 TEST(MpiComm, InvalidMaxCount) {
-  EXPECT_THROW(MpiCommunicator(MPI_COMM_WORLD, 0), std::invalid_argument);
+  EXPECT_THROW(MpiCommunicator(MPI_COMM_WORLD, "test", 0), std::invalid_argument);
 }
 
 // --- agree() ---
@@ -379,6 +380,10 @@ Outcome run_agree(Communicator& c, const std::function<void()>& fn) {
     return {"none", ""};
   } catch (const InputError& e) {
     return {"InputError", e.what()};
+  } catch (const IoError& e) {
+    return {"IoError", e.what()};
+  } catch (const std::invalid_argument& e) {
+    return {"invalid_argument", e.what()};
   } catch (const std::runtime_error& e) {
     return {typeid(e) == typeid(std::runtime_error) ? "runtime_error" : "other", e.what()};
   } catch (...) {
@@ -436,10 +441,52 @@ TEST(Agree, TheLowestFailingRankDecidesTypeAndMessage) {
   EXPECT_EQ(o.type, "runtime_error");
   EXPECT_EQ(o.message, "unknown exception");
 
+  // IoError (a failed write) and invalid_argument (a caller's bug) keep their types.
+  o = run_agree(c, [&] {
+    if (c.rank() == c.size() - 1) throw IoError("disk full on " + std::to_string(c.rank()));
+  });
+  EXPECT_EQ(o.type, "IoError");
+  EXPECT_EQ(o.message, "disk full on " + std::to_string(c.size() - 1));
+  o = run_agree(c, [&] {
+    if (c.rank() == 0) throw std::invalid_argument("bad call");
+  });
+  EXPECT_EQ(o.type, "invalid_argument");
+
   // The group is still in step: a collective after the failures completes.
   int64_t one = 1;
   c.all_reduce(&one, 1, ReduceOp::Sum);
   EXPECT_EQ(one, c.size());
+}
+
+// A blocking operation's deadline (parallel/deadline.h): the message the watchdog prints names
+// the operation, the group and the step; nested scopes time the innermost, and leaving it
+// resumes the one around it. (That the watchdog ends a job is tested through the binary:
+// test_faults and tests/fault_drill.sh.)
+TEST(Deadline, ReportNamesTheOperationTheGroupAndTheStep) {
+  EXPECT_EQ(deadline_report(1.0), "");
+  set_comm_timeout(5.0);
+  set_deadline_step(12);
+  {
+    const Deadline outer("MPI_Allreduce", "floats", 8, "tensor-parallel", 2);
+    const std::string m = deadline_report(6.0);
+    EXPECT_NE(m.find("MPI_Allreduce of 8 floats on the tensor-parallel group (2 ranks) did not "
+                     "complete within runtime.comm_timeout = 5 s (at step 12; waited 6.0 s)"),
+              std::string::npos)
+        << m;
+    {
+      const Deadline inner("MPI_Bcast", "", 0, "world", 3);
+      EXPECT_NE(deadline_report(7.0).find("MPI_Bcast on the world group (3 ranks)"),
+                std::string::npos);
+    }
+    EXPECT_NE(deadline_report(6.0).find("MPI_Allreduce"), std::string::npos);
+  }
+  set_deadline_step(0);
+  {
+    const Deadline d("creating the process grid", "", 0, "world", 2);
+    EXPECT_NE(deadline_report(6.0).find("(before the first step;"), std::string::npos);
+  }
+  EXPECT_EQ(deadline_report(6.0), "");
+  set_comm_timeout(600.0);
 }
 
 }  // namespace

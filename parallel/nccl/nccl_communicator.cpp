@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <exception>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -62,7 +63,8 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<nccl::DeviceOps> ops, int ran
       rank_(rank),
       size_(size),
       timeout_(timeout_seconds),
-      on_fatal_(std::move(on_fatal)) {
+      on_fatal_(std::move(on_fatal)),
+      uncaught_at_construction_(std::uncaught_exceptions()) {
   if (!ops_) throw std::invalid_argument("NcclCommunicator: no device operations");
   if (size < 1 || rank < 0 || rank >= size)
     throw std::invalid_argument("NcclCommunicator: rank " + std::to_string(rank) +
@@ -76,6 +78,10 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<nccl::DeviceOps> ops, int ran
 }
 
 NcclCommunicator::~NcclCommunicator() {
+  // Unwinding: the peers may be inside a collective this rank will never join, so finalizing
+  // would wait for them until the timeout and then replace the exception in flight with a
+  // timeout message. Abort instead and let the exception reach main() now.
+  if (unwinding()) abort_quietly();
   if (aborted_) return;
   const double since = ops_->now();
   settle(ops_->finalize(), "communicator shutdown", kNoCount, since);
@@ -288,8 +294,12 @@ void NcclCommunicator::check_health() {
 }
 
 void NcclCommunicator::wait_slot(int slot) {
-  // After an abort (reachable only when the fatal handler returned control by throwing, as in
-  // tests) the operation will never complete: the slot is just released.
+  // A Work destroyed while an exception unwinds: the operation may wait for peers that wait for
+  // this rank elsewhere, and a failure found while polling would end the job with an NCCL
+  // message instead of the exception in flight. Abort, and release the slot without waiting.
+  if (unwinding()) abort_quietly();
+  // After an abort (after an error when the fatal handler returned control by throwing, as in
+  // tests, or while unwinding) the operation will never complete: the slot is just released.
   while (!aborted_ && !poll(slot)) {
     check_health();
     if (slots_[static_cast<size_t>(slot)].state != SlotState::Pending) break;
@@ -331,12 +341,19 @@ void NcclCommunicator::check(const OpStatus& status, const char* what, size_t n)
   if (status.is_failed()) fail(what, n, "failed: " + status.error());
 }
 
+bool NcclCommunicator::unwinding() const {
+  return std::uncaught_exceptions() > uncaught_at_construction_;
+}
+
+void NcclCommunicator::abort_quietly() {
+  if (aborted_) return;
+  aborted_ = true;
+  ops_->abort();
+}
+
 void NcclCommunicator::fail(const char* what, size_t n, const std::string& reason) {
   const std::string message = describe(what, n) + " " + reason;
-  if (!aborted_) {
-    aborted_ = true;
-    ops_->abort();
-  }
+  abort_quietly();
   if (on_fatal_)
     on_fatal_(message);
   else

@@ -38,6 +38,19 @@
 // ahead of it on the compute stream. Initialisation (ncclCommInitRankConfig with blocking = 0)
 // and shutdown (ncclCommFinalize) are bounded by the same timeout.
 //
+// An exception that leaves the communicator's scope (a CUDA error, say, thrown by this rank
+// alone) must not wait for the peers: they may sit inside a collective this rank will never
+// join, so an orderly shutdown would wait the whole timeout and then end the job with an NCCL
+// message instead of the original error. The communicator therefore tells unwinding from a
+// normal end (std::uncaught_exceptions() above its value at construction): a communicator
+// destroyed during unwinding aborts the NCCL communicator (ncclCommAbort; no ncclCommFinalize,
+// no waiting, no fatal handler), and so does the destruction (or wait()) of one of its Work
+// during unwinding, which then releases its slot without waiting for the operation. The
+// exception goes on to main(), which prints it and ends the job (fatal_exit: MPI_Abort for an
+// error not agreed by every rank). An exception caught before it leaves the communicator's
+// scope, while no Work of it is destroyed, changes nothing: the communicator stays usable and a
+// normal destruction still finalizes.
+//
 // Not thread-safe: one thread per communicator.
 #pragma once
 #include <mpi.h>
@@ -75,7 +88,8 @@ class NcclCommunicator final : public Communicator {
   NcclCommunicator(std::unique_ptr<nccl::DeviceOps> ops, int rank, int size, double timeout_seconds,
                    FatalHandler on_fatal = {});
   // Finalizes the NCCL communicator (ncclCommFinalize flushes what was issued), bounded by the
-  // timeout. Every Work must be gone by then. After an abort it does nothing.
+  // timeout. Every Work must be gone by then. After an abort it does nothing. During stack
+  // unwinding it aborts instead, without waiting (see the header comment).
   ~NcclCommunicator() override;
 
   int rank() const override { return rank_; }
@@ -106,6 +120,8 @@ class NcclCommunicator final : public Communicator {
 
   // Slots currently held by async operations (for tests and diagnostics).
   int slots_in_use() const { return slots_in_use_; }
+  // The NCCL communicator was aborted (after an error, or while an exception unwound).
+  bool aborted() const { return aborted_; }
   double timeout_seconds() const { return timeout_; }
 
  protected:
@@ -160,12 +176,17 @@ class NcclCommunicator final : public Communicator {
   std::string describe(const char* what, size_t n) const;
   void check(const nccl::OpStatus& status, const char* what, size_t n);
   [[noreturn]] void fail(const char* what, size_t n, const std::string& reason);
+  // An exception is unwinding through a scope this communicator was created outside of.
+  bool unwinding() const;
+  // Aborts the NCCL communicator once, without a message: the exception in flight is the error.
+  void abort_quietly();
 
   std::unique_ptr<nccl::DeviceOps> ops_;
   int rank_;
   int size_;
   double timeout_;
   FatalHandler on_fatal_;
+  int uncaught_at_construction_;  // std::uncaught_exceptions() when constructed
   bool aborted_ = false;
   int slots_in_use_ = 0;
   std::array<Slot, kSlots> slots_{};
