@@ -55,8 +55,32 @@ void check_meta(const CheckpointMeta& meta, const std::string& ctx) {
       throw std::invalid_argument(ctx + "a text attribute contains a NUL character");
 }
 
+// The root attributes covered by meta_checksum, in the order of the record (README "The
+// checksum of the attributes").
+std::string meta_record(const CheckpointMeta& m) {
+  std::string out;
+  auto add = [&out](const char* key, const std::string& value) {
+    out += key;
+    out += '\0';
+    out += value;
+    out += '\0';
+  };
+  add("format_version", std::to_string(m.format_version));
+  add("step", std::to_string(m.step));
+  add("optimizer_steps", std::to_string(m.optimizer_steps));
+  add("consumed_samples", std::to_string(m.consumed_samples));
+  add("seed", std::to_string(m.seed));
+  add("config", m.config_yaml);
+  add("layout", m.layout);
+  add("model", m.model_summary);
+  return out;
+}
+
 void write_meta(hid_t file, const CheckpointMeta& meta, const std::string& what) {
   const int version = kCheckpointFormatVersion;
+  CheckpointMeta stored = meta;
+  stored.format_version = version;
+  const uint64_t checksum = checkpoint_meta_checksum(stored);
   write_attr(file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &version, what);
   write_attr(file, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, &meta.step, what);
   write_attr(file, "optimizer_steps", H5T_STD_I64LE, H5T_NATIVE_INT64, &meta.optimizer_steps, what);
@@ -66,53 +90,86 @@ void write_meta(hid_t file, const CheckpointMeta& meta, const std::string& what)
   write_string_attr(file, "config", meta.config_yaml, what);
   write_string_attr(file, "layout", meta.layout, what);
   write_string_attr(file, "model", meta.model_summary, what);
+  write_attr(file, "meta_checksum", H5T_STD_U64LE, H5T_NATIVE_UINT64, &checksum, what);
 }
 
-// Reads the root attributes of any version from 1 to kCheckpointFormatVersion.
-CheckpointMeta read_meta(hid_t file, const std::string& path) {
+// A checkpoint written by a newer polyhead. Every rank throws it alike, outside agree(), so
+// that find_resume_checkpoint can tell it from damage: the file is fine, this reader is old.
+struct NewerFormatError : InputError {
+  using InputError::InputError;
+};
+
+// Reads the root attributes of a file of format `version` (1 to kCheckpointFormatVersion) and,
+// from version 3 on, verifies their checksum.
+CheckpointMeta read_meta(hid_t file, const std::string& path, int version) {
   CheckpointMeta m;
-  m.format_version = read_attr<int>(file, "format_version", H5T_NATIVE_INT, "the file", path);
-  if (m.format_version > kCheckpointFormatVersion)
-    throw InputError("checkpoint " + path + " has format version " +
-                     std::to_string(m.format_version) + "; this polyhead reads versions up to " +
-                     std::to_string(kCheckpointFormatVersion) + " (use a newer polyhead)");
+  m.format_version = version;
   if (m.format_version < 1)
     throw unreadable(path, "invalid format version " + std::to_string(m.format_version));
   m.step = read_attr<int64_t>(file, "step", H5T_NATIVE_INT64, "the file", path);
-  if (m.format_version >= 2) {
+  if (m.format_version >= 2)
     m.optimizer_steps =
         read_attr<int64_t>(file, "optimizer_steps", H5T_NATIVE_INT64, "the file", path);
-    if (m.optimizer_steps < 0 || m.optimizer_steps > m.step)
-      throw unreadable(path, "optimizer_steps " + std::to_string(m.optimizer_steps) +
-                                 " is not in [0, step " + std::to_string(m.step) + "]");
-  } else {
+  else
     m.optimizer_steps = m.step;  // version 1 predates skipped steps being counted apart
-  }
   m.consumed_samples =
       read_attr<uint64_t>(file, "consumed_samples", H5T_NATIVE_UINT64, "the file", path);
   m.seed = read_attr<uint64_t>(file, "seed", H5T_NATIVE_UINT64, "the file", path);
   m.config_yaml = read_string_attr(file, "config", path);
   m.layout = read_string_attr(file, "layout", path);
   m.model_summary = read_string_attr(file, "model", path);
+  const InputError edited("checkpoint " + path +
+                          ": its attributes fail their checksum (the file was edited or is "
+                          "corrupted)");
+  if (m.format_version >= 3) {
+    const auto stored =
+        read_attr<uint64_t>(file, "meta_checksum", H5T_NATIVE_UINT64, "the file", path);
+    if (stored != checkpoint_meta_checksum(m)) throw edited;
+  } else if (H5Aexists(file, "meta_checksum") > 0) {
+    throw edited;  // only version 3 and later write it: format_version was changed
+  }
+  if (m.optimizer_steps < 0 || m.optimizer_steps > m.step)
+    throw unreadable(path, "optimizer_steps " + std::to_string(m.optimizer_steps) +
+                               " is not in [0, step " + std::to_string(m.step) + "]");
   return m;
 }
 
 // ---------------------------------------------------------------------------------------
 // Reading
 
+// Refuses a path that is not a regular file (or a link to one) before HDF5 sees it: MPI-IO
+// would print pages of errors for a directory, and wait forever on a FIFO.
+void check_is_file(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (st.type() == fs::file_type::not_found)
+    throw InputError("checkpoint " + path + " does not exist");
+  if (ec) throw InputError("checkpoint " + path + " cannot be accessed: " + ec.message());
+  if (fs::is_directory(st))
+    throw InputError("checkpoint " + path + " is a directory, not a checkpoint file");
+  if (!fs::is_regular_file(st)) throw InputError("checkpoint " + path + " is not a regular file");
+}
+
 // Collective: opens a checkpoint read-only and reads (and checks) its attributes.
 H5Id open_checkpoint(const std::string& path, Communicator& group, MPI_Comm comm,
                      CheckpointMeta* meta) {
   H5Id file;
+  int64_t version = 0;
   agree(group, [&] {
-    std::error_code ec;
-    if (!fs::exists(path, ec)) throw InputError("checkpoint " + path + " does not exist");
+    check_is_file(path);
     H5Id fapl = ckpt::mpio_fapl(comm, "checkpoint " + path + ": cannot set up MPI-IO");
     const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
     if (f < 0) throw unreadable(path, ckpt::hdf5_detail());
     file = H5Id(f, H5Fclose);
-    *meta = read_meta(file.get(), path);
+    version = read_attr<int>(file.get(), "format_version", H5T_NATIVE_INT, "the file", path);
   });
+  // The ranks read one file; the maximum makes them all throw alike.
+  group.all_reduce(&version, 1, ReduceOp::Max);
+  if (version > kCheckpointFormatVersion)
+    throw NewerFormatError("checkpoint " + path + " has format version " + std::to_string(version) +
+                           "; this polyhead reads versions up to " +
+                           std::to_string(kCheckpointFormatVersion) + " (use a newer polyhead)");
+  agree(group, [&] { *meta = read_meta(file.get(), path, static_cast<int>(version)); });
   return file;
 }
 
@@ -249,6 +306,14 @@ void write_file(const std::string& tmp, uint64_t bytes, const CheckpointMeta& me
 // ---------------------------------------------------------------------------------------
 // Public API
 
+uint64_t checkpoint_meta_checksum(const CheckpointMeta& meta) {
+  const std::string record = meta_record(meta);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < record.size(); ++i)
+    sum += ckpt::checksum_term(i, static_cast<unsigned char>(record[i]));
+  return sum;
+}
+
 std::string save_checkpoint(const std::string& dir, const CheckpointMeta& meta,
                             const std::vector<TensorSlice>& tensors, MPI_Comm comm, int keep_last) {
   QuietHdf5 quiet;
@@ -287,14 +352,22 @@ std::string save_checkpoint(const std::string& dir, const CheckpointMeta& meta,
     ckpt::check_file_size_limit(bytes, ctx);
     if (rank == 0) ckpt::prepare_directory(dir, tmp, bytes, ctx);
   });
+  auto remove_tmp = [&] {
+    group.barrier();  // every rank has closed the file
+    if (rank == 0) ::unlink(tmp.c_str());
+  };
   try {
     write_file(tmp, bytes, meta, tensors, blocks, checksums, group, comm, ctx);
     agree(group, [&] {
       if (rank == 0) ckpt::commit(tmp, path, ctx);
     });
+  } catch (const InputError& e) {
+    // The HDF5 helpers report their failures as InputError (they serve the readers too); while
+    // writing, a failure is the environment's (every rank converts alike: agree rethrew it).
+    remove_tmp();
+    throw IoError(e.what());
   } catch (...) {
-    group.barrier();  // every rank has closed the file
-    if (rank == 0) ::unlink(tmp.c_str());
+    remove_tmp();
     throw;
   }
   agree(group, [&] {
@@ -422,6 +495,85 @@ std::string describe_checkpoint(const std::string& path, MPI_Comm comm) {
   std::istringstream config(meta.config_yaml);
   for (std::string line; std::getline(config, line);) o << "  " << line << "\n";
   return o.str();
+}
+
+namespace {
+
+// Collective: "" when the checkpoint at path verifies, else why not (one line). A file of a
+// newer format is not damaged: its error propagates.
+std::string verify_problem(const std::string& path, MPI_Comm comm) {
+  try {
+    verify_checkpoint(path, comm);
+    return "";
+  } catch (const NewerFormatError&) {
+    throw;
+  } catch (const InputError& e) {
+    return e.what();
+  }
+}
+
+std::string join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : ", ") + p;
+  return out;
+}
+
+}  // namespace
+
+ResumePoint find_resume_checkpoint(const std::string& dir, MPI_Comm comm) {
+  MpiCommunicator group(comm);
+  const std::string pointer = (fs::path(dir) / "latest").string();
+  // Rank 0 reads the directory; the ranks then verify the candidates together.
+  std::string target, problem, listing;
+  int64_t missing = 0;  // no pointer: a fresh directory unless step files exist
+  agree(group, [&] {
+    if (group.rank() != 0) return;
+    try {
+      target = latest_checkpoint(dir);
+      missing = target.empty() ? 1 : 0;
+      if (missing) problem = "checkpoint pointer " + pointer + " is missing";
+    } catch (const InputError& e) {
+      problem = e.what();
+    }
+    if (target.ends_with(".tmp")) {
+      problem = "checkpoint pointer " + pointer + " names " + fs::path(target).filename().string() +
+                ", an unfinished save";
+      target.clear();
+    }
+    for (const auto& [step, path] : step_checkpoints(dir)) listing += path + '\0';
+  });
+  group.broadcast(&missing, 1, 0);
+  group.broadcast(target, 0);
+  group.broadcast(problem, 0);
+  group.broadcast(listing, 0);
+  std::vector<std::string> steps;
+  for (size_t start = 0, end; start < listing.size(); start = end + 1) {
+    end = listing.find('\0', start);
+    steps.push_back(listing.substr(start, end - start));
+  }
+
+  if (!target.empty()) {
+    const std::string why = verify_problem(target, comm);
+    if (why.empty()) return {target, ""};
+    problem = "checkpoint pointer " + pointer + " names " + fs::path(target).filename().string() +
+              ", which fails verification: " + why;
+  }
+  if (missing && steps.empty()) return {"", ""};  // nothing saved yet: a fresh run
+  std::vector<std::string> damaged;
+  for (const std::string& candidate : steps) {
+    if (candidate == target) continue;  // verified above
+    const std::string why = verify_problem(candidate, comm);
+    if (why.empty()) {
+      std::string note =
+          problem + "; resuming from " + candidate + ", the newest checkpoint that verifies";
+      if (!damaged.empty()) note += " (skipped, failing verification: " + join(damaged) + ")";
+      return {candidate, note};
+    }
+    damaged.push_back(fs::path(candidate).filename().string());
+  }
+  if (damaged.empty()) return {"", problem + "; " + dir + " holds no other checkpoint"};
+  return {"", problem + "; no checkpoint in " + dir +
+                  " verifies (failing verification: " + join(damaged) + ")"};
 }
 
 }  // namespace ph

@@ -3,20 +3,24 @@
 // layout can load what any layout saved. The store is generic: the caller lists the tensors
 // (from its parameter table) and the block of each that this rank holds. The file format is
 // documented for h5py users in README.md ("Checkpoints"). The code: io/checkpoint.cpp (the
-// format: save, load, verify, describe), io/checkpoint_directory.cpp (file names, `latest`,
-// atomic commit, pruning, space checks), io/checkpoint_checksum.cpp, io/checkpoint_blocks.cpp
-// (tensor lists and blocks) and io/checkpoint_hdf5.cpp (HDF5 plumbing).
+// format: save, load, verify, describe; resume discovery), io/checkpoint_directory.cpp (file
+// names, `latest`, the step files, atomic commit, pruning, space checks),
+// io/checkpoint_checksum.cpp, io/checkpoint_blocks.cpp (tensor lists and blocks) and
+// io/checkpoint_hdf5.cpp (HDF5 plumbing).
 //
 // Every function taking a communicator is collective over it: all ranks call it with the
 // same path and the same list of tensor names and shapes (in the same order); they return
 // together and, on failure, every rank throws the same exception. Exceptions:
 //   std::invalid_argument  a malformed TensorSlice / CheckpointMeta (a bug of the caller)
-//   ph::InputError         anything else, one complete line for the user
+//   ph::IoError            a save the environment failed (full disk, refused write, ...)
+//   ph::InputError         a checkpoint that cannot be read or used (damaged, edited, missing,
+//                          of another shape); each message is one complete line for the user
 #pragma once
 #include <mpi.h>
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "parallel/errors.h"
@@ -25,7 +29,7 @@ namespace ph {
 
 // The file format this code writes; it reads every version from 1 up to this one (README
 // "Versions").
-inline constexpr int kCheckpointFormatVersion = 2;
+inline constexpr int kCheckpointFormatVersion = 3;
 
 // One tensor of the checkpoint and the block of it this rank holds.
 struct TensorSlice {
@@ -66,7 +70,8 @@ std::string checkpoint_file_name(int64_t step);
 // Space is checked (free space, ulimit -f) and reserved (fallocate, where the file system has
 // it) before any data is written: HDF5 1.10 cannot close a file whose writes failed (the
 // process would crash at exit; fixed in later HDF5), so a full disk must be found first.
-// On failure no existing file is touched and the temporary is removed. Errors (InputError):
+// On failure no existing file is touched and the temporary is removed. The environment's
+// failures throw IoError (not bad input: main exits 1), with these messages:
 //   cannot save checkpoint P: cannot create directory D: <reason>
 //   cannot save checkpoint P: not enough free space in D: the checkpoint needs about N MiB,
 //     M MiB are free
@@ -92,20 +97,61 @@ std::string save_checkpoint(const std::string& dir, const CheckpointMeta& meta,
                             const std::vector<TensorSlice>& tensors, MPI_Comm comm, int keep_last);
 
 // The checkpoint dir/latest points to, or "" when dir or dir/latest does not exist. Not
-// collective. Errors (InputError):
+// collective; the file is not opened. Errors (InputError):
 //   checkpoint pointer D/latest names X, which does not exist
 //   checkpoint pointer D/latest is malformed (expected one line with a file name)
+// Resuming uses find_resume_checkpoint, which survives a missing or damaged pointer.
 std::string latest_checkpoint(const std::string& dir);
+
+// The step checkpoints in dir, newest (highest step) first, as (step, path) with path =
+// dir/name: every regular file (or link to one) named "step_<digits>.h5" — never a temporary
+// "step_*.h5.tmp". Empty when dir does not exist. Not collective; no file is opened (they may
+// be damaged). For callers that must not overwrite or delete checkpoints they did not write.
+std::vector<std::pair<int64_t, std::string>> step_checkpoints(const std::string& dir);
+
+// Where a run continues (`checkpoint.resume: auto`).
+struct ResumePoint {
+  std::string path;  // the checkpoint to load, or "" when there is none
+  std::string note;  // one line for the user when dir/latest could not be used, else ""
+};
+
+// Collective: the checkpoint of dir to resume from.
+// - dir/latest names an existing file whose attributes and tensors all verify: that file, no
+//   note (even if a newer step file exists: a crash between the two renames of a save).
+// - Otherwise (latest missing, malformed, naming a missing file, a temporary, or a file that
+//   fails verification): the newest step checkpoint (step_checkpoints) that verifies, with a
+//   note saying what was wrong and what is used instead, naming the step files skipped, e.g.
+//     checkpoint pointer D/latest is missing; resuming from D/step_00000060.h5, the newest
+//     checkpoint that verifies
+//     checkpoint pointer D/latest names step_00000080.h5, which fails verification: checkpoint
+//     D/step_00000080.h5: tensor /model/wte fails its checksum (file corrupted); resuming from
+//     D/step_00000060.h5, the newest checkpoint that verifies (skipped, failing verification:
+//     step_00000070.h5)
+// - No candidate: path "", and no note when dir holds neither `latest` nor a step file (a
+//   fresh directory), else a note ending "; D holds no other checkpoint" or "; no checkpoint in
+//   D verifies (failing verification: step_..., ...)".
+// Every candidate is read in full (verify_checkpoint) until one verifies. A file of a newer
+// format version is not damaged: its InputError ("... (use a newer polyhead)") propagates
+// rather than an older checkpoint being used.
+ResumePoint find_resume_checkpoint(const std::string& dir, MPI_Comm comm);
 
 // The attributes of a checkpoint. Errors (InputError), shared by every reader below:
 //   checkpoint P does not exist
+//   checkpoint P is a directory, not a checkpoint file
+//   checkpoint P is not a regular file                  (a FIFO, a device, ...)
+//   checkpoint P cannot be accessed: <reason>
 //   checkpoint P is unreadable (truncated or not a polyhead checkpoint): <detail>
 //     e.g. "unable to open file: truncated file: eof = 4176, ..., stored_eof = 8352",
 //     "unable to open file: file signature not found", "the file has no attribute 'step'",
-//     "the file has no attribute 'optimizer_steps'" (version 2 requires it)
-//   checkpoint P has format version N; this polyhead reads versions up to 2 (use a newer
+//     "the file has no attribute 'optimizer_steps'" (version 2 on requires it),
+//     "the file has no attribute 'meta_checksum'" (version 3 on requires it)
+//   checkpoint P has format version N; this polyhead reads versions up to 3 (use a newer
 //     polyhead)
-// A version-1 file (written before optimizer_steps existed) reads with optimizer_steps = step.
+//   checkpoint P: its attributes fail their checksum (the file was edited or is corrupted)
+//     (version 3 on; also a file of version 1 or 2 that carries meta_checksum, which only
+//     version 3 on writes: its format_version was edited)
+// A version-1 file (written before optimizer_steps existed) reads with optimizer_steps = step;
+// files of versions 1 and 2 have no checksum of their attributes.
 CheckpointMeta read_checkpoint_meta(const std::string& path, MPI_Comm comm);
 
 // Reads every tensor's block into its data (all ranks, writer or not) and verifies each
@@ -134,5 +180,15 @@ std::string describe_checkpoint(const std::string& path, MPI_Comm comm);
 // the full tensor and bits its IEEE-754 binary32 pattern. A tensor's checksum is the sum of
 // its terms modulo 2^64, so blocks can be summed independently in any layout.
 uint64_t checkpoint_checksum_term(uint64_t index, uint32_t bits);
+
+// The root attribute meta_checksum (format 3) of a file with these attributes: the sum modulo
+// 2^64 of checkpoint_checksum_term(i, byte i) over the bytes of the record
+//   "format_version" NUL <format_version> NUL "step" NUL <step> NUL
+//   "optimizer_steps" NUL <optimizer_steps> NUL "consumed_samples" NUL <consumed_samples> NUL
+//   "seed" NUL <seed> NUL "config" NUL <config> NUL "layout" NUL <layout> NUL
+//   "model" NUL <model> NUL
+// with the integers in decimal (a '-' for negatives) and the strings as their UTF-8 bytes
+// (README "The checksum of the attributes").
+uint64_t checkpoint_meta_checksum(const CheckpointMeta& meta);
 
 }  // namespace ph

@@ -41,7 +41,9 @@ bool sync_path(const std::string& path, bool directory) {
   if (fd < 0) return false;
   // Some file systems cannot sync a directory; the rename itself is still atomic there.
   const bool ok = ::fsync(fd) == 0 || (directory && (errno == EINVAL || errno == ENOTSUP));
+  const int err = errno;
   ::close(fd);
+  errno = err;  // the caller reports fsync's failure, not close's
   return ok;
 }
 
@@ -67,9 +69,9 @@ void check_file_size_limit(uint64_t bytes, const std::string& ctx) {
   rlimit limit{};
   if (::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
       limit.rlim_cur < bytes)
-    throw InputError(ctx + "the checkpoint needs about " + mib_up(bytes) +
-                     " MiB, more than the file size limit (ulimit -f) of " +
-                     std::to_string(limit.rlim_cur >> 20) + " MiB");
+    throw IoError(ctx + "the checkpoint needs about " + mib_up(bytes) +
+                  " MiB, more than the file size limit (ulimit -f) of " +
+                  std::to_string(limit.rlim_cur >> 20) + " MiB");
 }
 
 void prepare_directory(const std::string& dir, const std::string& tmp, uint64_t bytes,
@@ -78,34 +80,42 @@ void prepare_directory(const std::string& dir, const std::string& tmp, uint64_t 
   fs::create_directories(dir, ec);
   std::error_code ec_dir;
   if (!fs::is_directory(dir, ec_dir))
-    throw InputError(ctx + "cannot create directory " + dir + ": " +
-                     (ec ? ec.message() : "a file of that name exists"));
+    throw IoError(ctx + "cannot create directory " + dir + ": " +
+                  (ec ? ec.message() : "a file of that name exists"));
   const fs::file_status st = fs::symlink_status(tmp, ec);
   if (fs::exists(st) && !fs::is_regular_file(st))
-    throw InputError(ctx + tmp + " exists and is not a regular file");
+    throw IoError(ctx + tmp + " exists and is not a regular file");
   struct statvfs vfs {};
   if (::statvfs(dir.c_str(), &vfs) != 0 || vfs.f_blocks == 0) return;  // nothing to go by
   const uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
   if (free_bytes < bytes)
-    throw InputError(ctx + "not enough free space in " + dir + ": the checkpoint needs about " +
-                     mib_up(bytes) + " MiB, " + std::to_string(free_bytes >> 20) + " MiB are free");
+    throw IoError(ctx + "not enough free space in " + dir + ": the checkpoint needs about " +
+                  mib_up(bytes) + " MiB, " + std::to_string(free_bytes >> 20) + " MiB are free");
 }
 
 void reserve_space(const std::string& path, uint64_t bytes, const std::string& ctx) {
   const int fd = ::open(path.c_str(), O_WRONLY);
-  if (fd < 0) throw InputError(ctx + "cannot open " + path + ": " + errno_text());
+  if (fd < 0) {
+    const std::string why = errno_text();
+    throw IoError(ctx + "cannot open " + path + ": " + why);
+  }
   const int rc = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes));
   const int err = errno;
   ::close(fd);
   if (rc != 0 && err != EOPNOTSUPP && err != ENOSYS && err != EINVAL)
-    throw InputError(ctx + "cannot reserve " + std::to_string(bytes >> 20) + " MiB for " + path +
-                     ": " + std::strerror(err));
+    throw IoError(ctx + "cannot reserve " + std::to_string(bytes >> 20) + " MiB for " + path +
+                  ": " + std::strerror(err));
 }
 
 void commit(const std::string& tmp, const std::string& path, const std::string& ctx) {
-  if (!sync_path(tmp, false)) throw InputError(ctx + "cannot sync " + tmp + ": " + errno_text());
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw InputError(ctx + "cannot rename " + tmp + " to " + path + ": " + errno_text());
+  if (!sync_path(tmp, false)) {
+    const std::string why = errno_text();
+    throw IoError(ctx + "cannot sync " + tmp + ": " + why);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = errno_text();
+    throw IoError(ctx + "cannot rename " + tmp + " to " + path + ": " + why);
+  }
   sync_path(parent_dir(path), true);
 }
 
@@ -114,7 +124,7 @@ void write_latest(const std::string& dir, const std::string& name, const std::st
   const std::string line = name + "\n";
   auto fail = [&](const std::string& why) {
     ::unlink(tmp.c_str());
-    throw InputError(ctx + "cannot update " + latest + ": " + why);
+    throw IoError(ctx + "cannot update " + latest + ": " + why);
   };
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) fail(errno_text());
@@ -157,6 +167,20 @@ std::string checkpoint_file_name(int64_t step) {
   char buf[48];
   std::snprintf(buf, sizeof buf, "step_%08lld.h5", static_cast<long long>(step));
   return buf;
+}
+
+std::vector<std::pair<int64_t, std::string>> step_checkpoints(const std::string& dir) {
+  std::vector<std::pair<int64_t, std::string>> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string file = it->path().filename().string();
+    const int64_t step = ckpt::step_of(file, ".h5");
+    std::error_code ec_type;
+    if (step >= 0 && it->is_regular_file(ec_type))
+      out.emplace_back(step, (fs::path(dir) / file).string());
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a > b; });
+  return out;
 }
 
 std::string latest_checkpoint(const std::string& dir) {

@@ -1,6 +1,7 @@
 // HDF5 plumbing of the checkpoint store (internal to io/checkpoint*.cpp): HDF5's error stack
 // turned into one line, owned identifiers, scalar attributes, the MPI-IO property lists and
-// the listing of a file's datasets. Failures throw InputError with a complete message.
+// the listing of a file's datasets. Failures throw InputError with a complete message;
+// save_checkpoint turns those of a save into IoError.
 #pragma once
 #include <hdf5.h>
 #include <mpi.h>

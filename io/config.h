@@ -162,7 +162,7 @@ struct RuntimeConfig {
   int threads = 0;  // OpenMP threads per rank; 0: cores / ranks on the node
   DeviceChoice device = DeviceChoice::kCpu;  // auto: cuda if a GPU is present, else cpu
   Precision precision = Precision::kFp32;    // bf16: bf16 operands in the linear-layer GEMMs
-  float comm_timeout = 600.0f;  // seconds a device collective may take before the job ends
+  float comm_timeout = 600.0f;  // seconds a collective (MPI or NCCL) may take before the job ends
   bool operator==(const RuntimeConfig&) const = default;
 };
 
@@ -200,6 +200,11 @@ void validate_config(const Config& cfg);
 // The fully resolved config as YAML text (every key, defaults included), readable back by
 // parse_config to an identical Config.
 std::string config_to_yaml(const Config& cfg);
+
+// `s` as a message shows a value: control bytes and bytes that are not UTF-8 escaped (\n, \t,
+// \xNN), so that the message stays one readable line, and cut after 200 bytes ("... (N bytes in
+// all)").
+std::string printable(std::string_view s);
 
 // A short help listing every key with its default and description.
 std::string config_help();

@@ -235,7 +235,8 @@ std::vector<Option> option_table(Config& c) {
       {.key = "runtime.comm_timeout",
        .field = &c.runtime.comm_timeout,
        .limits = positive(),
-       .help = "seconds a GPU (NCCL) collective may take before the job is ended with a message"},
+       .help = "seconds any collective between ranks (MPI, NCCL, checkpoint I/O) may take before "
+               "the job is ended with a message naming it"},
       {.key = "run.dir",
        .field = &c.run.dir,
        .non_empty = true,

@@ -114,24 +114,6 @@ std::string value_text(const Field& f) {
 }
 
 // `s` with control characters escaped, so that a message stays on one line.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (const char ch : s) {
-    const auto u = static_cast<unsigned char>(ch);
-    if (ch == '\n') {
-      out += "\\n";
-    } else if (ch == '\t') {
-      out += "\\t";
-    } else if (u < 0x20 || u == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += {'\\', 'x', kHex[u >> 4], kHex[u & 15]};
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
-
 // How a YAML node looks, for "got ..." in messages.
 std::string describe_node(const YAML::Node& n) {
   switch (n.Type()) {
@@ -234,3 +216,51 @@ std::string unknown_message(const std::vector<Option>& table, const std::string&
 }
 
 }  // namespace ph::config_detail
+
+namespace ph {
+
+namespace {
+
+// The length of the valid UTF-8 sequence at s[i] (0: none starts there).
+size_t utf8_length(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  const size_t n = c < 0x80           ? 1
+                   : (c >> 5) == 0x6  ? 2
+                   : (c >> 4) == 0xe  ? 3
+                   : (c >> 3) == 0x1e ? 4
+                                      : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((b(i + k) >> 6) != 0x2) return 0;
+  return n;
+}
+
+}  // namespace
+
+std::string printable(std::string_view s) {
+  constexpr size_t kMaxShown = 200;  // bytes of the value shown; the rest is counted
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  size_t i = 0;
+  while (i < s.size() && i < kMaxShown) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    const size_t n = utf8_length(s, i);
+    if (s[i] == '\n') {
+      out += "\\n";
+    } else if (s[i] == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f || n == 0) {  // control bytes, bytes that are not UTF-8
+      out += {'\\', 'x', kHex[u >> 4], kHex[u & 15]};
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+      continue;
+    }
+    ++i;
+  }
+  if (i < s.size()) out += "... (" + std::to_string(s.size()) + " bytes in all)";
+  return out;
+}
+
+}  // namespace ph

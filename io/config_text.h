@@ -20,8 +20,6 @@ std::string join(const std::vector<std::string_view>& items, std::string_view se
 std::string describe_choices(std::span<const std::string_view> choices);  // "{pre, post}"
 const char* type_name(const Field& f);                                    // "int", "choice"
 std::string value_text(const Field& f);  // the value as YAML text ('' for an empty string)
-// `s` with control characters escaped, so that a message stays on one line.
-std::string printable(std::string_view s);
 // How a YAML node looks, for "got ..." in messages.
 std::string describe_node(const YAML::Node& n);
 // Throws InputError "<origin>: <key>: <message>".

@@ -1,11 +1,14 @@
-// HDF5 checkpoints: round trips, slices, pruning, atomic failure, corruption, bad files and
-// format versions.
+// HDF5 checkpoints: round trips, slices, pruning, atomic failure (IoError), corruption, edited
+// attributes, bad files and format versions, resume discovery, and the h5py recipes of the
+// README.
 // The tests are written for any number of ranks (blocks are split over the ranks of
 // MPI_COMM_WORLD); ctest runs them on one rank, `mpirun -np 2/3` runs them sharded.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <mpi.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -177,10 +180,62 @@ void set_root_int(hid_t file, const char* name, int64_t value) {
   H5Aclose(attr);
 }
 
-// What a version-1 writer left: no optimizer_steps, format_version 1.
+// Replaces the root attribute `name` with a variable-length UTF-8 string (as polyhead writes).
+void set_root_string(hid_t file, const char* name, const std::string& value) {
+  if (H5Aexists(file, name) > 0) {
+    ASSERT_GE(H5Adelete(file, name), 0) << name;
+  }
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  const hid_t space = H5Screate(H5S_SCALAR);
+  const hid_t attr = H5Acreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(attr, 0) << name;
+  const char* text = value.c_str();
+  EXPECT_GE(H5Awrite(attr, type, &text), 0) << name;
+  H5Aclose(attr);
+  H5Sclose(space);
+  H5Tclose(type);
+}
+
+uint64_t root_uint(const std::string& path, const char* name) {
+  uint64_t value = 0;
+  edit_root(path, [&](hid_t file) {
+    const hid_t attr = H5Aopen(file, name, H5P_DEFAULT);
+    ASSERT_GE(attr, 0) << name;
+    EXPECT_GE(H5Aread(attr, H5T_NATIVE_UINT64, &value), 0) << name;
+    H5Aclose(attr);
+  });
+  return value;
+}
+
+// Whether the root attribute `name` of a closed checkpoint is stored with exactly this type.
+bool root_attribute_has_type(const std::string& path, const char* name, hid_t want) {
+  bool equal = false;
+  edit_root(path, [&](hid_t file) {
+    const hid_t attr = H5Aopen(file, name, H5P_DEFAULT);
+    ASSERT_GE(attr, 0) << name;
+    const hid_t type = H5Aget_type(attr);
+    equal = H5Tequal(type, want) > 0;
+    H5Tclose(type);
+    H5Aclose(attr);
+  });
+  return equal;
+}
+
+// What a version-2 writer left: no meta_checksum, format_version 2.
+void make_version_2(const std::string& path) {
+  edit_root(path, [](hid_t file) {
+    ASSERT_GE(H5Adelete(file, "meta_checksum"), 0);
+    set_root_int(file, "format_version", 2);
+  });
+}
+
+// What a version-1 writer left: no optimizer_steps, no meta_checksum, format_version 1.
 void make_version_1(const std::string& path) {
   edit_root(path, [](hid_t file) {
     ASSERT_GE(H5Adelete(file, "optimizer_steps"), 0);
+    ASSERT_GE(H5Adelete(file, "meta_checksum"), 0);
     set_root_int(file, "format_version", 1);
   });
 }
@@ -210,8 +265,10 @@ class CheckpointTest : public ::testing::Test {
     if (world_rank() == 0) fs::remove_all(dir_);
   }
 
-  // Rank 0 does fn (a file manipulation); the others wait for it.
+  // Rank 0 does fn (a file manipulation) once every rank is done with the files; the others
+  // wait for it.
   void on_root(const std::function<void()>& fn) {
+    MPI_Barrier(MPI_COMM_WORLD);
     if (world_rank() == 0) fn();
     MPI_Barrier(MPI_COMM_WORLD);
   }
@@ -442,10 +499,10 @@ TEST_F(CheckpointTest, FailedSavesLeaveThePreviousCheckpointUntouched) {
   expect_untouched();
 
   // HDF5 refuses a tensor of more than 32 dimensions, after the temporary exists and the
-  // first tensor is written.
+  // first tensor is written: it stands for a write that fails (an IoError, like a full disk).
   Full deep = make_full("/model/deep", std::vector<int64_t>(33, 1), 9);
   Local ldeep = part_of(deep, -1), la = part_of(wte_, 0);
-  expect_error<InputError>(
+  expect_error<IoError>(
       [&] {
         save_checkpoint(dir_, sample_meta(2), {slice_of(wte_, la), slice_of(deep, ldeep, root)},
                         MPI_COMM_WORLD, 3);
@@ -462,7 +519,7 @@ TEST_F(CheckpointTest, FailedSavesLeaveThePreviousCheckpointUntouched) {
   small.rlim_cur = std::min<rlim_t>(old_limit.rlim_max, rlim_t{1} << 20);
   const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
   ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
-  expect_error<InputError>(
+  expect_error<IoError>(
       [&] { save_checkpoint(dir_, sample_meta(2), {slice_of(big, lbig)}, MPI_COMM_WORLD, 3); },
       {"cannot save checkpoint " + bad + ": the checkpoint needs about ",
        " MiB, more than the file size limit (ulimit -f) of 1 MiB"});
@@ -472,29 +529,28 @@ TEST_F(CheckpointTest, FailedSavesLeaveThePreviousCheckpointUntouched) {
 
   // The temporary name is taken by a directory.
   on_root([&] { fs::create_directories(fs::path(bad + ".tmp") / "sub"); });
-  expect_error<InputError>([&] { save_standard(2, 3); },
-                           {bad + ".tmp exists and is not a regular file"});
+  expect_error<IoError>([&] { save_standard(2, 3); },
+                        {bad + ".tmp exists and is not a regular file"});
   on_root([&] { fs::remove_all(bad + ".tmp"); });
   expect_untouched();
 
   // The final name is taken by a directory: the rename fails.
   on_root([&] { fs::create_directories(fs::path(bad) / "sub"); });
-  expect_error<InputError>([&] { save_standard(2, 3); },
-                           {"cannot rename " + bad + ".tmp to " + bad});
+  expect_error<IoError>([&] { save_standard(2, 3); }, {"cannot rename " + bad + ".tmp to " + bad});
   on_root([&] { fs::remove_all(bad); });
   expect_untouched();
 
   // The directory cannot be created.
   on_root([&] { std::ofstream(fs::path(dir_) / "plain") << "x"; });
   const std::string blocked = (fs::path(dir_) / "plain" / "sub").string();
-  expect_error<InputError>(
+  expect_error<IoError>(
       [&] { save_checkpoint(blocked, sample_meta(2), {slice_of(wte_, a)}, MPI_COMM_WORLD, 3); },
       {"cannot save checkpoint", "cannot create directory " + blocked});
   expect_untouched();
 
   if (geteuid() != 0) {  // permissions do not bind root
     on_root([&] { fs::permissions(dir_, fs::perms::owner_read | fs::perms::owner_exec); });
-    expect_error<InputError>([&] { save_standard(2, 3); }, {"cannot save checkpoint " + bad});
+    expect_error<IoError>([&] { save_standard(2, 3); }, {"cannot save checkpoint " + bad});
     on_root([&] { fs::permissions(dir_, fs::perms::owner_all); });
     expect_untouched();
   }
@@ -522,7 +578,8 @@ TEST_F(CheckpointTest, InvalidTensorListsAreRejected) {
   future.format_version = kCheckpointFormatVersion + 1;
   expect_error<std::invalid_argument>(
       [&] { save_checkpoint(dir_, future, {s}, MPI_COMM_WORLD, 0); },
-      {"format version 3 requested; this polyhead writes version 2"});
+      {"format version " + std::to_string(kCheckpointFormatVersion + 1) +
+       " requested; this polyhead writes version " + std::to_string(kCheckpointFormatVersion)});
   for (int64_t bad : {int64_t{-1}, int64_t{6}}) {
     CheckpointMeta m = sample_meta(5);
     m.optimizer_steps = bad;
@@ -641,39 +698,32 @@ TEST_F(CheckpointTest, GarbageMissingAndForeignFiles) {
 
 TEST_F(CheckpointTest, NewerFormatVersionIsRefused) {
   const std::string path = save_standard(3);
-  on_root([&] { edit_root(path, [](hid_t f) { set_root_int(f, "format_version", 3); }); });
+  on_root([&] { edit_root(path, [](hid_t f) { set_root_int(f, "format_version", 4); }); });
   const std::vector<std::string> msg = {"checkpoint " + path +
-                                        " has format version 3; this polyhead reads versions up "
-                                        "to 2 (use a newer polyhead)"};
+                                        " has format version 4; this polyhead reads versions up "
+                                        "to 3 (use a newer polyhead)"};
   expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); }, msg);
   expect_error<InputError>([&] { expect_standard(path); }, msg);
   expect_error<InputError>([&] { describe_checkpoint(path, MPI_COMM_WORLD); }, msg);
+  expect_error<InputError>([&] { verify_checkpoint(path, MPI_COMM_WORLD); }, msg);
 }
 
 TEST_F(CheckpointTest, OptimizerStepsRoundTrip) {
-  EXPECT_EQ(kCheckpointFormatVersion, 2);
+  EXPECT_EQ(kCheckpointFormatVersion, 3);
   Local a = part_of(wte_, 0);
   for (const int64_t optimizer_steps : {int64_t{0}, int64_t{4}, int64_t{9}}) {
     CheckpointMeta m = sample_meta(9);
     m.optimizer_steps = optimizer_steps;
     const std::string path = save_checkpoint(dir_, m, {slice_of(wte_, a)}, MPI_COMM_WORLD, 0);
     const CheckpointMeta r = read_checkpoint_meta(path, MPI_COMM_WORLD);
-    EXPECT_EQ(r.format_version, 2);
+    EXPECT_EQ(r.format_version, 3);
     EXPECT_EQ(r.step, 9);
     EXPECT_EQ(r.optimizer_steps, optimizer_steps);
   }
   // Stored as a 64-bit signed integer.
   if (world_rank() == 0) {
     const std::string path = (fs::path(dir_) / checkpoint_file_name(9)).string();
-    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    ASSERT_GE(file, 0);
-    const hid_t attr = H5Aopen(file, "optimizer_steps", H5P_DEFAULT);
-    ASSERT_GE(attr, 0);
-    const hid_t type = H5Aget_type(attr);
-    EXPECT_GT(H5Tequal(type, H5T_STD_I64LE), 0);
-    H5Tclose(type);
-    H5Aclose(attr);
-    H5Fclose(file);
+    EXPECT_TRUE(root_attribute_has_type(path, "optimizer_steps", H5T_STD_I64LE));
   }
 }
 
@@ -717,6 +767,8 @@ TEST_F(CheckpointTest, CommittedVersion1FileLoads) {
 
 TEST_F(CheckpointTest, Version2NeedsAValidOptimizerSteps) {
   const std::string path = save_standard(7);
+  on_root([&] { make_version_2(path); });
+  EXPECT_EQ(read_checkpoint_meta(path, MPI_COMM_WORLD).format_version, 2);
   const std::string unreadable =
       "checkpoint " + path + " is unreadable (truncated or not a polyhead checkpoint): ";
   on_root([&] { edit_root(path, [](hid_t f) { set_root_int(f, "optimizer_steps", 8); }); });
@@ -759,7 +811,7 @@ TEST_F(CheckpointTest, DescribeListsTensorsStepAndConfig) {
   for (const std::string& part :
        {std::string("step              42\n"), std::string("optimizer steps   21\n"),
         std::string("consumed samples  9223372036854775813"),
-        std::string("seed              18446744073709551615"), std::string("format version    2\n"),
+        std::string("seed              18446744073709551615"), std::string("format version    3\n"),
         std::string("layout            dp=1 tp=1"), std::string("gpt L=2 d=128 H=4 V=256 T=64"),
         std::string("/model/wte"), std::string("[7, 5]"), std::string("/optim/m/wte"),
         std::string("model parameters  41 "), std::string("tensors           4 (76 elements)"),
@@ -768,52 +820,471 @@ TEST_F(CheckpointTest, DescribeListsTensorsStepAndConfig) {
   EXPECT_LT(text.find("/model/h.2.x"), text.find("/model/h.10.x")) << text;
 }
 
-TEST_F(CheckpointTest, H5pyReadsTheFile) {
+// The fenced ```python block of README.md that defines `function`.
+std::string readme_python_block(const std::string& function) {
+  std::ifstream in(std::string(POLYHEAD_SOURCE_DIR) + "/README.md");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t def = text.find("def " + function + "(");
+  if (def == std::string::npos) return "";
+  const size_t open = text.rfind("```python\n", def), close = text.find("\n```", def);
+  if (open == std::string::npos || close == std::string::npos) return "";
+  return text.substr(open + 10, close + 1 - (open + 10));
+}
+
+// Runs the README's checksum recipes (the block itself, taken from README.md) with h5py on a
+// file polyhead wrote, then changes two attributes the way the README says; polyhead must
+// accept the result.
+TEST_F(CheckpointTest, H5pyReadsTheFileWithTheReadmeRecipes) {
   const std::string python = "env -u PYTHONPATH -u PYTHONHOME /usr/bin/python3";
   std::string have = "0";
   if (world_rank() == 0)
     have =
         std::system((python + " -c 'import h5py, numpy' >/dev/null 2>&1").c_str()) == 0 ? "1" : "0";
   if (broadcast(have) != "1") GTEST_SKIP() << "/usr/bin/python3 cannot import h5py and numpy";
+  const std::string recipe = readme_python_block("meta_checksum");
+  ASSERT_NE(recipe.find("def checksum("), std::string::npos) << recipe;
   const std::string path = save_standard(42);
   std::string output;
   if (world_rank() == 0) {
+    std::ofstream(fs::path(dir_) / "recipe.py") << recipe;
     const std::string script = (fs::path(dir_) / "read.py").string();
     const std::string out = (fs::path(dir_) / "read.out").string();
     std::ofstream(script) << R"(import sys, h5py, numpy as np
-
-def checksum(a):
-    bits = np.ascontiguousarray(a, dtype='<f4').reshape(-1).view('<u4').astype(np.uint64)
-    z = (np.arange(bits.size, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ bits
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return int(z.sum(dtype=np.uint64))
+sys.path.insert(0, sys.argv[2])
+from recipe import checksum, meta_checksum
 
 with h5py.File(sys.argv[1], 'r') as f:
     w = f['/model/wte']
     assert w.shape == (7, 5) and w.dtype == np.float32, (w.shape, w.dtype)
     assert f['/model/scale'].shape == ()
-    assert int(f.attrs['step']) == 42 and int(f.attrs['format_version']) == 2
+    assert int(f.attrs['step']) == 42 and int(f.attrs['format_version']) == 3
     assert int(f.attrs['optimizer_steps']) == 21, f.attrs['optimizer_steps']
     assert f.attrs['layout'].startswith('dp=1 tp=1'), f.attrs['layout']
     assert 'type: gpt' in f.attrs['config']
+    assert f.attrs['meta_checksum'].dtype == np.uint64, f.attrs['meta_checksum'].dtype
     names = []
     f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
     for n in names:
         assert checksum(f[n][()]) == int(f[n].attrs['checksum']), n
-    print(len(names), int(np.float32(w[2, 3]).view(np.uint32)), int(f.attrs['seed']))
+    stored = int(f.attrs['meta_checksum'])
+    assert meta_checksum(f.attrs) == stored, (meta_checksum(f.attrs), stored)
+    print(len(names), int(np.float32(w[2, 3]).view(np.uint32)), int(f.attrs['seed']), stored)
+
+with h5py.File(sys.argv[1], 'r+') as f:
+    f.attrs.modify('step', 43)
+    f.attrs.modify('layout', 'dp=1 tp=1 edited by h5py')
+    f.attrs.modify('meta_checksum', np.uint64(meta_checksum(f.attrs)))
 )";
-    const int rc =
-        std::system((python + " " + script + " " + path + " > " + out + " 2>&1").c_str());
+    const int rc = std::system(
+        (python + " " + script + " " + path + " " + dir_ + " > " + out + " 2>&1").c_str());
     std::ifstream in(out);
     output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     EXPECT_EQ(rc, 0) << output;
   }
   output = broadcast(output);
   const std::string want = "5 " + std::to_string(std::bit_cast<uint32_t>(wte_.values[2 * 5 + 3])) +
-                           " 18446744073709551615\n";
+                           " 18446744073709551615 " +
+                           std::to_string(checkpoint_meta_checksum(sample_meta(42))) + "\n";
   EXPECT_EQ(output, want);
+  // The attributes h5py changed, with the meta_checksum the recipe computed, are accepted.
+  const CheckpointMeta edited = read_checkpoint_meta(path, MPI_COMM_WORLD);
+  EXPECT_EQ(edited.step, 43);
+  EXPECT_EQ(edited.layout, "dp=1 tp=1 edited by h5py");
+  EXPECT_EQ(edited.config_yaml, sample_meta(42).config_yaml);
+  verify_checkpoint(path, MPI_COMM_WORLD);
+}
+
+// ---------------------------------------------------------------------------------------
+// The checksum of the attributes (format 3)
+
+TEST(CheckpointMetaChecksum, IsTheTermSumOverTheDocumentedRecord) {
+  CheckpointMeta m;
+  m.format_version = 3;
+  m.step = 42;
+  m.optimizer_steps = -1;  // not valid in a file, but the record spells a sign
+  m.consumed_samples = 18446744073709551615ULL;
+  m.seed = 7;
+  m.config_yaml = "a: é\n";
+  m.layout = "";
+  m.model_summary = "m";
+  std::string record;  // name NUL value NUL, in the README's order
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"format_version", "3"},
+           {"step", "42"},
+           {"optimizer_steps", "-1"},
+           {"consumed_samples", "18446744073709551615"},
+           {"seed", "7"},
+           {"config", "a: \xc3\xa9\n"},
+           {"layout", ""},
+           {"model", "m"}})
+    record += name + '\0' + value + '\0';
+  ASSERT_EQ(record.size(), 119u);
+  uint64_t want = 0;
+  for (size_t j = 0; j < record.size(); ++j)
+    want += checkpoint_checksum_term(j, static_cast<unsigned char>(record[j]));
+  EXPECT_EQ(checkpoint_meta_checksum(m), want);
+  // Every attribute takes part, and the order of the bytes counts.
+  CheckpointMeta other = m;
+  other.step = 24;
+  EXPECT_NE(checkpoint_meta_checksum(other), want);
+  other = m;
+  other.layout = "m";
+  other.model_summary = "";
+  EXPECT_NE(checkpoint_meta_checksum(other), want);
+  other = m;
+  other.format_version = 2;
+  EXPECT_NE(checkpoint_meta_checksum(other), want);
+}
+
+TEST_F(CheckpointTest, MetaChecksumIsStoredAsUint64AndMatches) {
+  const std::string path = save_standard(42);
+  if (world_rank() == 0) {
+    EXPECT_EQ(root_uint(path, "meta_checksum"), checkpoint_meta_checksum(sample_meta(42)));
+    EXPECT_TRUE(root_attribute_has_type(path, "meta_checksum", H5T_STD_U64LE));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST_F(CheckpointTest, EditedAttributesFailTheirChecksum) {
+  const std::string original = save_standard(7);
+  const std::string path = (fs::path(dir_) / "edited.h5").string();
+  const std::vector<std::string> msg = {
+      "checkpoint " + path +
+      ": its attributes fail their checksum (the file was edited or is corrupted)"};
+  const std::vector<std::pair<std::string, std::function<void(hid_t)>>> edits = {
+      {"step", [](hid_t f) { set_root_int(f, "step", 8); }},
+      {"optimizer_steps", [](hid_t f) { set_root_int(f, "optimizer_steps", 2); }},
+      {"consumed_samples", [](hid_t f) { set_root_int(f, "consumed_samples", 6); }},
+      {"seed", [](hid_t f) { set_root_int(f, "seed", 1337); }},
+      {"config", [](hid_t f) { set_root_string(f, "config", "model:\n  type: gpt\n"); }},
+      {"layout", [](hid_t f) { set_root_string(f, "layout", "dp=2 tp=1 world=2"); }},
+      {"model", [](hid_t f) { set_root_string(f, "model", "gpt L=3 d=128 H=4 V=256 T=64"); }},
+      {"meta_checksum", [](hid_t f) { set_root_int(f, "meta_checksum", 12345); }},
+      // A version-3 file made to look older: only version 3 writes meta_checksum.
+      {"format_version 2", [](hid_t f) { set_root_int(f, "format_version", 2); }},
+      {"format_version 1", [](hid_t f) { set_root_int(f, "format_version", 1); }},
+  };
+  for (const auto& [what, edit] : edits) {
+    SCOPED_TRACE(what);
+    on_root([&] {
+      fs::copy_file(original, path, fs::copy_options::overwrite_existing);
+      edit_root(path, edit);
+    });
+    expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); }, msg);
+    expect_error<InputError>([&] { verify_checkpoint(path, MPI_COMM_WORLD); }, msg);
+    expect_error<InputError>([&] { describe_checkpoint(path, MPI_COMM_WORLD); }, msg);
+    expect_error<InputError>([&] { expect_standard(path); }, msg);
+  }
+  // Writing the same value again is no edit.
+  on_root([&] {
+    fs::copy_file(original, path, fs::copy_options::overwrite_existing);
+    edit_root(path, [](hid_t f) { set_root_int(f, "step", 7); });
+  });
+  EXPECT_EQ(read_checkpoint_meta(path, MPI_COMM_WORLD).step, 7);
+  // Version 3 requires the attribute.
+  on_root([&] { edit_root(path, [](hid_t f) { ASSERT_GE(H5Adelete(f, "meta_checksum"), 0); }); });
+  expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); },
+                           {"checkpoint " + path +
+                            " is unreadable (truncated or not a polyhead checkpoint): "
+                            "the file has no attribute 'meta_checksum'"});
+  // A genuine version-2 file (no meta_checksum) still loads, unchecked.
+  on_root([&] {
+    fs::copy_file(original, path, fs::copy_options::overwrite_existing);
+    make_version_2(path);
+    edit_root(path, [](hid_t f) { set_root_int(f, "seed", 99); });
+  });
+  const CheckpointMeta v2 = read_checkpoint_meta(path, MPI_COMM_WORLD);
+  EXPECT_EQ(v2.format_version, 2);
+  EXPECT_EQ(v2.seed, 99u);
+  expect_standard(path);
+  verify_checkpoint(path, MPI_COMM_WORLD);
+}
+
+// ---------------------------------------------------------------------------------------
+// Paths that are not checkpoint files
+
+TEST_F(CheckpointTest, ADirectoryIsRefusedByEveryReader) {
+  const std::string path = (fs::path(dir_) / "step_00000001.h5").string();
+  on_root([&] { fs::create_directories(fs::path(path) / "sub"); });
+  const std::vector<std::string> msg = {"checkpoint " + path +
+                                        " is a directory, not a checkpoint file"};
+  Local a = part_of(wte_, 0);
+  expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); }, msg);
+  expect_error<InputError>([&] { load_checkpoint(path, {slice_of(wte_, a)}, MPI_COMM_WORLD); },
+                           msg);
+  expect_error<InputError>([&] { verify_checkpoint(path, MPI_COMM_WORLD); }, msg);
+  expect_error<InputError>([&] { describe_checkpoint(path, MPI_COMM_WORLD); }, msg);
+  // The message is exact: nothing from MPI-IO or HDF5 is appended.
+  try {
+    read_checkpoint_meta(dir_, MPI_COMM_WORLD);
+    ADD_FAILURE() << "no exception";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "checkpoint " + dir_ + " is a directory, not a checkpoint file");
+  }
+}
+
+TEST_F(CheckpointTest, AFifoIsRefusedWithoutWaiting) {
+  const std::string path = (fs::path(dir_) / "fifo.h5").string();
+  on_root([&] { ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0); });
+  expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); },
+                           {"checkpoint " + path + " is not a regular file"});
+  expect_error<InputError>([&] { verify_checkpoint(path, MPI_COMM_WORLD); },
+                           {"checkpoint " + path + " is not a regular file"});
+}
+
+// ---------------------------------------------------------------------------------------
+// Save failures of the environment are IoErrors
+
+TEST_F(CheckpointTest, ALatestThatCannotBeUpdatedIsAnIoErrorAfterACompleteFile) {
+  const std::string good = save_standard(1);
+  const std::string latest = (fs::path(dir_) / "latest").string();
+  on_root([&] { fs::create_directories(fs::path(latest + ".tmp") / "sub"); });
+  const std::string next = (fs::path(dir_) / "step_00000002.h5").string();
+  expect_error<IoError>([&] { save_standard(2); },
+                        {"cannot save checkpoint " + next + ": cannot update " + latest + ": "});
+  EXPECT_EQ(latest_checkpoint(dir_), good);  // unchanged
+  verify_checkpoint(next, MPI_COMM_WORLD);   // complete, but not named by latest
+}
+
+// A 4 MiB tmpfs mounted (as root) in the test's directory; skips the test where mount is
+// refused.
+class TmpfsCheckpointTest : public CheckpointTest {
+ protected:
+  void SetUp() override {
+    CheckpointTest::SetUp();
+    mount_ = (fs::path(dir_) / "fs").string();
+    std::string status = "ok";
+    if (world_rank() == 0) {
+      fs::create_directories(mount_);
+      if (::mount("tmpfs", mount_.c_str(), "tmpfs", 0, "size=4m") != 0)
+        status = std::strerror(errno);
+    }
+    status = broadcast(status);
+    mounted_ = status == "ok";
+    if (!mounted_) GTEST_SKIP() << "cannot mount a tmpfs (mount needs root): " << status;
+  }
+  void TearDown() override {
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (mounted_ && world_rank() == 0) ::umount2(mount_.c_str(), MNT_DETACH);
+    CheckpointTest::TearDown();
+  }
+  void remount_read_only() {
+    on_root([&] {
+      ASSERT_EQ(::mount("tmpfs", mount_.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, "size=4m"), 0)
+          << std::strerror(errno);
+    });
+  }
+  std::string mount_;
+  bool mounted_ = false;
+};
+
+TEST_F(TmpfsCheckpointTest, AFullFileSystemIsAnIoErrorAndKeepsThePreviousCheckpoint) {
+  const std::string ckpt = mount_ + "/ckpt";
+  Local a = part_of(wte_, 0);
+  const std::string good =
+      save_checkpoint(ckpt, sample_meta(1), {slice_of(wte_, a)}, MPI_COMM_WORLD, 0);
+  Full big = make_full("/model/big", {1024, 1024}, 7);  // 4 MiB: more than the file system
+  Local lbig = part_of(big, 0);
+  expect_error<IoError>(
+      [&] { save_checkpoint(ckpt, sample_meta(2), {slice_of(big, lbig)}, MPI_COMM_WORLD, 0); },
+      {"cannot save checkpoint " + ckpt + "/step_00000002.h5: not enough free space in " + ckpt +
+           ": the checkpoint needs about ",
+       " MiB are free"});
+  EXPECT_EQ(latest_checkpoint(ckpt), good);
+  if (world_rank() == 0) {
+    for (const auto& e : fs::directory_iterator(ckpt))
+      EXPECT_FALSE(e.path().string().ends_with(".tmp")) << e.path();
+  }
+  Local back = part_of(wte_, 1);
+  load_checkpoint(good, {slice_of(wte_, back)}, MPI_COMM_WORLD);
+  EXPECT_TRUE(same_bits(back.data, part_of(wte_, 1).data));
+}
+
+TEST_F(TmpfsCheckpointTest, AReadOnlyFileSystemIsAnIoError) {
+  const std::string ckpt = mount_ + "/ckpt";
+  Local a = part_of(wte_, 0);
+  const std::string good =
+      save_checkpoint(ckpt, sample_meta(1), {slice_of(wte_, a)}, MPI_COMM_WORLD, 0);
+  remount_read_only();
+  expect_error<IoError>(
+      [&] { save_checkpoint(ckpt, sample_meta(2), {slice_of(wte_, a)}, MPI_COMM_WORLD, 0); },
+      {"cannot save checkpoint " + ckpt + "/step_00000002.h5: cannot create " + ckpt +
+       "/step_00000002.h5.tmp: "});
+  const std::string sub = mount_ + "/new";
+  expect_error<IoError>(
+      [&] { save_checkpoint(sub, sample_meta(2), {slice_of(wte_, a)}, MPI_COMM_WORLD, 0); },
+      {"cannot save checkpoint " + sub + "/step_00000002.h5: cannot create directory " + sub +
+       ": "});
+  EXPECT_EQ(latest_checkpoint(ckpt), good);
+  verify_checkpoint(good, MPI_COMM_WORLD);
+}
+
+// ---------------------------------------------------------------------------------------
+// Step checkpoints and resume discovery
+
+TEST_F(CheckpointTest, StepCheckpointsListsRegularStepFilesNewestFirst) {
+  EXPECT_TRUE(step_checkpoints(dir_ + "/absent").empty());
+  EXPECT_TRUE(step_checkpoints(dir_).empty());
+  on_root([&] {
+    for (const char* name : {"step_00000002.h5", "step_10.h5", "step_00000003.h5.tmp", "latest",
+                             "other.h5", "step_x.h5", "step_.h5", "step_00000004.h5x"})
+      std::ofstream(fs::path(dir_) / name) << "x";
+    fs::create_directories(fs::path(dir_) / "step_00000005.h5");
+    fs::create_symlink("step_00000002.h5", fs::path(dir_) / "step_00000007.h5");
+    fs::create_symlink("nowhere.h5", fs::path(dir_) / "step_00000008.h5");
+  });
+  const auto d = [&](const char* name) { return (fs::path(dir_) / name).string(); };
+  EXPECT_EQ(step_checkpoints(dir_),
+            (std::vector<std::pair<int64_t, std::string>>{
+                {10, d("step_10.h5")}, {7, d("step_00000007.h5")}, {2, d("step_00000002.h5")}}));
+}
+
+class ResumeTest : public CheckpointTest {
+ protected:
+  std::string step_path(int64_t step) const {
+    return (fs::path(dir_) / checkpoint_file_name(step)).string();
+  }
+  std::string pointer() const { return (fs::path(dir_) / "latest").string(); }
+  void remove_latest() {
+    on_root([&] { fs::remove(pointer()); });
+  }
+  void truncate(const std::string& path) {
+    on_root([&] { fs::resize_file(path, fs::file_size(path) / 2); });
+  }
+  void flip_a_bit(const std::string& path) {
+    on_root([&] { corrupt(path, "/model/wte"); });
+  }
+  void expect_resume(const ResumePoint& r, const std::string& path, const std::string& note) {
+    EXPECT_EQ(r.path, path);
+    EXPECT_EQ(r.note, note);
+    EXPECT_EQ(r.note.find('\n'), std::string::npos);
+  }
+  std::string uses(int64_t step) const {
+    return "; resuming from " + step_path(step) + ", the newest checkpoint that verifies";
+  }
+};
+
+TEST_F(ResumeTest, NothingSavedIsAFreshStart) {
+  expect_resume(find_resume_checkpoint(dir_, MPI_COMM_WORLD), "", "");
+  expect_resume(find_resume_checkpoint(dir_ + "/absent", MPI_COMM_WORLD), "", "");
+}
+
+TEST_F(ResumeTest, AGoodLatestIsUsedWithoutANote) {
+  save_standard(1);
+  save_standard(2);
+  expect_resume(find_resume_checkpoint(dir_, MPI_COMM_WORLD), step_path(2), "");
+  // latest wins even when a newer step file exists (a crash between the two renames).
+  save_standard(3);
+  on_root([&] { std::ofstream(pointer()) << "step_00000002.h5\n"; });
+  expect_resume(find_resume_checkpoint(dir_, MPI_COMM_WORLD), step_path(2), "");
+}
+
+TEST_F(ResumeTest, AMissingLatestFallsBackToTheNewestStepFile) {
+  save_standard(20);
+  save_standard(40);
+  save_standard(6);  // older by number, though written last
+  remove_latest();
+  expect_resume(find_resume_checkpoint(dir_, MPI_COMM_WORLD), step_path(40),
+                "checkpoint pointer " + pointer() + " is missing" + uses(40));
+  expect_standard(step_path(40));
+}
+
+TEST_F(ResumeTest, ALatestNamingADeletedFileFallsBack) {
+  save_standard(1);
+  save_standard(2);
+  on_root([&] { fs::remove(step_path(2)); });
+  expect_resume(find_resume_checkpoint(dir_, MPI_COMM_WORLD), step_path(1),
+                "checkpoint pointer " + pointer() +
+                    " names step_00000002.h5, which does not exist" + uses(1));
+}
+
+TEST_F(ResumeTest, AMalformedOrTemporaryLatestFallsBack) {
+  save_standard(1);
+  on_root([&] { std::ofstream(pointer()) << "\n"; });
+  expect_resume(find_resume_checkpoint(dir_, MPI_COMM_WORLD), step_path(1),
+                "checkpoint pointer " + pointer() +
+                    " is malformed (expected one line with a file name)" + uses(1));
+  // A complete checkpoint under a .tmp name is never used, even when latest names it.
+  on_root([&] {
+    fs::copy_file(step_path(1), step_path(5) + ".tmp");
+    std::ofstream(pointer()) << "step_00000005.h5.tmp\n";
+  });
+  expect_resume(find_resume_checkpoint(dir_, MPI_COMM_WORLD), step_path(1),
+                "checkpoint pointer " + pointer() +
+                    " names step_00000005.h5.tmp, an unfinished save" + uses(1));
+  remove_latest();
+  expect_resume(find_resume_checkpoint(dir_, MPI_COMM_WORLD), step_path(1),
+                "checkpoint pointer " + pointer() + " is missing" + uses(1));
+}
+
+TEST_F(ResumeTest, ALatestNamingATruncatedFileFallsBackToAnOlderGoodOne) {
+  save_standard(1);
+  save_standard(2);
+  truncate(step_path(2));
+  const ResumePoint r = find_resume_checkpoint(dir_, MPI_COMM_WORLD);
+  EXPECT_EQ(r.path, step_path(1));
+  const std::string head = "checkpoint pointer " + pointer() +
+                           " names step_00000002.h5, which fails verification: checkpoint " +
+                           step_path(2) + " is unreadable (truncated or not a polyhead checkpoint)";
+  EXPECT_TRUE(r.note.starts_with(head)) << r.note;
+  EXPECT_TRUE(r.note.ends_with(uses(1))) << r.note;
+  EXPECT_EQ(r.note.find('\n'), std::string::npos);
+}
+
+TEST_F(ResumeTest, ACorruptedOrEditedFileIsSkippedAndNamed) {
+  save_standard(1);
+  save_standard(2);
+  save_standard(3);
+  save_standard(4);
+  flip_a_bit(step_path(4));  // latest's target
+  on_root([&] { edit_root(step_path(3), [](hid_t f) { set_root_int(f, "step", 30); }); });
+  truncate(step_path(2));
+  expect_resume(find_resume_checkpoint(dir_, MPI_COMM_WORLD), step_path(1),
+                "checkpoint pointer " + pointer() +
+                    " names step_00000004.h5, which fails verification: checkpoint " +
+                    step_path(4) + ": tensor /model/wte fails its checksum (file corrupted)" +
+                    uses(1) + " (skipped, failing verification: step_00000003.h5, " +
+                    "step_00000002.h5)");
+}
+
+TEST_F(ResumeTest, EverythingDamagedGivesNoPathAndANote) {
+  save_standard(1);
+  save_standard(2);
+  flip_a_bit(step_path(2));
+  truncate(step_path(1));
+  expect_resume(find_resume_checkpoint(dir_, MPI_COMM_WORLD), "",
+                "checkpoint pointer " + pointer() +
+                    " names step_00000002.h5, which fails verification: checkpoint " +
+                    step_path(2) + ": tensor /model/wte fails its checksum (file corrupted)" +
+                    "; no checkpoint in " + dir_ +
+                    " verifies (failing verification: step_00000001.h5)");
+  remove_latest();
+  expect_resume(find_resume_checkpoint(dir_, MPI_COMM_WORLD), "",
+                "checkpoint pointer " + pointer() + " is missing; no checkpoint in " + dir_ +
+                    " verifies (failing verification: step_00000002.h5, step_00000001.h5)");
+  // A pointer to nothing, and no step file at all.
+  on_root([&] {
+    fs::remove(step_path(1));
+    fs::remove(step_path(2));
+    std::ofstream(pointer()) << "step_00000002.h5\n";
+  });
+  expect_resume(find_resume_checkpoint(dir_, MPI_COMM_WORLD), "",
+                "checkpoint pointer " + pointer() +
+                    " names step_00000002.h5, which does not exist; " + dir_ +
+                    " holds no other checkpoint");
+}
+
+TEST_F(ResumeTest, ANewerFormatIsRefusedNotSkipped) {
+  save_standard(1);
+  save_standard(2);
+  on_root([&] { edit_root(step_path(2), [](hid_t f) { set_root_int(f, "format_version", 4); }); });
+  const std::vector<std::string> msg = {"checkpoint " + step_path(2) +
+                                        " has format version 4; this polyhead reads versions up "
+                                        "to 3 (use a newer polyhead)"};
+  expect_error<InputError>([&] { find_resume_checkpoint(dir_, MPI_COMM_WORLD); }, msg);
+  remove_latest();
+  expect_error<InputError>([&] { find_resume_checkpoint(dir_, MPI_COMM_WORLD); }, msg);
 }
 
 }  // namespace

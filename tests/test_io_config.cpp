@@ -261,6 +261,22 @@ TEST(ConfigErrors, MessagesStayOnOneLine) {
             "command line: model.norm: must be one of {pre, post}, got 'a\\tb\\x01'");
 }
 
+// A value echoed in a message is cut to 200 bytes, control bytes and bytes that are not UTF-8
+// escaped: a 100 KB value or a binary file gives one short line.
+TEST(ConfigErrors, EchoedValuesAreCutAndEscaped) {
+  const std::string big(100000, 'x');
+  const std::string m = override_error("model.norm=" + big);
+  EXPECT_LT(m.size(), 400u) << m;
+  EXPECT_NE(m.find("... (100000 bytes in all)"), std::string::npos) << m;
+  std::string junk;
+  for (int i = 0; i < 7700; ++i) junk += static_cast<char>(0x80 + i % 64);
+  const std::string b = override_error("model.norm=\"" + junk + "\"");
+  EXPECT_LT(b.size(), 1200u);
+  EXPECT_NE(b.find("\\x80"), std::string::npos) << b;
+  EXPECT_EQ(b.find('\x80'), std::string::npos);               // no raw byte
+  EXPECT_EQ(printable("h\xc3\xa9llo\n"), "h\xc3\xa9llo\\n");  // UTF-8 stays, \n escaped
+}
+
 TEST(ConfigErrors, TopLevelMustBeAMap) {
   EXPECT_CONTAINS(parse_error("- a\n- b\n"),
                   "test.yaml: expected a map of sections (model, parallel, train");
