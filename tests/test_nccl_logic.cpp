@@ -696,5 +696,103 @@ TEST(NcclLogic, ShutdownFinalizesAndSettles) {
   EXPECT_EQ(d.aborts, 0);
 }
 
+// A rank that throws (a CUDA error, say) while its communicators exist: the stack unwinds
+// through them while the peers may sit inside a collective. Finalizing would wait for them for
+// the whole timeout and then end the job with an NCCL message instead of the original error, so
+// the communicator aborts (no finalize, no waiting, no fatal handler) and the exception goes on.
+TEST(NcclLogic, DestructionDuringUnwindingAbortsWithoutFinalizing) {
+  Device d;
+  d.auto_complete = true;
+  d.finalize_pending = 3;  // a finalize would poll (and idle) three times
+  std::string caught;
+  try {
+    auto comm = make_comm(d);
+    std::vector<float> buf(4);
+    comm->all_reduce(buf.data(), buf.size(), ReduceOp::Sum);
+    throw std::runtime_error("CUDA error: an illegal memory access was encountered");
+  } catch (const std::runtime_error& e) {
+    caught = e.what();
+  }
+  EXPECT_EQ(caught, "CUDA error: an illegal memory access was encountered");  // not a Fatal
+  EXPECT_EQ(d.aborts, 1);
+  EXPECT_FALSE(d.logged("finalize"));
+  EXPECT_FALSE(d.logged("state pending"));
+  EXPECT_EQ(d.log.back(), "abort");
+  EXPECT_EQ(d.idles, 0);  // no waiting
+  EXPECT_EQ(d.time, 0);
+  EXPECT_EQ(d.calls_after_abort, 0);
+}
+
+// The same with an operation in flight whose peers never join: the Work's destruction during
+// unwinding aborts and releases its slot without polling the operation to its deadline, and the
+// communicator's destruction then neither finalizes nor aborts again.
+TEST(NcclLogic, WorkDestroyedDuringUnwindingAbortsWithoutWaiting) {
+  Device d;
+  auto comm = make_comm(d, 1, 2, 600);
+  std::vector<float> buf(64);
+  std::string caught;
+  try {
+    Work w = comm->all_reduce_async(buf.data(), buf.size(), ReduceOp::Sum);  // never completes
+    throw std::runtime_error("CUDA error: out of memory");
+  } catch (const std::runtime_error& e) {
+    caught = e.what();
+  }
+  EXPECT_EQ(caught, "CUDA error: out of memory");
+  EXPECT_EQ(d.aborts, 1);
+  EXPECT_TRUE(comm->aborted());
+  EXPECT_EQ(comm->slots_in_use(), 0);
+  EXPECT_EQ(d.idles, 0);
+  EXPECT_EQ(d.time, 0);
+  EXPECT_FALSE(d.logged("wait compute e1"));  // never taken for complete
+  comm.reset();
+  EXPECT_FALSE(d.logged("finalize"));
+  EXPECT_EQ(d.aborts, 1);
+  EXPECT_EQ(d.calls_after_abort, 0);
+}
+
+// An exception thrown and caught while the communicator lives on is none of its business: it
+// stays usable, and its normal destruction finalizes.
+TEST(NcclLogic, AnExceptionCaughtInsideItsScopeLeavesItAlone) {
+  Device d;
+  d.auto_complete = true;
+  d.finalize_pending = 2;
+  {
+    auto comm = make_comm(d);
+    try {
+      throw std::runtime_error("handled");
+    } catch (const std::runtime_error&) {
+      std::vector<float> buf(2);
+      comm->all_reduce(buf.data(), buf.size(), ReduceOp::Sum);  // inside the handler
+    }
+    EXPECT_FALSE(comm->aborted());
+  }
+  EXPECT_EQ(d.aborts, 0);
+  const std::vector<std::string> tail = {"finalize", "state pending", "state pending"};
+  EXPECT_EQ(std::vector<std::string>(d.log.end() - 3, d.log.end()), tail);
+}
+
+// Unwinding is counted from the communicator's construction: one created and destroyed inside a
+// destructor that runs during unwinding (std::uncaught_exceptions() == 1 throughout its life)
+// ends normally.
+TEST(NcclLogic, ACommunicatorCreatedDuringUnwindingFinalizesNormally) {
+  Device d;
+  d.auto_complete = true;
+  struct MakesOneWhenDestroyed {
+    Device& device;
+    ~MakesOneWhenDestroyed() {
+      auto comm = make_comm(device);
+      std::vector<float> buf(2);
+      comm->all_reduce(buf.data(), buf.size(), ReduceOp::Sum);
+    }
+  };
+  try {
+    MakesOneWhenDestroyed guard{d};
+    throw std::runtime_error("unwinding");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_EQ(d.aborts, 0);
+  EXPECT_EQ(d.log.back(), "finalize");
+}
+
 }  // namespace
 }  // namespace ph

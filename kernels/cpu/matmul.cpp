@@ -33,10 +33,14 @@ int even_block(int n, int max_block) {
 
 }  // namespace
 
-void Bf16Operands::reserve(int N, int IC, int OC) {
+std::array<size_t, Bf16Operands::kSlots> Bf16Operands::sizes(int N, int IC, int OC) {
   const size_t n = static_cast<size_t>(N), ic = static_cast<size_t>(IC);
   const size_t oc = static_cast<size_t>(OC);
-  const size_t need[kSlots] = {n * ic, oc * ic, n * oc};
+  return {n * ic, oc * ic, n * oc};
+}
+
+void Bf16Operands::reserve(int N, int IC, int OC) {
+  const std::array<size_t, kSlots> need = sizes(N, IC, OC);
   for (int k = 0; k < kSlots; ++k)
     if (buffers_[k].size() < need[k]) buffers_[k].resize(need[k]);
 }

@@ -1,5 +1,6 @@
 // Linear layer in PyTorch orientation through OpenBLAS sgemm.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <vector>
 
@@ -15,6 +16,9 @@ namespace ph::cpu {
 class Bf16Operands {
  public:
   enum Slot { kInp, kWeight, kDout, kSlots };
+  // The floats each slot needs for a layer [N, IC] -> [N, OC] (reserve() grows to them; memory
+  // estimates size the buffers with it without allocating).
+  static std::array<size_t, kSlots> sizes(int N, int IC, int OC);
   // Grows the buffers to hold the operands of a layer [N, IC] -> [N, OC]; never shrinks.
   void reserve(int N, int IC, int OC);
   // round_bf16(src[0..n)) in the buffer of `slot`, in parallel.
