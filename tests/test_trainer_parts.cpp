@@ -155,7 +155,8 @@ TEST(Clipping, ScaleAndNorm) {
 }
 
 // Resuming keeps the metrics records up to the checkpoint's step; a record cut short by a kill
-// (the last line, without its closing brace) or any unreadable line is dropped, not fatal.
+// (the last line, without its closing brace) or any unreadable line is dropped and counted, not
+// fatal.
 TEST(TrainingLog, MetricsUpToKeepsWholeRecordsUpToTheStep) {
   const std::string text =
       "{\"step\": 10, \"train_loss\": 2.5}\n"
@@ -163,13 +164,17 @@ TEST(TrainingLog, MetricsUpToKeepsWholeRecordsUpToTheStep) {
       "not a record\n"
       "{\"step\": 30, \"train_loss\": 1.9}\n"
       "{\"step\": 4";  // killed while writing step 40
-  EXPECT_EQ(metrics_up_to(text, 20),
-            "{\"step\": 10, \"train_loss\": 2.5}\n{\"step\": 20, \"train_loss\": 2.1}\n");
-  EXPECT_EQ(metrics_up_to(text, 100),
+  KeptMetrics k = metrics_up_to(text, 20);
+  EXPECT_EQ(k.text, "{\"step\": 10, \"train_loss\": 2.5}\n{\"step\": 20, \"train_loss\": 2.1}\n");
+  EXPECT_EQ(k.unreadable, 2);
+  k = metrics_up_to(text, 100);
+  EXPECT_EQ(k.text,
             "{\"step\": 10, \"train_loss\": 2.5}\n{\"step\": 20, \"train_loss\": 2.1}\n"
             "{\"step\": 30, \"train_loss\": 1.9}\n");
-  EXPECT_EQ(metrics_up_to("{\"step\": \n{\"step\": x}\n", 100), "");
-  EXPECT_EQ(metrics_up_to("", 5), "");
+  EXPECT_EQ(metrics_up_to("{\"step\": \n{\"step\": x}\n", 100).text, "");
+  EXPECT_EQ(metrics_up_to("{\"step\": \n{\"step\": x}\n", 100).unreadable, 2);
+  EXPECT_EQ(metrics_up_to("", 5).text, "");
+  EXPECT_EQ(metrics_up_to("", 5).unreadable, 0);
 }
 
 }  // namespace

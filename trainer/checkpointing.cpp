@@ -4,6 +4,8 @@
 #include <sstream>
 #include <vector>
 
+#include "parallel/deadline.h"
+
 namespace ph {
 
 namespace {
@@ -92,6 +94,8 @@ std::string save_training_checkpoint(const std::string& dir, const Config& cfg, 
                 " world=" + std::to_string(grid.world) + (cfg.parallel.zero ? " zero=1" : "");
   meta.model_summary = model_summary(cfg.model);
   HostState h = download_state(model, opt, grid);
+  // Collective I/O (MPI-IO under HDF5): a rank that never arrives ends the job at the deadline.
+  const Deadline deadline("writing checkpoint", "", 0, "world", grid.world);
   return save_checkpoint(dir, meta, all_slices(model, h, opt != nullptr, grid), MPI_COMM_WORLD,
                          cfg.checkpoint.keep_last);
 }
@@ -124,7 +128,10 @@ TrainState load_training_checkpoint(const std::string& path, const Config& cfg, 
     h.m.assign(model.arena_capacity(), 0.0f);
     h.v.assign(model.arena_capacity(), 0.0f);
   }
-  load_checkpoint(path, all_slices(model, h, opt != nullptr, grid), MPI_COMM_WORLD);
+  {
+    const Deadline deadline("reading checkpoint", "", 0, "world", grid.world);
+    load_checkpoint(path, all_slices(model, h, opt != nullptr, grid), MPI_COMM_WORLD);
+  }
   model.upload_params(h.params.data());
   if (opt) opt->upload_moments(h.m.data() + opt->lo(), h.v.data() + opt->lo());
   TrainState st;

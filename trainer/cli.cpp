@@ -13,12 +13,14 @@
 #include "io/prepare.h"
 #include "io/tokenizer.h"
 #include "parallel/agreement.h"
+#include "parallel/deadline.h"
 #include "parallel/grid.h"
 #include "parallel/mpi_communicator.h"
 #include "trainer/checkpointing.h"
 #include "trainer/compute.h"
 #include "trainer/data_source.h"
 #include "trainer/evaluator.h"
+#include "trainer/memory_estimate.h"
 #include "trainer/model_factory.h"
 #include "trainer/sampler.h"
 #include "trainer/signals.h"
@@ -36,7 +38,8 @@ const char* kUsage =
     "usage: polyhead <command> [options]\n"
     "\n"
     "commands:\n"
-    "  train CONFIG [key.path=value ...]       train a model described by a YAML config\n"
+    "  train CONFIG [--dry-run] [key.path=value ...]\n"
+    "                                          train a model described by a YAML config\n"
     "  eval CONFIG|--checkpoint PATH [--data PATH] [--batches N] [key.path=value ...]\n"
     "                                          loss (and task accuracy) on a dataset\n"
     "  sample --checkpoint PATH [--prompt TEXT] [--max-tokens N] [--temperature T]\n"
@@ -49,12 +52,21 @@ const char* kUsage =
     "Run 'polyhead <command> --help' for the options of a command.\n";
 
 const char* kTrainHelp =
-    "usage: polyhead train CONFIG [key.path=value ...]\n"
+    "usage: polyhead train CONFIG [--dry-run] [key.path=value ...]\n"
     "\n"
     "Trains the model of CONFIG (YAML). Arguments of the form key.path=value override the\n"
     "file (e.g. train.lr=1e-3 model.n_layers=4). The run directory (run.dir) receives the\n"
     "resolved config.yaml, metrics.jsonl and checkpoints/. SIGINT/SIGTERM save a checkpoint\n"
     "and exit 0; checkpoint.resume=auto (the default) continues from it.\n"
+    "\n"
+    "Before anything is written, the memory each rank needs (parameters, gradients, AdamW\n"
+    "moments, activations at train.micro_batch, checkpoint staging, the process) is estimated\n"
+    "and compared with what is available (MemAvailable shared by the ranks of a node,\n"
+    "ulimit -v, free GPU memory); a run that does not fit is refused, naming the keys.\n"
+    "\n"
+    "  --dry-run   print the layout (dp, tp), the parameter count and the memory estimate per\n"
+    "              rank against what is available, then exit without training or writing\n"
+    "              anything (no run directory); exit 2 when the run would be refused\n"
     "\n"
     "config keys (default):\n";
 
@@ -109,7 +121,8 @@ Parsed parse_args(const std::vector<std::string>& args, const std::string& cmd,
     bool ok = false;
     for (const std::string& k : known) ok = ok || k == a;
     if (!ok)
-      throw InputError(cmd + ": unknown option '" + a + "' (see 'polyhead " + cmd + " --help')");
+      throw InputError(cmd + ": unknown option '" + printable(a) + "' (see 'polyhead " + cmd +
+                       " --help')");
     if (a == multi_name) {
       size_t j = i + 1;
       while (j < args.size() && args[j].rfind("--", 0) != 0) p.multi.push_back(args[j++]);
@@ -137,7 +150,7 @@ long to_long(const std::string& cmd, const std::string& name, const std::string&
   const long x = std::strtol(v.c_str(), &end, 10);
   if (v.empty() || *end != '\0' || errno != 0 || x < lo || x > hi)
     throw InputError(cmd + ": " + name + " expects an integer in [" + std::to_string(lo) + ", " +
-                     std::to_string(hi) + "], got '" + v + "'");
+                     std::to_string(hi) + "], got '" + printable(v) + "'");
   return x;
 }
 
@@ -147,7 +160,7 @@ double to_double(const std::string& cmd, const std::string& name, const std::str
   const double x = std::strtod(v.c_str(), &end);
   if (v.empty() || *end != '\0' || !(x >= lo && x <= hi))
     throw InputError(cmd + ": " + name + " expects a number in [" + std::to_string(lo) + ", " +
-                     std::to_string(hi) + "], got '" + v + "'");
+                     std::to_string(hi) + "], got '" + printable(v) + "'");
   return x;
 }
 
@@ -185,18 +198,63 @@ std::vector<std::string> checkpoint_overrides(const std::vector<std::string>& us
   return o;
 }
 
+// polyhead train --dry-run: the layout, the parameter count and the memory estimate per rank
+// against what is available; nothing is trained or written. Collective like train().
+int dry_run_train(const Config& cfg, const std::string& config_path) {
+  const ProcessGrid grid = make_grid(cfg.parallel.tp);
+  check_layout(cfg, grid, /*training=*/true);
+  MemoryEstimate e;
+  agree(*grid.world_comm, [&] { e = estimate_memory(cfg, grid); });
+  const int mb = cfg.train.micro_batch;
+  const int global = cfg.train.global_batch > 0 ? cfg.train.global_batch : mb * grid.dp;
+  std::printf("polyhead %s: dry run of %s (nothing is trained or written)\n", POLYHEAD_VERSION,
+              config_path.c_str());
+  std::printf(
+      "layout: dp=%d tp=%d%s (%d ranks, %d on this node); %s backend; %d threads per rank; "
+      "global batch %d x %d tokens (micro-batch %d, accumulation %d)\n",
+      grid.dp, grid.tp, e.zero ? " zero=1" : "", grid.world, grid.local_size,
+      e.device == Device::Cuda ? "CUDA" : "CPU", omp_get_max_threads(), global, cfg.model.seq_len,
+      mb, global / (mb * grid.dp));
+  std::printf("model: %s, %lld parameters\n", model_summary(cfg.model).c_str(),
+              static_cast<long long>(e.parameters));
+  std::printf("%s", describe(e).c_str());
+  const MemoryAvailable a = available_memory(e, grid);
+  std::printf("%s\n", describe(a, grid.local_size).c_str());
+  std::fflush(stdout);
+  agree(*grid.world_comm, [&] {
+    const std::string why = memory_refusal(e, a, cfg, grid.local_size);
+    if (!why.empty()) throw InputError(why);
+  });
+  std::string fits = "the run fits: about " + format_bytes(e.host) + " per rank";
+  if (e.device == Device::Cuda)
+    fits += " of host memory and " + format_bytes(e.device_total) + " of GPU memory";
+  std::printf("%s\n", fits.c_str());
+  return 0;
+}
+
 int cmd_train(const std::vector<std::string>& args) {
   if (args.size() >= 2 && is_help(args[1])) {
     std::printf("%s%s", kTrainHelp, config_help().c_str());
     return 0;
   }
-  const Parsed p = parse_args(args, "train", {});
+  // --dry-run is a flag (parse_args' options take a value): taken out wherever it stands.
+  std::vector<std::string> rest;
+  bool dry_run = false;
+  for (const std::string& a : args) {
+    if (a == "--dry-run")
+      dry_run = true;
+    else
+      rest.push_back(a);
+  }
+  const Parsed p = parse_args(rest, "train", {});
   if (p.positional.empty())
-    throw InputError("train: missing CONFIG (usage: polyhead train CONFIG [key.path=value ...])");
+    throw InputError(
+        "train: missing CONFIG (usage: polyhead train CONFIG [--dry-run] [key.path=value ...])");
   const std::vector<std::string> overrides(p.positional.begin() + 1, p.positional.end());
   const Config cfg = load_config_everywhere(p.positional[0], overrides);
   check_device(cfg);
   setup_threads(cfg);
+  if (dry_run) return dry_run_train(cfg, p.positional[0]);
   std::printf("polyhead %s: training %s (run directory %s, %d threads per rank)\n",
               POLYHEAD_VERSION, p.positional[0].c_str(), cfg.run.dir.c_str(),
               omp_get_max_threads());
@@ -232,6 +290,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   }
   check_device(cfg);
   setup_threads(cfg);
+  set_comm_timeout(cfg.runtime.comm_timeout);
   const ProcessGrid grid = make_grid(cfg.parallel.tp);
   check_layout(cfg, grid, /*training=*/false);
   const int max_batches =
@@ -258,7 +317,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   Evaluator ev(cfg.train.micro_batch, *model);
   const EvalResult r = ev.run(*model, *ds.val, ds.task ? &*ds.task : nullptr, max_batches, grid);
   std::printf("loss %.8f over %lld tokens\n", r.loss, static_cast<long long>(r.tokens));
-  if (r.has_task)
+  // Only when the shard held task problems to score (another shard has none: no 0/0 line).
+  if (r.has_task && r.task_total > 0)
     std::printf("task_accuracy %.6f (%lld/%lld held-out problems, exact match)\n",
                 r.task_accuracy(), static_cast<long long>(r.task_correct),
                 static_cast<long long>(r.task_total));
@@ -274,7 +334,7 @@ int cmd_sample(const std::vector<std::string>& args) {
       args, "sample",
       {"--checkpoint", "--prompt", "--max-tokens", "--temperature", "--top-k", "--seed"});
   if (!p.positional.empty())
-    throw InputError("sample: unexpected argument '" + p.positional[0] + "'");
+    throw InputError("sample: unexpected argument '" + printable(p.positional[0]) + "'");
   const std::string* ckpt = option(p, "--checkpoint");
   if (!ckpt) throw InputError("sample: missing --checkpoint PATH (see 'polyhead sample --help')");
   // The command line is checked before the checkpoint is touched.
@@ -295,6 +355,7 @@ int cmd_sample(const std::vector<std::string>& args) {
   Config cfg =
       parse_config(meta.config_yaml, checkpoint_overrides({}), *ckpt + " (embedded config)");
   setup_threads(cfg);
+  set_comm_timeout(cfg.runtime.comm_timeout);
   const ProcessGrid grid = make_grid(1);
   if (top_k_v > cfg.model.vocab_size)
     throw InputError("sample: --top-k " + std::to_string(top_k_v) + " exceeds the vocabulary of " +
@@ -327,7 +388,7 @@ int cmd_prepare(const std::vector<std::string>& args) {
   }
   const Parsed p = parse_args(args, "prepare", {"--input", "--out", "--val-fraction"}, "--input");
   if (!p.positional.empty())
-    throw InputError("prepare: unexpected argument '" + p.positional[0] + "'");
+    throw InputError("prepare: unexpected argument '" + printable(p.positional[0]) + "'");
   if (p.multi.empty())
     throw InputError("prepare: missing --input FILE... (see 'polyhead prepare --help')");
   const std::string* out = option(p, "--out");
@@ -372,7 +433,7 @@ int run_cli(const std::vector<std::string>& args) {
   if (cmd == "sample") return cmd_sample(args);
   if (cmd == "prepare") return cmd_prepare(args);
   if (cmd == "inspect") return cmd_inspect(args);
-  throw InputError("unknown command '" + cmd +
+  throw InputError("unknown command '" + printable(cmd) +
                    "' (commands: train, eval, sample, prepare, inspect; see 'polyhead --help')");
 }
 

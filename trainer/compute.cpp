@@ -7,8 +7,10 @@
 #ifdef POLYHEAD_HAVE_CUDA
 #include "kernels/cuda/backend.h"
 #include "kernels/cuda/device.h"
+#include "parallel/agreement.h"
 #include "parallel/mpi_communicator.h"
 #include "parallel/nccl/nccl_communicator.h"
+#include "trainer/gpu_placement.h"
 #endif
 
 namespace ph {
@@ -29,6 +31,24 @@ bool use_cuda(const Config& cfg) {
          (cfg.runtime.device == DeviceChoice::kAuto && cuda_unavailable().empty());
 }
 
+#ifdef POLYHEAD_HAVE_CUDA
+// One GPU per rank, checked on every rank alike before anything is made on a GPU: a rank
+// without a GPU, or two ranks of a node on one GPU (more ranks than GPUs), is an InputError
+// thrown by every rank (trainer/gpu_placement.h).
+void check_one_gpu_per_rank(const Config& cfg, const ProcessGrid& grid) {
+  RankGpu mine;
+  const cuda::DeviceInfo info = cuda::probe_cuda_devices();
+  if (info.count < 1)
+    mine.no_device = info.error;
+  else
+    mine.gpu_key = cuda::physical_gpu_key(cuda::device_for(grid.local_rank, info.count));
+  mine.host = host_name();
+  mine.visible_devices = cuda_visible_devices();
+  const std::unique_ptr<Communicator> node = make_node_comm();
+  check_gpu_placement(*grid.world_comm, *node, name_of(cfg.runtime.device), mine);
+}
+#endif
+
 }  // namespace
 
 std::string cuda_unavailable() {
@@ -43,6 +63,21 @@ std::string cuda_unavailable() {
 void check_device(const Config& cfg) {
   if (cfg.runtime.device == DeviceChoice::kCpu) return;
   const std::string why = cuda_unavailable();
+#ifdef POLYHEAD_HAVE_CUDA
+  // Ranks on different nodes can answer differently, and an InputError thrown by one rank only
+  // would end the job without its message (main prints input errors from rank 0 only): every
+  // rank refuses alike, with the lowest failing rank's message.
+  int mpi_up = 0, world = 1;
+  MPI_Initialized(&mpi_up);
+  if (mpi_up) MPI_Comm_size(MPI_COMM_WORLD, &world);
+  if (cfg.runtime.device == DeviceChoice::kCuda && world > 1) {
+    MpiCommunicator all(MPI_COMM_WORLD, "world");
+    agree(all, [&] {
+      if (!why.empty()) throw InputError("runtime.device=cuda: " + why);
+    });
+    return;
+  }
+#endif
   if (why.empty()) return;
   if (cfg.runtime.device == DeviceChoice::kCuda) throw InputError("runtime.device=cuda: " + why);
   std::printf("runtime.device=auto: %s; running on the CPU\n", why.c_str());
@@ -68,7 +103,9 @@ Compute make_compute(const Config& cfg, const ProcessGrid& grid) {
   }
 #ifdef POLYHEAD_HAVE_CUDA
   // One GPU per rank: local rank r of a node takes device r mod count (NCCL refuses two
-  // ranks of one communicator on the same device).
+  // ranks of one communicator on the same device), so a node with more ranks than GPUs is
+  // refused here, before any GPU work.
+  check_one_gpu_per_rank(cfg, grid);
   c.backend = cuda::make_cuda_backend(grid.local_rank, gemm_precision(cfg));
   cudaStream_t stream = cuda::compute_stream(*c.backend);
   // An NCCL communicator per group of more than one rank, bootstrapped over the group's MPI

@@ -29,11 +29,16 @@ std::string cuda_unavailable();
 
 // Checks runtime.device before any work: cuda without a usable device is an InputError
 // ("runtime.device=cuda: no CUDA device: ..."); auto without one prints a notice and the run
-// uses the CPU backend.
+// uses the CPU backend. With runtime.device=cuda in a CUDA build it is collective over
+// MPI_COMM_WORLD (every rank calls it): a rank without a device makes every rank throw.
 void check_device(const Config& cfg);
 
 // Builds the backend and device communicators for this rank (collective over the grid: every
-// rank calls it). The CUDA backend takes GPU grid.local_rank modulo the devices of its node.
+// rank calls it). The CUDA backend takes GPU grid.local_rank modulo the devices of its node;
+// before it is made, every rank checks that no two ranks of a node would share a GPU and, if
+// any would (more ranks on a node than it has GPUs), every rank throws the same InputError
+// naming both numbers ("runtime.device=cuda: 4 ranks on node gpu07 but it has 2 GPUs ...",
+// trainer/gpu_placement.h).
 // runtime.precision: bf16 makes the backend's linear-layer GEMMs take bf16-rounded operands
 // (fp32 accumulation; everything else, master weights and checkpoints stay fp32).
 Compute make_compute(const Config& cfg, const ProcessGrid& grid);

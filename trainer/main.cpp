@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   } catch (const ph::InputError& e) {
     // Bad input is the same on every rank: printed once, by rank 0.
     ph::fatal_exit(e.what(), 2, /*all_ranks_agree=*/true);
+  } catch (const ph::IoError& e) {
+    ph::fatal_exit(e.what(), 1, /*all_ranks_agree=*/true);
   } catch (const ph::AgreedError& e) {
     ph::fatal_exit(e.what(), 1, /*all_ranks_agree=*/true);
   } catch (const std::exception& e) {

@@ -2,15 +2,17 @@
 
 #include <cmath>
 #include <cstdio>
-#include <optional>
+#include <memory>
 
 #include "parallel/agreement.h"
+#include "parallel/deadline.h"
 #include "parallel/grid.h"
 #include "parallel/runtime.h"
 #include "trainer/checkpointing.h"
 #include "trainer/compute.h"
 #include "trainer/data_source.h"
 #include "trainer/evaluator.h"
+#include "trainer/memory_estimate.h"
 #include "trainer/model_factory.h"
 #include "trainer/run_setup.h"
 #include "trainer/samples.h"
@@ -21,161 +23,227 @@ namespace ph {
 
 namespace {
 
+// Everything a run trains with, set up in the order that keeps bad input from writing anything:
+// the layout, the memory it needs, the run directory (locked), the checkpoint to resume, the
+// data, then the model, its gradient sync and optimizer.
+class Training {
+ public:
+  explicit Training(const Config& cfg);
+  TrainSummary run(const StepObserver& observe);
+
+ private:
+  void report_nonfinite(const StepResult& r) const;
+  // Logs, evaluates, saves and honours signals after a step; false: stop.
+  bool after_step(const StepResult& r);
+  std::string evaluate();
+  void print_run() const;
+
+  const Config& cfg_;
+  ProcessGrid grid_;
+  Compute compute_;  // before the run directory: a device refused writes nothing
+  RunDirectory dir_;
+  std::string resume_from_;
+  DataSource data_;
+  bool zero_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<GradSync> sync_;
+  std::unique_ptr<AdamW> opt_;
+  std::unique_ptr<TrainStep> step_;
+  std::unique_ptr<Evaluator> evaluator_;
+  std::unique_ptr<TrainingLog> log_;
+  TrainState st_;
+  int64_t first_step_ = 0;
+  TrainSummary summary_;
+};
+
+// The checks that need no file: the layout, then the memory the run needs.
+ProcessGrid checked_grid(const Config& cfg) {
+  set_comm_timeout(cfg.runtime.comm_timeout);
+  ProcessGrid grid = make_grid(cfg.parallel.tp);
+  check_layout(cfg, grid, /*training=*/true);
+  check_memory(estimate_memory(cfg, grid), cfg, grid);
+  std::printf("--- resolved config ---\n%s--- end of config ---\n", config_to_yaml(cfg).c_str());
+  std::fflush(stdout);
+  check_same_config(cfg, *grid.world_comm);
+  return grid;
+}
+
+Training::Training(const Config& cfg)
+    : cfg_(cfg),
+      grid_(checked_grid(cfg)),
+      compute_(make_compute(cfg, grid_)),
+      dir_(cfg, grid_),
+      resume_from_(dir_.resume_point()) {
+  Communicator& world = *grid_.world_comm;
+  // One process writes the synthetic data; then every rank opens and validates the shards.
+  agree(world, [&] {
+    if (grid_.rank == 0) generate_task_data(cfg);
+  });
+  agree(world, [&] { data_ = open_data(cfg, /*need_train=*/true); });
+
+  // ZeRO-1: the arena is cut into dp equal shards; this rank's optimizer holds one.
+  zero_ = cfg.parallel.zero == 1 && grid_.dp > 1;
+  model_ = make_model(*compute_.backend, cfg, grid_, compute_.tp, cfg.train.micro_batch,
+                      zero_ ? static_cast<size_t>(grid_.dp) : 1);
+  model_->initialize(cfg.train.seed);
+  GradSync::Options so;
+  so.dp = grid_.dp;
+  so.dp_rank = grid_.dp_rank;
+  so.zero = zero_;
+  // With tp > 1 the tensor-parallel communicator works during backward too. NCCL guarantees
+  // progress for two communicators' kernels at once only when they fit on the GPU together, so
+  // there the data-parallel sum starts after backward instead (on every backend alike, so that
+  // the CPU tests of dp x tp layouts exercise this path).
+  so.overlap = grid_.tp == 1;
+  sync_ = std::make_unique<GradSync>(*compute_.backend, compute_.dp, model_->grads(),
+                                     model_->arena_size(), model_->arena_capacity(), so);
+  opt_ = std::make_unique<AdamW>(*compute_.backend, cfg.optim, model_->table(), sync_->lo(),
+                                 sync_->hi());
+  step_ = std::make_unique<TrainStep>(cfg, grid_, *model_, *opt_, *sync_);
+  // A checkpoint holds the parameters and both moments in full shape.
+  dir_.check_checkpoint_room(
+      3 * static_cast<uint64_t>(model_->table().full_count()) * sizeof(float) + (1u << 20));
+  if (!resume_from_.empty()) {
+    st_ = load_training_checkpoint(resume_from_, cfg, *model_, opt_.get(), grid_);
+    std::printf("resumed from %s at step %lld (%llu samples consumed)\n", resume_from_.c_str(),
+                static_cast<long long>(st_.step),
+                static_cast<unsigned long long>(st_.consumed_samples));
+    if (st_.step >= cfg.train.max_steps)
+      std::printf("checkpoint is already at train.max_steps = %d; nothing to train\n",
+                  cfg.train.max_steps);
+  }
+  agree(world, [&] {
+    if (grid_.rank == 0) write_text_atomically(cfg.run.dir + "/config.yaml", config_to_yaml(cfg));
+  });
+  log_ = std::make_unique<TrainingLog>(cfg, world, st_.step, !resume_from_.empty());
+  evaluator_ = std::make_unique<Evaluator>(cfg.train.micro_batch, *model_);
+  first_step_ = st_.step;
+  print_run();
+}
+
+TrainSummary Training::run(const StepObserver& observe) {
+  while (st_.step < cfg_.train.max_steps) {
+    set_deadline_step(st_.step + 1);
+    const StepResult r =
+        step_->run(*data_.train, st_.step, st_.consumed_samples, st_.optimizer_steps);
+    st_.step += 1;  // steps are numbered from 1 in every message, log line and record
+    st_.consumed_samples += static_cast<uint64_t>(step_->global_batch());
+    log_->add(r, static_cast<int64_t>(step_->global_batch()) * cfg_.model.seq_len);
+    if (observe) observe(st_.step, r);
+    if (r.applied)
+      st_.optimizer_steps += 1;
+    else
+      report_nonfinite(r);
+    if (!after_step(r)) break;
+  }
+  summary_.steps_done = st_.step;
+  if (!summary_.interrupted && cfg_.sample.count > 0) {
+    std::printf("samples:\n");
+    if (data_.task)
+      print_task_samples(*model_, grid_.tp_comm.get(), *data_.task, cfg_);
+    else
+      print_text_samples(*model_, grid_.tp_comm.get(), cfg_);
+  }
+  if (summary_.task_accuracy >= 0)
+    std::printf("final task accuracy: %.2f%% exact match on held-out problems\n",
+                100.0 * summary_.task_accuracy);
+  std::fflush(stdout);
+  return summary_;
+}
+
+void Training::report_nonfinite(const StepResult& r) const {
+  // Loss and norm are global, so every rank takes the same branch.
+  const std::string what = std::isfinite(r.loss) ? "gradient norm" : "loss";
+  if (cfg_.train.nan_policy == NanPolicy::kStop)
+    throw AgreedError("non-finite " + what + " at step " + std::to_string(st_.step) +
+                      " (train.nan_policy = stop); the last checkpoint is intact");
+  std::printf("step %lld: non-finite %s; step skipped (train.nan_policy = skip)\n",
+              static_cast<long long>(st_.step), what.c_str());
+}
+
+bool Training::after_step(const StepResult& r) {
+  const std::string ckpt_dir = cfg_.run.dir + "/checkpoints";
+  const bool last = st_.step == cfg_.train.max_steps;
+  const int eval_every = cfg_.train.eval_interval;
+  const bool eval_now = eval_every > 0 ? (st_.step % eval_every == 0 || last) : last;
+  try {
+    if (st_.step % cfg_.log.interval == 0 || last || eval_now || st_.step == first_step_ + 1) {
+      log_->print(st_.step, r);
+      log_->record(st_.consumed_samples, eval_now && data_.val ? evaluate() : std::string());
+    }
+  } catch (const IoError& e) {
+    // A write of the run failed (a full disk): keep what can be kept, then stop with exit 1.
+    std::string kept;
+    try {
+      kept = "; saved checkpoint " +
+             save_training_checkpoint(ckpt_dir, cfg_, *model_, opt_.get(), st_, grid_);
+    } catch (const std::exception& save) {
+      kept = "; no checkpoint could be saved either (" + std::string(save.what()) +
+             "); the last one saved before is intact";
+    }
+    throw IoError(e.what() + kept);
+  }
+  const int every = cfg_.checkpoint.interval;
+  const bool save_now = (every > 0 && st_.step % every == 0) || last;
+  const int sig = agreed_stop_signal(*grid_.world_comm);
+  if (save_now || sig) {
+    summary_.last_checkpoint =
+        save_training_checkpoint(ckpt_dir, cfg_, *model_, opt_.get(), st_, grid_);
+    std::printf("saved checkpoint %s\n", summary_.last_checkpoint.c_str());
+  }
+  if (sig) {
+    std::printf("stopped by signal %d at step %lld; resume with checkpoint.resume=auto\n", sig,
+                static_cast<long long>(st_.step));
+    summary_.interrupted = true;
+    return false;
+  }
+  return true;
+}
+
 // Evaluates on the validation data and returns the JSON fields of the metrics record.
-std::string evaluate(Evaluator& ev, Model& model, DataSource& data, const Config& cfg,
-                     const ProcessGrid& grid, int64_t step, TrainSummary& summary) {
-  const EvalResult r =
-      ev.run(model, *data.val, data.task ? &*data.task : nullptr, cfg.train.eval_batches, grid);
-  summary.final_val_loss = r.loss;
+std::string Training::evaluate() {
+  const EvalResult r = evaluator_->run(*model_, *data_.val, data_.task ? &*data_.task : nullptr,
+                                       cfg_.train.eval_batches, grid_);
+  summary_.final_val_loss = r.loss;
   std::string json = ", \"val_loss\": " + TrainingLog::json_number(r.loss, "%.6f");
   if (!r.has_task) {
-    std::printf("eval step %lld | val loss %.4f\n", static_cast<long long>(step), r.loss);
+    std::printf("eval step %lld | val loss %.4f\n", static_cast<long long>(st_.step), r.loss);
     return json;
   }
-  summary.task_accuracy = r.task_accuracy();
+  summary_.task_accuracy = r.task_accuracy();
   std::printf(
       "eval step %lld | val loss %.4f | task accuracy %.2f%% (%lld/%lld held-out problems)\n",
-      static_cast<long long>(step), r.loss, 100.0 * r.task_accuracy(),
+      static_cast<long long>(st_.step), r.loss, 100.0 * r.task_accuracy(),
       static_cast<long long>(r.task_correct), static_cast<long long>(r.task_total));
   return json + ", \"task_accuracy\": " + TrainingLog::json_number(r.task_accuracy(), "%.6f");
 }
 
-void print_run(const Config& cfg, const ProcessGrid& grid, const Model& model, const AdamW& opt,
-               const TrainStep& step, const DataSource& data, bool zero) {
-  const int mb = cfg.train.micro_batch;
+void Training::print_run() const {
+  const int mb = cfg_.train.micro_batch;
+  const int gb = step_->global_batch();
   std::printf(
       "model: %s, %lld parameters; layout dp=%d tp=%d%s; backend %s; global batch %d x %d tokens "
       "(micro-batch %d, accumulation %d); %llu training windows\n",
-      model_summary(cfg.model).c_str(), static_cast<long long>(model.table().full_count()), grid.dp,
-      grid.tp, zero ? " zero=1" : "", model.backend().describe().c_str(), step.global_batch(),
-      cfg.model.seq_len, mb, step.global_batch() / (mb * grid.dp),
-      static_cast<unsigned long long>(data.train->num_windows()));
+      model_summary(cfg_.model).c_str(), static_cast<long long>(model_->table().full_count()),
+      grid_.dp, grid_.tp, zero_ ? " zero=1" : "", model_->backend().describe().c_str(), gb,
+      cfg_.model.seq_len, mb, gb / (mb * grid_.dp),
+      static_cast<unsigned long long>(data_.train->num_windows()));
   const double mib = 1048576.0;
-  const size_t arenas = 2 * model.arena_capacity() * sizeof(float);
+  const size_t arenas = 2 * model_->arena_capacity() * sizeof(float);
   std::printf(
       "memory per rank: %.1f MiB of parameters and gradients, %.1f MiB of AdamW moments, "
       "%.1f MiB of activations\n",
-      static_cast<double>(arenas) / mib, static_cast<double>(2 * opt.size() * sizeof(float)) / mib,
-      static_cast<double>(model.memory_bytes() - arenas) / mib);
+      static_cast<double>(arenas) / mib,
+      static_cast<double>(2 * opt_->size() * sizeof(float)) / mib,
+      static_cast<double>(model_->memory_bytes() - arenas) / mib);
   std::fflush(stdout);
 }
 
 }  // namespace
 
 TrainSummary train(const Config& cfg, const StepObserver& observe) {
-  // Layout first: nothing is read or written before the grid is known to fit the model.
-  ProcessGrid grid = make_grid(cfg.parallel.tp);
-  check_layout(cfg, grid, /*training=*/true);
-  const bool root = grid.rank == 0;
-  std::printf("--- resolved config ---\n%s--- end of config ---\n", config_to_yaml(cfg).c_str());
-  std::fflush(stdout);
-  Communicator& world = *grid.world_comm;
-  check_same_config(cfg, world);
-  const std::string resume_from = prepare_run(cfg, grid);
-
-  // One process writes the synthetic data; then every rank opens and validates the shards.
-  agree(world, [&] {
-    if (root) generate_task_data(cfg);
-  });
-  DataSource data;
-  agree(world, [&] { data = open_data(cfg, /*need_train=*/true); });
-
-  // ZeRO-1: the arena is cut into dp equal shards; this rank's optimizer holds one.
-  const bool zero = cfg.parallel.zero == 1 && grid.dp > 1;
-  Compute compute = make_compute(cfg, grid);
-  std::unique_ptr<Model> model = make_model(*compute.backend, cfg, grid, compute.tp,
-                                            cfg.train.micro_batch, zero ? grid.dp : 1);
-  model->initialize(cfg.train.seed);
-  GradSync::Options so;
-  so.dp = grid.dp;
-  so.dp_rank = grid.dp_rank;
-  so.zero = zero;
-  // With tp > 1 the tensor-parallel communicator works during backward too. NCCL guarantees
-  // progress for two communicators' kernels at once only when they fit on the GPU together, so
-  // there the data-parallel sum starts after backward instead (on every backend alike, so that
-  // the CPU tests of dp x tp layouts exercise this path).
-  so.overlap = grid.tp == 1;
-  GradSync sync(*compute.backend, compute.dp, model->grads(), model->arena_size(),
-                model->arena_capacity(), so);
-  AdamW opt(*compute.backend, cfg.optim, model->table(), sync.lo(), sync.hi());
-  TrainStep step(cfg, grid, *model, opt, sync);
-
-  TrainState st;
-  if (!resume_from.empty()) {
-    st = load_training_checkpoint(resume_from, cfg, *model, &opt, grid);
-    std::printf("resumed from %s at step %lld (%llu samples consumed)\n", resume_from.c_str(),
-                static_cast<long long>(st.step),
-                static_cast<unsigned long long>(st.consumed_samples));
-    if (st.step >= cfg.train.max_steps)
-      std::printf("checkpoint is already at train.max_steps = %d; nothing to train\n",
-                  cfg.train.max_steps);
-  }
-  std::optional<TrainingLog> log;
-  agree(world, [&] {
-    if (root) write_text_atomically(cfg.run.dir + "/config.yaml", config_to_yaml(cfg));
-    log.emplace(cfg, root, st.step, !resume_from.empty());
-  });
-  print_run(cfg, grid, *model, opt, step, data, zero);
-
-  Evaluator evaluator(cfg.train.micro_batch, *model);
-  TrainSummary summary;
-  const std::string ckpt_dir = cfg.run.dir + "/checkpoints";
-  const int64_t first_step = st.step;
-  while (st.step < cfg.train.max_steps) {
-    const StepResult r = step.run(*data.train, st.step, st.consumed_samples, st.optimizer_steps);
-    st.step += 1;  // steps are numbered from 1 in every message, log line and record
-    st.consumed_samples += static_cast<uint64_t>(step.global_batch());
-    log->add(r, static_cast<int64_t>(step.global_batch()) * cfg.model.seq_len);
-    if (observe) observe(st.step, r);
-    if (r.applied) {
-      st.optimizer_steps += 1;
-    } else {
-      if (cfg.train.nan_policy == NanPolicy::kStop)
-        throw AgreedError("non-finite " +
-                          std::string(std::isfinite(r.loss) ? "gradient norm" : "loss") +
-                          " at step " + std::to_string(st.step) +
-                          " (train.nan_policy = stop); the last checkpoint is intact");
-      std::printf("step %lld: non-finite %s; step skipped (train.nan_policy = skip)\n",
-                  static_cast<long long>(st.step),
-                  std::isfinite(r.loss) ? "gradient norm" : "loss");
-    }
-
-    const bool last = st.step == cfg.train.max_steps;
-    const int eval_every = cfg.train.eval_interval;
-    const bool eval_now = eval_every > 0 ? (st.step % eval_every == 0 || last) : last;
-    if (st.step % cfg.log.interval == 0 || last || eval_now || st.step == first_step + 1) {
-      log->print(st.step, r);
-      log->record(st.consumed_samples, eval_now && data.val ? evaluate(evaluator, *model, data, cfg,
-                                                                       grid, st.step, summary)
-                                                            : std::string());
-    }
-    const int every = cfg.checkpoint.interval;
-    const bool save_now = (every > 0 && st.step % every == 0) || last;
-    const int sig = agreed_stop_signal(world);
-    if (save_now || sig) {
-      summary.last_checkpoint = save_training_checkpoint(ckpt_dir, cfg, *model, &opt, st, grid);
-      std::printf("saved checkpoint %s\n", summary.last_checkpoint.c_str());
-    }
-    if (sig) {
-      std::printf("stopped by signal %d at step %lld; resume with checkpoint.resume=auto\n", sig,
-                  static_cast<long long>(st.step));
-      summary.interrupted = true;
-      break;
-    }
-  }
-  summary.steps_done = st.step;
-  if (!summary.interrupted && cfg.sample.count > 0) {
-    std::printf("samples:\n");
-    if (data.task)
-      print_task_samples(*model, grid.tp_comm.get(), *data.task, cfg);
-    else
-      print_text_samples(*model, grid.tp_comm.get(), cfg);
-  }
-  if (summary.task_accuracy >= 0)
-    std::printf("final task accuracy: %.2f%% exact match on held-out problems\n",
-                100.0 * summary.task_accuracy);
-  std::fflush(stdout);
-  return summary;
+  Training training(cfg);
+  return training.run(observe);
 }
 
 }  // namespace ph

@@ -1,11 +1,18 @@
 #include "trainer/training_log.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
+
+#include "parallel/agreement.h"
 
 namespace ph {
 
@@ -32,18 +39,22 @@ std::string read_text(const std::string& path) {
 
 }  // namespace
 
-std::string metrics_up_to(const std::string& text, int64_t step) {
+KeptMetrics metrics_up_to(const std::string& text, int64_t step) {
   std::istringstream in(text);
-  std::string line, kept;
+  std::string line;
+  KeptMetrics kept;
   while (std::getline(in, line)) {
     const size_t at = line.find("\"step\": ");
-    if (at == std::string::npos || line.empty() || line.back() != '}') continue;
-    const char* first = line.c_str() + at + 8;
+    const char* first = at == std::string::npos ? nullptr : line.c_str() + at + 8;
     char* end = nullptr;
     errno = 0;
-    const long long s = std::strtoll(first, &end, 10);
-    if (end == first || errno != 0 || (*end != ',' && *end != '}')) continue;
-    if (s <= step) kept += line + "\n";
+    const long long s = first ? std::strtoll(first, &end, 10) : 0;
+    if (!first || line.back() != '}' || end == first || errno != 0 ||
+        (*end != ',' && *end != '}')) {
+      ++kept.unreadable;
+      continue;
+    }
+    if (s <= step) kept.text += line + "\n";
   }
   return kept;
 }
@@ -68,15 +79,32 @@ std::string TrainingLog::json_number(double v, const char* fmt) {
   return buf;
 }
 
-TrainingLog::TrainingLog(const Config& cfg, bool root, int64_t first_step, bool resumed)
-    : cfg_(cfg), root_(root), first_step_(first_step) {
-  if (root) {
-    const std::string path = cfg.run.dir + "/metrics.jsonl";
-    write_text_atomically(path, resumed ? metrics_up_to(read_text(path), first_step) : "");
-    metrics_.open(path, std::ios::app);
-    if (!metrics_) throw InputError("run.dir: cannot write " + path);
-  }
+TrainingLog::TrainingLog(const Config& cfg, Communicator& world, int64_t first_step, bool resumed)
+    : cfg_(cfg),
+      world_(world),
+      root_(world.rank() == 0),
+      first_step_(first_step),
+      path_(cfg.run.dir + "/metrics.jsonl"),
+      last_recorded_(first_step) {
+  agree(world, [&] {
+    if (!root_) return;
+    KeptMetrics kept;
+    if (resumed) kept = metrics_up_to(read_text(path_), first_step);
+    if (kept.unreadable > 0)
+      std::printf(
+          "note: %s: dropped %d unreadable line%s (a record cut short when a run ended "
+          "while writing it)\n",
+          path_.c_str(), kept.unreadable, kept.unreadable > 1 ? "s" : "");
+    write_text_atomically(path_, kept.text);
+    bytes_ = kept.text.size();
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd_ < 0) throw InputError("run.dir: cannot write " + path_ + ": " + std::strerror(errno));
+  });
   t_start_ = t_last_ = Clock::now();
+}
+
+TrainingLog::~TrainingLog() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void TrainingLog::add(const StepResult& r, int64_t tokens) {
@@ -106,17 +134,38 @@ void TrainingLog::print(int64_t step, const StepResult& last) {
 }
 
 void TrainingLog::record(uint64_t consumed, const std::string& extra) {
-  if (root_) {
-    metrics_ << "{\"step\": " << line_.step
-             << ", \"train_loss\": " << json_number(line_.mean_loss, "%.6f")
-             << ", \"lr\": " << json_number(line_.lr, "%.6e")
-             << ", \"grad_norm\": " << json_number(line_.grad_norm, "%.6f")
-             << ", \"tokens_per_s\": " << json_number(line_.tokens_per_s, "%.1f")
-             << ", \"elapsed_s\": " << json_number(line_.elapsed, "%.3f")
-             << ", \"consumed_samples\": " << consumed << ", \"skipped_steps\": " << skipped_
-             << extra << "}\n";
-    metrics_.flush();
-  }
+  agree(world_, [&] {
+    if (!root_) return;
+    std::ostringstream r;
+    r << "{\"step\": " << line_.step << ", \"train_loss\": " << json_number(line_.mean_loss, "%.6f")
+      << ", \"lr\": " << json_number(line_.lr, "%.6e")
+      << ", \"grad_norm\": " << json_number(line_.grad_norm, "%.6f")
+      << ", \"tokens_per_s\": " << json_number(line_.tokens_per_s, "%.1f")
+      << ", \"elapsed_s\": " << json_number(line_.elapsed, "%.3f")
+      << ", \"consumed_samples\": " << consumed << ", \"skipped_steps\": " << skipped_ << extra
+      << "}\n";
+    const std::string record = r.str();
+    // A short write is continued until it completes or fails with its reason (a full disk).
+    size_t done = 0;
+    std::string why;
+    while (done < record.size() && why.empty()) {
+      const ssize_t n = ::write(fd_, record.data() + done, record.size() - done);
+      if (n > 0)
+        done += static_cast<size_t>(n);
+      else
+        why = n < 0 ? std::strerror(errno) : "the write made no progress";
+    }
+    if (!why.empty()) {
+      // Never leave half a record: cut the file back to the whole records before it.
+      const bool cut = ::ftruncate(fd_, static_cast<off_t>(bytes_)) == 0;
+      throw IoError("cannot write " + path_ + " at step " + std::to_string(line_.step) + ": " +
+                    why +
+                    (cut ? "; it keeps the records up to step " + std::to_string(last_recorded_)
+                         : "; its last line may be cut short"));
+    }
+    bytes_ += record.size();
+    last_recorded_ = line_.step;
+  });
   std::fflush(stdout);
   t_last_ = Clock::now();
   tokens_ = 0;
