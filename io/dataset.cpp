@@ -67,6 +67,7 @@ TokenDataset::TokenDataset(const std::vector<std::string>& patterns, int vocab_s
     window_begin_.push_back(window_begin_.back() + (n - 1) / T);
     shards_.push_back(std::move(shard));
   }
+  window_.resize(static_cast<size_t>(T) + 1);
   if (shuffle_) {
     if (num_windows() > UINT32_MAX) {
       throw InputError("data has " + std::to_string(num_windows()) +
@@ -77,12 +78,12 @@ TokenDataset::TokenDataset(const std::vector<std::string>& patterns, int vocab_s
   }
 }
 
-const uint16_t* TokenDataset::window_tokens(uint64_t w) const {
+void TokenDataset::read_window(uint64_t w, int32_t* out) const {
   // The shard whose window range [begin, next begin) contains w.
   const auto it = std::upper_bound(window_begin_.begin(), window_begin_.end(), w);
   const size_t shard = static_cast<size_t>(it - window_begin_.begin()) - 1;
   const uint64_t k = w - window_begin_[shard];
-  return shards_[shard].tokens() + k * static_cast<uint64_t>(T_);
+  shards_[shard].read(k * static_cast<uint64_t>(T_), static_cast<size_t>(T_) + 1, out);
 }
 
 void TokenDataset::build_permutation(uint64_t epoch) {
@@ -109,13 +110,9 @@ uint64_t TokenDataset::window_of(uint64_t sample) {
 void TokenDataset::fill(uint64_t first_sample, int count, int32_t* inputs, int32_t* targets) {
   const size_t T = static_cast<size_t>(T_);
   for (int i = 0; i < count; ++i) {
-    const uint16_t* w = window_tokens(window_of(first_sample + static_cast<uint64_t>(i)));
-    int32_t* in = inputs + static_cast<size_t>(i) * T;
-    int32_t* tg = targets + static_cast<size_t>(i) * T;
-    for (size_t t = 0; t < T; ++t) {
-      in[t] = w[t];
-      tg[t] = w[t + 1];
-    }
+    read_window(window_of(first_sample + static_cast<uint64_t>(i)), window_.data());
+    std::copy(window_.begin(), window_.begin() + T, inputs + static_cast<size_t>(i) * T);
+    std::copy(window_.begin() + 1, window_.end(), targets + static_cast<size_t>(i) * T);
   }
 }
 

@@ -47,8 +47,8 @@ class TokenDataset {
   bool shuffled() const { return shuffle_; }
   const std::vector<Shard>& shards() const { return shards_; }
 
-  // The T+1 tokens of global window w (w < num_windows()).
-  const uint16_t* window_tokens(uint64_t w) const;
+  // The T+1 tokens of global window w (w < num_windows()) into out[0..T+1).
+  void read_window(uint64_t w, int32_t* out) const;
 
   // The window that sample s reads (may recompute the permutation: see fill).
   uint64_t window_of(uint64_t sample);
@@ -70,6 +70,7 @@ class TokenDataset {
   std::vector<uint64_t> window_begin_;  // [shards + 1]: first global window of each shard
   uint64_t num_tokens_ = 0;
   std::vector<uint32_t> perm_;        // [num_windows] when shuffling
+  std::vector<int32_t> window_;       // [T+1]: one window read by fill
   uint64_t perm_epoch_ = UINT64_MAX;  // epoch perm_ holds; UINT64_MAX: none yet
 };
 

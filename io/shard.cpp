@@ -5,11 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "io/config.h"
 
@@ -32,7 +34,24 @@ struct FdCloser {
   }
 };
 
+// Every id of t[0..n) must be < vocab_size: one vectorisable pass for the maximum, the
+// offending position only on failure.
+template <class Id>
+void check_ids(const std::string& path, const Id* t, size_t n, int vocab_size) {
+  Id max_id = 0;
+  for (size_t i = 0; i < n; ++i) max_id = t[i] > max_id ? t[i] : max_id;
+  if (n == 0 || static_cast<int64_t>(max_id) < vocab_size) return;
+  size_t pos = 0;
+  while (static_cast<int64_t>(t[pos]) < vocab_size) ++pos;
+  shard_error(path, "token id " + std::to_string(t[pos]) + " at position " + std::to_string(pos) +
+                        " is >= vocab_size " + std::to_string(vocab_size));
+}
+
 }  // namespace
+
+TokenWidth token_width_for(int vocab_size) {
+  return vocab_size <= 65536 ? TokenWidth::U16 : TokenWidth::U32;
+}
 
 Shard Shard::open(const std::string& path, int vocab_size) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -57,41 +76,43 @@ Shard Shard::open(const std::string& path, int vocab_size) {
 
   int32_t header[3];
   std::memcpy(header, map, sizeof(header));
-  if (header[0] != kShardMagic) {
+  if (header[0] == kShardMagic) {
+    shard.width_ = TokenWidth::U16;
+  } else if (header[0] == kShardMagicU32) {
+    shard.width_ = TokenWidth::U32;
+  } else {
     shard_error(path, "bad magic number " + std::to_string(header[0]) + " (expected " +
-                          std::to_string(kShardMagic) + "); not an llm.c token shard");
+                          std::to_string(kShardMagic) + " or " + std::to_string(kShardMagicU32) +
+                          "); not an llm.c token shard");
   }
-  if (header[1] != kShardVersion) {
+  const bool u32 = shard.width_ == TokenWidth::U32;
+  const int32_t version = u32 ? kShardVersionU32 : kShardVersion;
+  if (header[1] != version) {
     shard_error(path, "unsupported version " + std::to_string(header[1]) + " (expected " +
-                          std::to_string(kShardVersion) + ")");
+                          std::to_string(version) + " for magic " + std::to_string(header[0]) +
+                          ")");
   }
   const int64_t count = header[2];
   if (count < 0) {
     shard_error(path, "header token count " + std::to_string(count) + " is negative");
   }
-  const int64_t expected = static_cast<int64_t>(kShardHeaderBytes) + 2 * count;
+  const int64_t id_bytes = u32 ? 4 : 2;
+  const int64_t expected = static_cast<int64_t>(kShardHeaderBytes) + id_bytes * count;
   if (file_bytes != expected) {
     shard_error(path, "file is " + std::to_string(file_bytes) +
                           " bytes but the header's token count " + std::to_string(count) +
-                          " needs " + std::to_string(kShardHeaderBytes) + " + 2*" +
-                          std::to_string(count) + " = " + std::to_string(expected) + " bytes");
+                          " needs " + std::to_string(kShardHeaderBytes) + " + " +
+                          std::to_string(id_bytes) + "*" + std::to_string(count) + " = " +
+                          std::to_string(expected) + " bytes");
   }
-  shard.tokens_ =
-      reinterpret_cast<const uint16_t*>(static_cast<const char*>(map) + kShardHeaderBytes);
+  const char* ids = static_cast<const char*>(map) + kShardHeaderBytes;
   shard.size_ = static_cast<size_t>(count);
-
-  if (vocab_size < 65536) {
-    // One vectorisable pass for the maximum; the offending position only on failure.
-    const uint16_t* t = shard.tokens_;
-    uint16_t max_id = 0;
-    for (size_t i = 0; i < shard.size_; ++i) max_id = t[i] > max_id ? t[i] : max_id;
-    if (shard.size_ > 0 && static_cast<int>(max_id) >= vocab_size) {
-      size_t pos = 0;
-      while (static_cast<int>(t[pos]) < vocab_size) ++pos;
-      shard_error(path, "token id " + std::to_string(t[pos]) + " at position " +
-                            std::to_string(pos) + " is >= vocab_size " +
-                            std::to_string(vocab_size));
-    }
+  if (u32) {
+    shard.tokens32_ = reinterpret_cast<const uint32_t*>(ids);
+    check_ids(path, shard.tokens32_, shard.size_, vocab_size);
+  } else {
+    shard.tokens16_ = reinterpret_cast<const uint16_t*>(ids);
+    if (vocab_size < 65536) check_ids(path, shard.tokens16_, shard.size_, vocab_size);
   }
   return shard;
 }
@@ -100,7 +121,9 @@ Shard::Shard(Shard&& other) noexcept
     : path_(std::move(other.path_)),
       map_(std::exchange(other.map_, nullptr)),
       map_bytes_(std::exchange(other.map_bytes_, 0)),
-      tokens_(std::exchange(other.tokens_, nullptr)),
+      width_(other.width_),
+      tokens16_(std::exchange(other.tokens16_, nullptr)),
+      tokens32_(std::exchange(other.tokens32_, nullptr)),
       size_(std::exchange(other.size_, 0)) {}
 
 Shard& Shard::operator=(Shard&& other) noexcept {
@@ -109,7 +132,9 @@ Shard& Shard::operator=(Shard&& other) noexcept {
     path_ = std::move(other.path_);
     map_ = std::exchange(other.map_, nullptr);
     map_bytes_ = std::exchange(other.map_bytes_, 0);
-    tokens_ = std::exchange(other.tokens_, nullptr);
+    width_ = other.width_;
+    tokens16_ = std::exchange(other.tokens16_, nullptr);
+    tokens32_ = std::exchange(other.tokens32_, nullptr);
     size_ = std::exchange(other.size_, 0);
   }
   return *this;
@@ -123,12 +148,21 @@ void Shard::release() noexcept {
   if (map_ != nullptr) ::munmap(map_, map_bytes_);
   map_ = nullptr;
   map_bytes_ = 0;
-  tokens_ = nullptr;
+  tokens16_ = nullptr;
+  tokens32_ = nullptr;
   size_ = 0;
 }
 
-ShardWriter::ShardWriter(const std::string& path, uint64_t count)
-    : path_(path), tmp_(path + ".tmp"), count_(count) {
+void Shard::read(size_t begin, size_t n, int32_t* out) const {
+  if (width_ == TokenWidth::U16) {
+    for (size_t i = 0; i < n; ++i) out[i] = tokens16_[begin + i];
+  } else {
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<int32_t>(tokens32_[begin + i]);
+  }
+}
+
+ShardWriter::ShardWriter(const std::string& path, uint64_t count, TokenWidth width)
+    : path_(path), tmp_(path + ".tmp"), count_(count), width_(width) {
   if (count > kShardMaxTokens) {
     throw InputError("shard '" + path + "': " + std::to_string(count) +
                      " tokens exceed the format's limit of " + std::to_string(kShardMaxTokens));
@@ -138,8 +172,8 @@ ShardWriter::ShardWriter(const std::string& path, uint64_t count)
     throw InputError("cannot write shard '" + tmp_ + "': " + std::strerror(errno));
   }
   int32_t header[kShardHeaderInts] = {};
-  header[0] = kShardMagic;
-  header[1] = kShardVersion;
+  header[0] = width == TokenWidth::U16 ? kShardMagic : kShardMagicU32;
+  header[1] = width == TokenWidth::U16 ? kShardVersion : kShardVersionU32;
   header[2] = static_cast<int32_t>(count);
   if (std::fwrite(header, sizeof(header), 1, file_) != 1) fail("write to '" + tmp_ + "' failed");
 }
@@ -160,9 +194,19 @@ void ShardWriter::fail(const std::string& what) {
 }
 
 void ShardWriter::write(const uint16_t* tokens, size_t n) {
+  if (width_ != TokenWidth::U16) throw std::logic_error("ShardWriter: uint16 ids to a U32 shard");
+  append(tokens, sizeof(uint16_t), n);
+}
+
+void ShardWriter::write(const uint32_t* tokens, size_t n) {
+  if (width_ != TokenWidth::U32) throw std::logic_error("ShardWriter: uint32 ids to a U16 shard");
+  append(tokens, sizeof(uint32_t), n);
+}
+
+void ShardWriter::append(const void* ids, size_t id_bytes, size_t n) {
   if (file_ == nullptr) throw std::logic_error("ShardWriter::write after commit or failure");
   if (n == 0) return;
-  if (std::fwrite(tokens, sizeof(uint16_t), n, file_) != n) fail("write to '" + tmp_ + "' failed");
+  if (std::fwrite(ids, id_bytes, n, file_) != n) fail("write to '" + tmp_ + "' failed");
   written_ += n;
 }
 
@@ -195,6 +239,31 @@ void ShardWriter::commit() {
 void write_shard(const std::string& path, const uint16_t* tokens, size_t n) {
   ShardWriter writer(path, n);
   writer.write(tokens, n);
+  writer.commit();
+}
+
+void write_token_shard(const std::string& path, const int32_t* ids, size_t n, int vocab_size) {
+  for (size_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || ids[i] >= vocab_size)
+      throw std::logic_error("write_token_shard: id " + std::to_string(ids[i]) + " at " +
+                             std::to_string(i) + " outside the vocabulary of " +
+                             std::to_string(vocab_size));
+  }
+  const TokenWidth width = token_width_for(vocab_size);
+  ShardWriter writer(path, n, width);
+  constexpr size_t kBlock = 1 << 16;
+  std::vector<uint16_t> u16;
+  std::vector<uint32_t> u32;
+  for (size_t at = 0; at < n; at += kBlock) {
+    const size_t m = std::min(kBlock, n - at);
+    if (width == TokenWidth::U16) {
+      u16.assign(ids + at, ids + at + m);
+      writer.write(u16.data(), m);
+    } else {
+      u32.assign(ids + at, ids + at + m);
+      writer.write(u32.data(), m);
+    }
+  }
   writer.commit();
 }
 

@@ -92,6 +92,15 @@ std::vector<char> shard_bytes(int32_t magic, int32_t version, int32_t count,
   return b;
 }
 
+// The same for llm.c's uint32 layout (magic 20240801, version 7).
+std::vector<char> shard_bytes32(int32_t magic, int32_t version, int32_t count,
+                                const std::vector<uint32_t>& tokens) {
+  std::vector<char> b = shard_bytes(magic, version, count, {});
+  for (const uint32_t t : tokens)
+    for (int k = 0; k < 4; ++k) b.push_back(static_cast<char>((t >> (8 * k)) & 0xFF));
+  return b;
+}
+
 // Tokens of a shard read naively from its bytes.
 std::vector<uint16_t> naive_tokens(const std::string& path) {
   const std::vector<char> b = read_bytes(path);
@@ -152,6 +161,32 @@ TEST_F(IoData, ShardEmptyAndMove) {
   EXPECT_EQ(c.path(), path("b.bin"));
 }
 
+TEST_F(IoData, TokenShardLayoutFollowsTheVocabulary) {
+  std::vector<int32_t> ids(3000);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 7919) % 65536);
+  EXPECT_EQ(ph::token_width_for(65536), ph::TokenWidth::U16);
+  EXPECT_EQ(ph::token_width_for(65537), ph::TokenWidth::U32);
+  ph::write_token_shard(path("16.bin"), ids.data(), ids.size(), 65536);
+  EXPECT_EQ(read_bytes(path("16.bin")),
+            shard_bytes(20240520, 1, 3000, std::vector<uint16_t>(ids.begin(), ids.end())));
+  ids[5] = 100276;  // cl100k's largest id: only the uint32 layout holds it
+  ph::write_token_shard(path("32.bin"), ids.data(), ids.size(), 100277);
+  EXPECT_EQ(read_bytes(path("32.bin")),
+            shard_bytes32(20240801, 7, 3000, std::vector<uint32_t>(ids.begin(), ids.end())));
+  const ph::Shard s = ph::Shard::open(path("32.bin"), 100277);
+  EXPECT_EQ(s.width(), ph::TokenWidth::U32);
+  EXPECT_EQ(s.tokens(), nullptr);
+  ASSERT_NE(s.tokens32(), nullptr);
+  std::vector<int32_t> back(ids.size());
+  s.read(0, ids.size(), back.data());
+  EXPECT_EQ(back, ids);
+  EXPECT_INPUT_ERROR(ph::Shard::open(path("32.bin"), 100276),
+                     "token id 100276 at position 5 is >= vocab_size 100276");
+  EXPECT_THROW(ph::write_token_shard(path("bad.bin"), ids.data(), ids.size(), 100276),
+               std::logic_error);
+  EXPECT_FALSE(fs::exists(path("bad.bin")));
+}
+
 TEST_F(IoData, ShardValidationErrors) {
   const std::vector<uint16_t> good = {1, 2, 3, 4, 5};
   struct Case {
@@ -168,8 +203,15 @@ TEST_F(IoData, ShardValidationErrors) {
       {"small.bin", std::vector<char>(10, 0),
        "file is 10 bytes, smaller than the 1024-byte header"},
       {"magic.bin", shard_bytes(12345, 1, 5, good),
-       "bad magic number 12345 (expected 20240520); not an llm.c token shard"},
-      {"version.bin", shard_bytes(20240520, 2, 5, good), "unsupported version 2 (expected 1)"},
+       "bad magic number 12345 (expected 20240520 or 20240801); not an llm.c token shard"},
+      {"version.bin", shard_bytes(20240520, 2, 5, good),
+       "unsupported version 2 (expected 1 for magic 20240520)"},
+      {"version32.bin", shard_bytes32(20240801, 1, 5, {1, 2, 3, 4, 5}),
+       "unsupported version 1 (expected 7 for magic 20240801)"},
+      {"short32.bin", shard_bytes32(20240801, 7, 6, {1, 2, 3, 4, 5}),
+       "file is 1044 bytes but the header's token count 6 needs 1024 + 4*6 = 1048 bytes"},
+      {"vocab32.bin", shard_bytes32(20240801, 7, 4, {7, 255, 70000, 2}),
+       "token id 70000 at position 2 is >= vocab_size 256"},
       {"negative.bin", shard_bytes(20240520, 1, -5, good), "header token count -5 is negative"},
       {"short.bin", shard_bytes(20240520, 1, 10, good),
        "file is 1034 bytes but the header's token count 10 needs 1024 + 2*10 = 1044 bytes"},
@@ -313,6 +355,28 @@ TEST_F(Dataset, SequentialWindowsMatchReference) {
     s += static_cast<uint64_t>(count);
   }
   EXPECT_GT(s, 2 * n);
+}
+
+TEST_F(Dataset, Uint32ShardsGiveTheSameSamples) {
+  // Every shard rewritten in the uint32 layout; the samples are the same, shuffled or not.
+  std::vector<std::string> wide;
+  for (const std::string& f : files_) {
+    const std::vector<uint16_t> t = naive_tokens(f);
+    const std::vector<int32_t> ids(t.begin(), t.end());
+    wide.push_back(f + ".u32");
+    ph::write_token_shard(wide.back(), ids.data(), ids.size(), 70000);
+  }
+  for (const bool shuffle : {false, true}) {
+    ph::TokenDataset a(files_, 65536, T, shuffle, 9), b(wide, 70000, T, shuffle, 9);
+    ASSERT_EQ(a.num_windows(), b.num_windows());
+    const int n = static_cast<int>(a.num_windows()) + 5;
+    std::vector<int32_t> ia(static_cast<size_t>(n) * T), ta(ia.size()), ib(ia.size()),
+        tb(ia.size());
+    a.fill(3, n, ia.data(), ta.data());
+    b.fill(3, n, ib.data(), tb.data());
+    EXPECT_EQ(ia, ib);
+    EXPECT_EQ(ta, tb);
+  }
 }
 
 TEST_F(Dataset, ShuffleVisitsEveryWindowOncePerEpoch) {
