@@ -50,7 +50,8 @@ void check_meta(const CheckpointMeta& meta, const std::string& ctx) {
     throw std::invalid_argument(ctx + "format version " + std::to_string(meta.format_version) +
                                 " requested; this polyhead writes version " +
                                 std::to_string(kCheckpointFormatVersion));
-  for (const std::string* s : {&meta.config_yaml, &meta.layout, &meta.model_summary})
+  for (const std::string* s : {&meta.config_yaml, &meta.layout, &meta.model_summary,
+                               &meta.tokenizer, &meta.tokenizer_vocab, &meta.tokenizer_merges})
     if (s->find('\0') != std::string::npos)
       throw std::invalid_argument(ctx + "a text attribute contains a NUL character");
 }
@@ -73,6 +74,11 @@ std::string meta_record(const CheckpointMeta& m) {
   add("config", m.config_yaml);
   add("layout", m.layout);
   add("model", m.model_summary);
+  if (m.format_version >= 4) {
+    add("tokenizer", m.tokenizer);
+    add("tokenizer_vocab", m.tokenizer_vocab);
+    add("tokenizer_merges", m.tokenizer_merges);
+  }
   return out;
 }
 
@@ -90,6 +96,9 @@ void write_meta(hid_t file, const CheckpointMeta& meta, const std::string& what)
   write_string_attr(file, "config", meta.config_yaml, what);
   write_string_attr(file, "layout", meta.layout, what);
   write_string_attr(file, "model", meta.model_summary, what);
+  write_string_attr(file, "tokenizer", meta.tokenizer, what);
+  write_string_attr(file, "tokenizer_vocab", meta.tokenizer_vocab, what);
+  write_string_attr(file, "tokenizer_merges", meta.tokenizer_merges, what);
   write_attr(file, "meta_checksum", H5T_STD_U64LE, H5T_NATIVE_UINT64, &checksum, what);
 }
 
@@ -118,6 +127,11 @@ CheckpointMeta read_meta(hid_t file, const std::string& path, int version) {
   m.config_yaml = read_string_attr(file, "config", path);
   m.layout = read_string_attr(file, "layout", path);
   m.model_summary = read_string_attr(file, "model", path);
+  if (m.format_version >= 4) {
+    m.tokenizer = read_string_attr(file, "tokenizer", path);
+    m.tokenizer_vocab = read_string_attr(file, "tokenizer_vocab", path);
+    m.tokenizer_merges = read_string_attr(file, "tokenizer_merges", path);
+  }
   const InputError edited("checkpoint " + path +
                           ": its attributes fail their checksum (the file was edited or is "
                           "corrupted)");
@@ -245,7 +259,8 @@ bool natural_less(const std::string& a, const std::string& b) {
 uint64_t estimated_file_bytes(const CheckpointMeta& meta, const std::vector<TensorSlice>& tensors,
                               const std::vector<Block>& blocks) {
   uint64_t bytes = (uint64_t{1} << 20) +
-                   2 * (meta.config_yaml.size() + meta.layout.size() + meta.model_summary.size());
+                   2 * (meta.config_yaml.size() + meta.layout.size() + meta.model_summary.size() +
+                        meta.tokenizer_vocab.size() + meta.tokenizer_merges.size());
   for (size_t i = 0; i < tensors.size(); ++i)
     bytes += 4 * blocks[i].full + 8192 + 4 * tensors[i].name.size();
   return bytes;
@@ -486,7 +501,13 @@ std::string describe_checkpoint(const std::string& path, MPI_Comm comm) {
   if (meta.format_version < 2) o << " (not stored before format version 2: taken as the step)";
   o << "\nconsumed samples  " << meta.consumed_samples << "\nseed              " << meta.seed
     << "\nlayout            " << meta.layout << "\nmodel             " << meta.model_summary
-    << "\nmodel parameters  " << model << " (elements under /model)"
+    << "\ntokenizer         " << meta.tokenizer;
+  if (meta.format_version < 4) o << " (not stored before format version 4: byte-level)";
+  if (meta.tokenizer == "bpe")
+    o << " (vocab.json " << meta.tokenizer_vocab.size() << " bytes, merges.txt "
+      << meta.tokenizer_merges.size() << " bytes)";
+  if (meta.tokenizer == "tiktoken") o << " (rank file " << meta.tokenizer_vocab.size() << " bytes)";
+  o << "\nmodel parameters  " << model << " (elements under /model)"
     << "\ntensors           " << rows.size() << " (" << total << " elements)\n";
   for (const Row& r : rows)
     o << "  " << pad(r.name, name_width) << "  " << pad(r.shape, shape_width) << "  " << r.elements

@@ -29,7 +29,7 @@ namespace ph {
 
 // The file format this code writes; it reads every version from 1 up to this one (README
 // "Versions").
-inline constexpr int kCheckpointFormatVersion = 3;
+inline constexpr int kCheckpointFormatVersion = 4;
 
 // One tensor of the checkpoint and the block of it this rank holds.
 struct TensorSlice {
@@ -55,6 +55,12 @@ struct CheckpointMeta {
   std::string config_yaml;    // the resolved config
   std::string layout;         // e.g. "dp=1 tp=1 world=1"
   std::string model_summary;  // e.g. "gpt L=2 d=128 H=4 V=256 T=64"
+  // The run's tokenizer (format 4; older files read as "bytes"): "bytes", or "bpe" with
+  // tokenizer_vocab = vocab.json and tokenizer_merges = merges.txt, or "tiktoken" with
+  // tokenizer_vocab = the rank file (io/tokenizer.h). The files' texts, byte for byte.
+  std::string tokenizer = "bytes";
+  std::string tokenizer_vocab;
+  std::string tokenizer_merges;
 };
 
 // "step_00000042.h5": the file name of the checkpoint of `step`.
@@ -144,8 +150,10 @@ ResumePoint find_resume_checkpoint(const std::string& dir, MPI_Comm comm);
 //     e.g. "unable to open file: truncated file: eof = 4176, ..., stored_eof = 8352",
 //     "unable to open file: file signature not found", "the file has no attribute 'step'",
 //     "the file has no attribute 'optimizer_steps'" (version 2 on requires it),
-//     "the file has no attribute 'meta_checksum'" (version 3 on requires it)
-//   checkpoint P has format version N; this polyhead reads versions up to 3 (use a newer
+//     "the file has no attribute 'meta_checksum'" (version 3 on requires it),
+//     "the file has no attribute 'tokenizer'" (version 4 on requires the three tokenizer
+//     attributes)
+//   checkpoint P has format version N; this polyhead reads versions up to 4 (use a newer
 //     polyhead)
 //   checkpoint P: its attributes fail their checksum (the file was edited or is corrupted)
 //     (version 3 on; also a file of version 1 or 2 that carries meta_checksum, which only
@@ -187,6 +195,9 @@ uint64_t checkpoint_checksum_term(uint64_t index, uint32_t bits);
 //   "optimizer_steps" NUL <optimizer_steps> NUL "consumed_samples" NUL <consumed_samples> NUL
 //   "seed" NUL <seed> NUL "config" NUL <config> NUL "layout" NUL <layout> NUL
 //   "model" NUL <model> NUL
+// and from format 4 on
+//   "tokenizer" NUL <tokenizer> NUL "tokenizer_vocab" NUL <vocab> NUL
+//   "tokenizer_merges" NUL <merges> NUL
 // with the integers in decimal (a '-' for negatives) and the strings as their UTF-8 bytes
 // (README "The checksum of the attributes").
 uint64_t checkpoint_meta_checksum(const CheckpointMeta& meta);

@@ -301,6 +301,17 @@ std::optional<Issue> check_consistency(const Config& c) {
                  {"data.task_digits", "data.train"},
                  "seq_len (" + str(m.seq_len) + ") must hold one addition problem of " +
                      str(c.data.task_digits) + " digits (" + str(task_line) + " tokens)"};
+  if (!c.data.tokenizer.empty() && c.data.train.empty())
+    return Issue{"data.tokenizer",
+                 {"data.train"},
+                 "a tokenizer needs token shards in data.train (the synthetic task is "
+                 "byte-level); make them with 'polyhead prepare --tokenizer'"};
+  if (const auto specials = special_tokens(c.data); c.data.tokenizer.empty() && !specials.empty())
+    return Issue{specials[0].first,
+                 {"data.tokenizer"},
+                 "special token \"" + printable(specials[0].second) +
+                     "\" needs a BPE tokenizer (data.tokenizer); the byte-level tokenizer has "
+                     "none"};
   if (c.sample.top_k > m.vocab_size)
     return Issue{"sample.top_k",
                  {"model.vocab_size"},
@@ -323,6 +334,20 @@ std::optional<Issue> find_issue(const Config& cfg,
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
+
+std::vector<std::pair<std::string, std::string>> special_tokens(const DataConfig& d) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, text] :
+       {std::pair<const char*, const std::string*>{"data.eot_token", &d.eot_token},
+        {"data.pad_token", &d.pad_token},
+        {"data.bos_token", &d.bos_token},
+        {"data.eos_token", &d.eos_token},
+        {"data.cls_token", &d.cls_token},
+        {"data.sep_token", &d.sep_token},
+        {"data.mask_token", &d.mask_token}})
+    if (!text->empty()) out.emplace_back(key, *text);
+  return out;
+}
 
 void validate_config(const Config& cfg) {
   if (auto issue = find_issue(cfg, {})) throw InputError(issue->key + ": " + issue->message);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "parallel/errors.h"
@@ -134,8 +135,23 @@ struct DataConfig {
   int task_digits = 3;             // operand digits of the addition task
   int task_train_problems = 200000;
   int task_val_problems = 2000;
+  // The tokenizer of the shards: "" for bytes (ids 0..255), else a byte-level BPE tokenizer
+  // (a directory with vocab.json + merges.txt, or a tiktoken rank file; io/bpe.h).
+  std::string tokenizer;
+  // Special tokens by their text ("<|endoftext|>"); "" = none. Each must be a token of the
+  // tokenizer (checked when the run starts).
+  std::string eot_token;   // end of text: between documents; sampling stops at it
+  std::string pad_token;   // padding of short sequences
+  std::string bos_token;   // beginning of a sequence
+  std::string eos_token;   // end of a sequence
+  std::string cls_token;   // classification token (BERT)
+  std::string sep_token;   // separator (BERT)
+  std::string mask_token;  // masked-LM mask (BERT)
   bool operator==(const DataConfig&) const = default;
 };
+
+// The special tokens of a data config as (key, text), in the order above; those set only.
+std::vector<std::pair<std::string, std::string>> special_tokens(const DataConfig& d);
 
 struct CheckpointConfig {
   int interval = 0;             // steps between checkpoints; 0: only at the end

@@ -160,6 +160,9 @@ CheckpointMeta sample_meta(int64_t step) {
   m.layout = "dp=1 tp=1 world=" + std::to_string(world_size());
   m.model_summary = "gpt L=2 d=128 H=4 V=256 T=64";
   m.config_yaml = "model:\n  type: gpt  # é → ü\ntrain:\n  seed: 1337\n";
+  m.tokenizer = "bpe";
+  m.tokenizer_vocab = "{\"!\": 0, \"\\u0120t\": 256, \"Ġé\": 257}";
+  m.tokenizer_merges = "#version: 0.2\nĠ t\n";
   return m;
 }
 
@@ -223,10 +226,27 @@ bool root_attribute_has_type(const std::string& path, const char* name, hid_t wa
   return equal;
 }
 
+// What a version-3 writer left: no tokenizer attributes, format_version 3, and the
+// meta_checksum of the version-3 record.
+void make_version_3(const std::string& path, CheckpointMeta meta) {
+  meta.format_version = 3;
+  const uint64_t checksum = checkpoint_meta_checksum(meta);
+  edit_root(path, [&](hid_t file) {
+    for (const char* name : {"tokenizer", "tokenizer_vocab", "tokenizer_merges"})
+      ASSERT_GE(H5Adelete(file, name), 0);
+    set_root_int(file, "format_version", 3);
+    const hid_t attr = H5Aopen(file, "meta_checksum", H5P_DEFAULT);
+    ASSERT_GE(attr, 0);
+    EXPECT_GE(H5Awrite(attr, H5T_NATIVE_UINT64, &checksum), 0);
+    H5Aclose(attr);
+  });
+}
+
 // What a version-2 writer left: no meta_checksum, format_version 2.
 void make_version_2(const std::string& path) {
   edit_root(path, [](hid_t file) {
-    ASSERT_GE(H5Adelete(file, "meta_checksum"), 0);
+    for (const char* name : {"tokenizer", "tokenizer_vocab", "tokenizer_merges", "meta_checksum"})
+      ASSERT_GE(H5Adelete(file, name), 0);
     set_root_int(file, "format_version", 2);
   });
 }
@@ -234,8 +254,9 @@ void make_version_2(const std::string& path) {
 // What a version-1 writer left: no optimizer_steps, no meta_checksum, format_version 1.
 void make_version_1(const std::string& path) {
   edit_root(path, [](hid_t file) {
-    ASSERT_GE(H5Adelete(file, "optimizer_steps"), 0);
-    ASSERT_GE(H5Adelete(file, "meta_checksum"), 0);
+    for (const char* name :
+         {"tokenizer", "tokenizer_vocab", "tokenizer_merges", "optimizer_steps", "meta_checksum"})
+      ASSERT_GE(H5Adelete(file, name), 0);
     set_root_int(file, "format_version", 1);
   });
 }
@@ -698,10 +719,10 @@ TEST_F(CheckpointTest, GarbageMissingAndForeignFiles) {
 
 TEST_F(CheckpointTest, NewerFormatVersionIsRefused) {
   const std::string path = save_standard(3);
-  on_root([&] { edit_root(path, [](hid_t f) { set_root_int(f, "format_version", 4); }); });
+  on_root([&] { edit_root(path, [](hid_t f) { set_root_int(f, "format_version", 5); }); });
   const std::vector<std::string> msg = {"checkpoint " + path +
-                                        " has format version 4; this polyhead reads versions up "
-                                        "to 3 (use a newer polyhead)"};
+                                        " has format version 5; this polyhead reads versions up "
+                                        "to 4 (use a newer polyhead)"};
   expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); }, msg);
   expect_error<InputError>([&] { expect_standard(path); }, msg);
   expect_error<InputError>([&] { describe_checkpoint(path, MPI_COMM_WORLD); }, msg);
@@ -709,14 +730,14 @@ TEST_F(CheckpointTest, NewerFormatVersionIsRefused) {
 }
 
 TEST_F(CheckpointTest, OptimizerStepsRoundTrip) {
-  EXPECT_EQ(kCheckpointFormatVersion, 3);
+  EXPECT_EQ(kCheckpointFormatVersion, 4);
   Local a = part_of(wte_, 0);
   for (const int64_t optimizer_steps : {int64_t{0}, int64_t{4}, int64_t{9}}) {
     CheckpointMeta m = sample_meta(9);
     m.optimizer_steps = optimizer_steps;
     const std::string path = save_checkpoint(dir_, m, {slice_of(wte_, a)}, MPI_COMM_WORLD, 0);
     const CheckpointMeta r = read_checkpoint_meta(path, MPI_COMM_WORLD);
-    EXPECT_EQ(r.format_version, 3);
+    EXPECT_EQ(r.format_version, 4);
     EXPECT_EQ(r.step, 9);
     EXPECT_EQ(r.optimizer_steps, optimizer_steps);
   }
@@ -765,6 +786,47 @@ TEST_F(CheckpointTest, CommittedVersion1FileLoads) {
             std::string::npos);
 }
 
+TEST_F(CheckpointTest, Version3FileLoadsAsByteLevel) {
+  const std::string path = save_standard(7);
+  on_root([&] { make_version_3(path, read_checkpoint_meta(path, MPI_COMM_SELF)); });
+  const CheckpointMeta r = read_checkpoint_meta(path, MPI_COMM_WORLD);
+  EXPECT_EQ(r.format_version, 3);
+  EXPECT_EQ(r.tokenizer, "bytes");
+  EXPECT_EQ(r.tokenizer_vocab, "");
+  EXPECT_EQ(r.step, 7);
+  expect_standard(path);
+  verify_checkpoint(path, MPI_COMM_WORLD);
+  const std::string text = describe_checkpoint(path, MPI_COMM_WORLD);
+  EXPECT_NE(text.find("tokenizer         bytes (not stored before format version 4"),
+            std::string::npos)
+      << text;
+  // Version 4 requires the tokenizer attributes.
+  on_root([&] { edit_root(path, [](hid_t f) { set_root_int(f, "format_version", 4); }); });
+  expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); },
+                           {"checkpoint " + path +
+                            " is unreadable (truncated or not a polyhead checkpoint): the file "
+                            "has no attribute 'tokenizer'"});
+}
+
+TEST_F(CheckpointTest, TokenizerTravelsInTheAttributes) {
+  CheckpointMeta m = sample_meta(5);
+  m.tokenizer = "tiktoken";
+  m.tokenizer_vocab = std::string(300000, 'Q') + " 0\n";  // past HDF5's 64 KiB compact limit
+  m.tokenizer_merges = "";
+  Local a = part_of(wte_, 0);
+  const std::string path = save_checkpoint(dir_, m, {slice_of(wte_, a)}, MPI_COMM_WORLD, 0);
+  const CheckpointMeta r = read_checkpoint_meta(path, MPI_COMM_WORLD);
+  EXPECT_EQ(r.tokenizer, "tiktoken");
+  EXPECT_EQ(r.tokenizer_vocab, m.tokenizer_vocab);
+  EXPECT_EQ(r.tokenizer_merges, "");
+  const std::string text = describe_checkpoint(path, MPI_COMM_WORLD);
+  EXPECT_NE(text.find("tokenizer         tiktoken (rank file 300003 bytes)"), std::string::npos)
+      << text;
+  const CheckpointMeta bpe = read_checkpoint_meta(save_standard(6), MPI_COMM_WORLD);
+  EXPECT_EQ(bpe.tokenizer_vocab, sample_meta(6).tokenizer_vocab);
+  EXPECT_EQ(bpe.tokenizer_merges, sample_meta(6).tokenizer_merges);
+}
+
 TEST_F(CheckpointTest, Version2NeedsAValidOptimizerSteps) {
   const std::string path = save_standard(7);
   on_root([&] { make_version_2(path); });
@@ -811,7 +873,8 @@ TEST_F(CheckpointTest, DescribeListsTensorsStepAndConfig) {
   for (const std::string& part :
        {std::string("step              42\n"), std::string("optimizer steps   21\n"),
         std::string("consumed samples  9223372036854775813"),
-        std::string("seed              18446744073709551615"), std::string("format version    3\n"),
+        std::string("seed              18446744073709551615"), std::string("format version    4\n"),
+        std::string("tokenizer         bpe (vocab.json 37 bytes, merges.txt 19 bytes)\n"),
         std::string("layout            dp=1 tp=1"), std::string("gpt L=2 d=128 H=4 V=256 T=64"),
         std::string("/model/wte"), std::string("[7, 5]"), std::string("/optim/m/wte"),
         std::string("model parameters  41 "), std::string("tensors           4 (76 elements)"),
@@ -857,7 +920,8 @@ with h5py.File(sys.argv[1], 'r') as f:
     w = f['/model/wte']
     assert w.shape == (7, 5) and w.dtype == np.float32, (w.shape, w.dtype)
     assert f['/model/scale'].shape == ()
-    assert int(f.attrs['step']) == 42 and int(f.attrs['format_version']) == 3
+    assert int(f.attrs['step']) == 42 and int(f.attrs['format_version']) == 4
+    assert f.attrs['tokenizer'] == 'bpe' and f.attrs['tokenizer_merges'].startswith('#version')
     assert int(f.attrs['optimizer_steps']) == 21, f.attrs['optimizer_steps']
     assert f.attrs['layout'].startswith('dp=1 tp=1'), f.attrs['layout']
     assert 'type: gpt' in f.attrs['config']
@@ -895,7 +959,42 @@ with h5py.File(sys.argv[1], 'r+') as f:
 }
 
 // ---------------------------------------------------------------------------------------
-// The checksum of the attributes (format 3)
+// The checksum of the attributes (format 3 on)
+
+TEST(CheckpointMetaChecksum, Version4AddsTheTokenizerToTheRecord) {
+  CheckpointMeta m;
+  m.format_version = 4;
+  m.step = 1;
+  m.tokenizer = "bpe";
+  m.tokenizer_vocab = "{}";
+  m.tokenizer_merges = "a b";
+  std::string record;
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"format_version", "4"},
+                                                        {"step", "1"},
+                                                        {"optimizer_steps", "0"},
+                                                        {"consumed_samples", "0"},
+                                                        {"seed", "0"},
+                                                        {"config", ""},
+                                                        {"layout", ""},
+                                                        {"model", ""},
+                                                        {"tokenizer", "bpe"},
+                                                        {"tokenizer_vocab", "{}"},
+                                                        {"tokenizer_merges", "a b"}})
+    record += name + '\0' + value + '\0';
+  uint64_t want = 0;
+  for (size_t j = 0; j < record.size(); ++j)
+    want += checkpoint_checksum_term(j, static_cast<unsigned char>(record[j]));
+  EXPECT_EQ(checkpoint_meta_checksum(m), want);
+  CheckpointMeta other = m;
+  other.tokenizer_merges = "a c";
+  EXPECT_NE(checkpoint_meta_checksum(other), want);
+  other = m;
+  other.format_version = 3;  // the version-3 record has no tokenizer entries
+  m.tokenizer = m.tokenizer_vocab = m.tokenizer_merges = "changed";
+  m.format_version = 3;
+  EXPECT_EQ(checkpoint_meta_checksum(other), checkpoint_meta_checksum(m));
+}
 
 TEST(CheckpointMetaChecksum, IsTheTermSumOverTheDocumentedRecord) {
   CheckpointMeta m;
@@ -959,8 +1058,14 @@ TEST_F(CheckpointTest, EditedAttributesFailTheirChecksum) {
       {"config", [](hid_t f) { set_root_string(f, "config", "model:\n  type: gpt\n"); }},
       {"layout", [](hid_t f) { set_root_string(f, "layout", "dp=2 tp=1 world=2"); }},
       {"model", [](hid_t f) { set_root_string(f, "model", "gpt L=3 d=128 H=4 V=256 T=64"); }},
+      {"tokenizer", [](hid_t f) { set_root_string(f, "tokenizer", "tiktoken"); }},
+      {"tokenizer_vocab", [](hid_t f) { set_root_string(f, "tokenizer_vocab", "{}"); }},
+      {"tokenizer_merges",
+       [](hid_t f) { set_root_string(f, "tokenizer_merges", "#version: 0.2\nĠ t\nĠt é\n"); }},
       {"meta_checksum", [](hid_t f) { set_root_int(f, "meta_checksum", 12345); }},
-      // A version-3 file made to look older: only version 3 writes meta_checksum.
+      // A version-4 file made to look older: the record changes with the version, and only
+      // version 3 on writes meta_checksum.
+      {"format_version 3", [](hid_t f) { set_root_int(f, "format_version", 3); }},
       {"format_version 2", [](hid_t f) { set_root_int(f, "format_version", 2); }},
       {"format_version 1", [](hid_t f) { set_root_int(f, "format_version", 1); }},
   };
@@ -1278,10 +1383,10 @@ TEST_F(ResumeTest, EverythingDamagedGivesNoPathAndANote) {
 TEST_F(ResumeTest, ANewerFormatIsRefusedNotSkipped) {
   save_standard(1);
   save_standard(2);
-  on_root([&] { edit_root(step_path(2), [](hid_t f) { set_root_int(f, "format_version", 4); }); });
+  on_root([&] { edit_root(step_path(2), [](hid_t f) { set_root_int(f, "format_version", 5); }); });
   const std::vector<std::string> msg = {"checkpoint " + step_path(2) +
-                                        " has format version 4; this polyhead reads versions up "
-                                        "to 3 (use a newer polyhead)"};
+                                        " has format version 5; this polyhead reads versions up "
+                                        "to 4 (use a newer polyhead)"};
   expect_error<InputError>([&] { find_resume_checkpoint(dir_, MPI_COMM_WORLD); }, msg);
   remove_latest();
   expect_error<InputError>([&] { find_resume_checkpoint(dir_, MPI_COMM_WORLD); }, msg);

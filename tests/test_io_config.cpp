@@ -350,6 +350,21 @@ TEST(ConfigErrors, Choices) {
             "got 0");
 }
 
+TEST(Config, TokenizerKeys) {
+  const Config c = parse_config(
+      "data:\n  train: [t.bin]\n  tokenizer: tok/\n  eot_token: \"<|endoftext|>\"\n  mask_token: "
+      "\"[MASK]\"\n",
+      {"data.sep_token=\"[SEP]\""}, "t");  // quoted: [SEP] alone is a YAML list
+  EXPECT_EQ(c.data.tokenizer, "tok/");
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"data.eot_token", "<|endoftext|>"},
+      {"data.sep_token", "[SEP]"},
+      {"data.mask_token", "[MASK]"}};
+  EXPECT_EQ(special_tokens(c.data), want);
+  EXPECT_TRUE(special_tokens(Config{}.data).empty());
+  EXPECT_EQ(parse_config(config_to_yaml(c), {}, "t"), c);
+}
+
 TEST(Config, NewKeys) {
   const Config c =
       parse_config("train: {label_smoothing: 0.1}\noptim: {schedule: noam}\n", {}, "t");
@@ -419,6 +434,13 @@ TEST(ConfigErrors, Inconsistent) {
   EXPECT_EQ(parse_error("model: {seq_len: 8}\ndata: {train: t.bin}\n"), "");
   EXPECT_EQ(parse_error("sample: {top_k: 300}\n"),
             "test.yaml: sample.top_k: top_k (300) must not exceed model.vocab_size (256)");
+  EXPECT_EQ(parse_error("data: {tokenizer: tok}\n"),
+            "test.yaml: data.tokenizer: a tokenizer needs token shards in data.train (the "
+            "synthetic task is byte-level); make them with 'polyhead prepare --tokenizer'");
+  EXPECT_EQ(parse_error("data: {train: t.bin, pad_token: '<pad>', mask_token: '<mask>'}\n"),
+            "test.yaml: data.pad_token: special token \"<pad>\" needs a BPE tokenizer "
+            "(data.tokenizer); the byte-level tokenizer has none");
+  EXPECT_EQ(parse_error("data: {train: t.bin, tokenizer: tok, eot_token: '<|endoftext|>'}\n"), "");
 }
 
 TEST(ConfigErrors, ValidateConfigDirectly) {
@@ -582,7 +604,7 @@ TEST(ConfigYaml, NestsByKeyPathAndListsEveryKey) {
   EXPECT_TRUE(root["data"]["train"].IsSequence());
   std::vector<std::string> keys;
   leaf_paths(root, "", keys);
-  EXPECT_EQ(keys.size(), 58u);
+  EXPECT_EQ(keys.size(), 66u);
   EXPECT_EQ(keys.front(), "model.type");
   EXPECT_EQ(keys.back(), "run.dir");
   const std::string sections[] = {"model",      "parallel", "train",  "optim",   "data",

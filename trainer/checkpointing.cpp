@@ -82,8 +82,9 @@ std::string model_summary(const ModelConfig& m) {
   return o.str();
 }
 
-std::string save_training_checkpoint(const std::string& dir, const Config& cfg, Model& model,
-                                     AdamW* opt, const TrainState& st, const ProcessGrid& grid) {
+std::string save_training_checkpoint(const std::string& dir, const Config& cfg,
+                                     const Tokenizer& tokenizer, Model& model, AdamW* opt,
+                                     const TrainState& st, const ProcessGrid& grid) {
   CheckpointMeta meta;
   meta.step = st.step;
   meta.optimizer_steps = st.optimizer_steps;
@@ -93,6 +94,9 @@ std::string save_training_checkpoint(const std::string& dir, const Config& cfg, 
   meta.layout = "dp=" + std::to_string(grid.dp) + " tp=" + std::to_string(grid.tp) +
                 " world=" + std::to_string(grid.world) + (cfg.parallel.zero ? " zero=1" : "");
   meta.model_summary = model_summary(cfg.model);
+  meta.tokenizer = tokenizer.kind();
+  meta.tokenizer_vocab = tokenizer.vocab_text();
+  meta.tokenizer_merges = tokenizer.merges_text();
   HostState h = download_state(model, opt, grid);
   // Collective I/O (MPI-IO under HDF5): a rank that never arrives ends the job at the deadline.
   const Deadline deadline("writing checkpoint", "", 0, "world", grid.world);
@@ -115,6 +119,20 @@ CheckpointMeta check_checkpoint_matches(const std::string& path, const Config& c
   if (!diff.empty())
     throw InputError("checkpoint " + path + " does not match the model of the config: " + diff);
   return meta;
+}
+
+Tokenizer checkpoint_tokenizer(const CheckpointMeta& meta, const std::string& path) {
+  return Tokenizer::from_stored(meta.tokenizer, meta.tokenizer_vocab, meta.tokenizer_merges,
+                                "checkpoint " + path + " (its tokenizer)");
+}
+
+void check_checkpoint_tokenizer(const std::string& path, const Tokenizer& run,
+                                const std::string& name) {
+  const CheckpointMeta meta = read_checkpoint_meta(path, MPI_COMM_WORLD);
+  const Tokenizer stored = checkpoint_tokenizer(meta, path);
+  if (!stored.same_as(run))
+    throw InputError("checkpoint " + path + " was trained with another tokenizer: it holds " +
+                     stored.describe() + ", " + name + " is " + run.describe());
 }
 
 TrainState load_training_checkpoint(const std::string& path, const Config& cfg, Model& model,

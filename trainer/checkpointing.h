@@ -7,6 +7,7 @@
 
 #include "io/checkpoint.h"
 #include "io/config.h"
+#include "io/tokenizer.h"
 #include "model/model.h"
 #include "parallel/grid.h"
 #include "trainer/optimizer.h"
@@ -23,10 +24,19 @@ struct TrainState {
 // checkpoint attribute `model`, for people (the check below reads the embedded config).
 std::string model_summary(const ModelConfig& m);
 
-// Saves model (and optimizer moments when opt is non-null; ZeRO shards are gathered) under
-// dir; returns the path.
-std::string save_training_checkpoint(const std::string& dir, const Config& cfg, Model& model,
-                                     AdamW* opt, const TrainState& st, const ProcessGrid& grid);
+// Saves model (and optimizer moments when opt is non-null; ZeRO shards are gathered) and the
+// run's tokenizer under dir; returns the path.
+std::string save_training_checkpoint(const std::string& dir, const Config& cfg,
+                                     const Tokenizer& tokenizer, Model& model, AdamW* opt,
+                                     const TrainState& st, const ProcessGrid& grid);
+
+// The tokenizer a checkpoint stores (byte-level for files before format 4).
+Tokenizer checkpoint_tokenizer(const CheckpointMeta& meta, const std::string& path);
+
+// Refuses (InputError) to continue a run whose tokenizer differs from the checkpoint's:
+//   checkpoint P was trained with another tokenizer: it holds <describe>, NAME is <describe>
+void check_checkpoint_tokenizer(const std::string& path, const Tokenizer& run,
+                                const std::string& name);
 
 // Refuses (InputError) a checkpoint whose model architecture differs from cfg.model: the
 // architecture keys of its embedded config are compared with cfg's, and the message names every

@@ -6,23 +6,28 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "io/checkpoint.h"
 #include "io/config.h"
 #include "io/prepare.h"
+#include "io/shard.h"
 #include "io/tokenizer.h"
 #include "parallel/agreement.h"
 #include "parallel/deadline.h"
 #include "parallel/grid.h"
 #include "parallel/mpi_communicator.h"
 #include "trainer/checkpointing.h"
+#include "trainer/cli_args.h"
+#include "trainer/cli_tokenizer.h"
 #include "trainer/compute.h"
 #include "trainer/data_source.h"
 #include "trainer/evaluator.h"
 #include "trainer/memory_estimate.h"
 #include "trainer/model_factory.h"
 #include "trainer/sampler.h"
+#include "trainer/samples.h"
 #include "trainer/signals.h"
 #include "trainer/trainer.h"
 
@@ -44,9 +49,11 @@ const char* kUsage =
     "                                          loss (and task accuracy) on a dataset\n"
     "  sample --checkpoint PATH [--prompt TEXT] [--max-tokens N] [--temperature T]\n"
     "         [--top-k K] [--seed S]           generate text from a checkpoint\n"
-    "  prepare --input FILE... --out DIR [--val-fraction F]\n"
-    "                                          byte-tokenize text files into train/val shards\n"
+    "  prepare --input FILE... --out DIR [--val-fraction F] [--tokenizer T ...]\n"
+    "                                          tokenize text files into train/val shards\n"
     "  inspect PATH                            a checkpoint's step, config, layout and tensors\n"
+    "  tokenizer train|encode|decode ...       train a byte-level BPE tokenizer; text to shards\n"
+    "                                          and back\n"
     "  --version                               print the version\n"
     "\n"
     "Run 'polyhead <command> --help' for the options of a command.\n";
@@ -89,80 +96,21 @@ const char* kSampleHelp =
 
 const char* kPrepareHelp =
     "usage: polyhead prepare --input FILE [FILE ...] --out DIR [--val-fraction F]\n"
+    "                        [--tokenizer T [--doc-separator file|blank] [--eot TOKEN|none]\n"
+    "                         [--threads N]]\n"
     "\n"
-    "Byte-tokenizes the text files (concatenated in order) into DIR/train.bin and DIR/val.bin\n"
-    "in the llm.c shard format; the last F of the tokens (default 0.1) become validation data.\n";
+    "Tokenizes the text files (in order) into DIR/train.bin and DIR/val.bin in the llm.c shard\n"
+    "format; the last F of the tokens (default 0.1) become validation data. Without --tokenizer\n"
+    "every byte is a token. With --tokenizer T (a directory with vocab.json + merges.txt, or a\n"
+    "tiktoken rank file) each document is encoded with it and preceded by the end-of-text token\n"
+    "(--eot, default <|endoftext|>; none: no separator), as llm.c's data scripts do. A document\n"
+    "is an input file (--doc-separator file, the default) or a block of lines between blank\n"
+    "lines (blank). Vocabularies past 65,536 ids get llm.c's uint32 shards.\n";
 
 const char* kInspectHelp =
     "usage: polyhead inspect PATH\n"
     "\n"
     "Prints a checkpoint's step, consumed samples, seed, layout, model, tensors and config.\n";
-
-bool is_help(const std::string& a) {
-  return a == "--help" || a == "-h";
-}
-
-// Options of the form --name VALUE; everything else is positional.
-struct Parsed {
-  std::vector<std::string> positional;
-  std::vector<std::pair<std::string, std::string>> options;
-  std::vector<std::string> multi;  // values of a multi-valued option (prepare --input)
-};
-
-Parsed parse_args(const std::vector<std::string>& args, const std::string& cmd,
-                  const std::vector<std::string>& known, const std::string& multi_name = "") {
-  Parsed p;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a.rfind("--", 0) != 0) {
-      p.positional.push_back(a);
-      continue;
-    }
-    bool ok = false;
-    for (const std::string& k : known) ok = ok || k == a;
-    if (!ok)
-      throw InputError(cmd + ": unknown option '" + printable(a) + "' (see 'polyhead " + cmd +
-                       " --help')");
-    if (a == multi_name) {
-      size_t j = i + 1;
-      while (j < args.size() && args[j].rfind("--", 0) != 0) p.multi.push_back(args[j++]);
-      if (j == i + 1) throw InputError(cmd + ": " + a + " needs at least one value");
-      i = j - 1;
-      continue;
-    }
-    if (i + 1 >= args.size()) throw InputError(cmd + ": " + a + " needs a value");
-    p.options.emplace_back(a, args[++i]);
-  }
-  return p;
-}
-
-const std::string* option(const Parsed& p, const std::string& name) {
-  const std::string* found = nullptr;
-  for (const auto& [k, v] : p.options)
-    if (k == name) found = &v;
-  return found;
-}
-
-long to_long(const std::string& cmd, const std::string& name, const std::string& v, long lo,
-             long hi) {
-  char* end = nullptr;
-  errno = 0;
-  const long x = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || errno != 0 || x < lo || x > hi)
-    throw InputError(cmd + ": " + name + " expects an integer in [" + std::to_string(lo) + ", " +
-                     std::to_string(hi) + "], got '" + printable(v) + "'");
-  return x;
-}
-
-double to_double(const std::string& cmd, const std::string& name, const std::string& v, double lo,
-                 double hi) {
-  char* end = nullptr;
-  const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !(x >= lo && x <= hi))
-    throw InputError(cmd + ": " + name + " expects a number in [" + std::to_string(lo) + ", " +
-                     std::to_string(hi) + "], got '" + printable(v) + "'");
-  return x;
-}
 
 // Threads per rank: runtime.threads, or the node's cores shared among its ranks.
 void setup_threads(const Config& cfg) {
@@ -367,17 +315,19 @@ int cmd_sample(const std::vector<std::string>& args) {
   o.seed = seed ? static_cast<uint64_t>(seed_v) : cfg.train.seed;
   const std::string prompt =
       prompt_opt ? *prompt_opt : (cfg.sample.prompt.empty() ? "\n" : cfg.sample.prompt);
-  const std::vector<int32_t> ptoks = encode_bytes(prompt);
+  const Tokenizer tokenizer = checkpoint_tokenizer(meta, *ckpt);
+  const std::vector<int32_t> ptoks = tokenizer.encode(prompt);
   for (int32_t t : ptoks)
     if (t >= cfg.model.vocab_size)
-      throw InputError("sample: the prompt has byte " + std::to_string(t) +
+      throw InputError("sample: the prompt has token " + std::to_string(t) +
                        ", outside the model's vocabulary of " +
                        std::to_string(cfg.model.vocab_size));
+  o.stop_token = stop_token_of(cfg, tokenizer);
   Compute compute = make_compute(cfg, grid);
   const std::unique_ptr<Model> model = make_model(*compute.backend, cfg, grid, compute.tp, 1);
   load_training_checkpoint(*ckpt, cfg, *model, nullptr, grid);
   const std::vector<int32_t> gen = sample_tokens(*model, grid.tp_comm.get(), ptoks, o);
-  std::printf("%s%s\n", prompt.c_str(), decode_bytes(gen.data(), gen.size()).c_str());
+  std::printf("%s%s\n", prompt.c_str(), tokenizer.decode(gen.data(), gen.size()).c_str());
   return 0;
 }
 
@@ -386,20 +336,58 @@ int cmd_prepare(const std::vector<std::string>& args) {
     std::printf("%s", kPrepareHelp);
     return 0;
   }
-  const Parsed p = parse_args(args, "prepare", {"--input", "--out", "--val-fraction"}, "--input");
+  const Parsed p = parse_args(args, "prepare",
+                              {"--input", "--out", "--val-fraction", "--tokenizer",
+                               "--doc-separator", "--eot", "--threads"},
+                              "--input");
   if (!p.positional.empty())
     throw InputError("prepare: unexpected argument '" + printable(p.positional[0]) + "'");
   if (p.multi.empty())
     throw InputError("prepare: missing --input FILE... (see 'polyhead prepare --help')");
   const std::string* out = option(p, "--out");
   if (!out) throw InputError("prepare: missing --out DIR");
-  double frac = 0.1;
+  PrepareOptions o;
   if (const auto* v = option(p, "--val-fraction"))
-    frac = to_double("prepare", "--val-fraction", *v, -1e300, 1e300);
-  const PreparedText r = prepare_text(p.multi, *out, frac);
-  std::printf("wrote %llu training and %llu validation tokens to %s\n",
-              static_cast<unsigned long long>(r.train_tokens),
-              static_cast<unsigned long long>(r.val_tokens), out->c_str());
+    o.val_fraction = to_double("prepare", "--val-fraction", *v, -1e300, 1e300);
+  const std::string* tok = option(p, "--tokenizer");
+  const std::string* sep = option(p, "--doc-separator");
+  const std::string* eot = option(p, "--eot");
+  const std::string* threads = option(p, "--threads");
+  if (!tok) {
+    for (const char* name : {"--doc-separator", "--eot", "--threads"})
+      if (option(p, name))
+        throw InputError(std::string("prepare: ") + name +
+                         " needs --tokenizer (byte-level shards have no documents)");
+    const PreparedText r = prepare_text(p.multi, *out, o.val_fraction);
+    std::printf("wrote %llu training and %llu validation tokens to %s\n",
+                static_cast<unsigned long long>(r.train_tokens),
+                static_cast<unsigned long long>(r.val_tokens), out->c_str());
+    return 0;
+  }
+  if (sep) {
+    if (*sep == "file")
+      o.documents = DocSeparator::File;
+    else if (*sep == "blank")
+      o.documents = DocSeparator::Blank;
+    else
+      throw InputError("prepare: --doc-separator expects file or blank, got '" + printable(*sep) +
+                       "'");
+  }
+  if (eot) o.eot = *eot == "none" ? "" : *eot;
+  o.threads = threads ? static_cast<int>(to_long("prepare", "--threads", *threads, 1, 1024))
+                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const Tokenizer tokenizer = Tokenizer::load(*tok);
+  const PreparedText r = prepare_tokenized(p.multi, *out, tokenizer, o);
+  const uint64_t tokens = r.train_tokens + r.val_tokens;
+  std::printf(
+      "wrote %llu training and %llu validation tokens (%s shards) to %s: %llu documents, %llu "
+      "bytes, %.3f bytes per token; tokenizer %s\n",
+      static_cast<unsigned long long>(r.train_tokens),
+      static_cast<unsigned long long>(r.val_tokens),
+      token_width_for(tokenizer.size()) == TokenWidth::U16 ? "uint16" : "uint32", out->c_str(),
+      static_cast<unsigned long long>(r.documents), static_cast<unsigned long long>(r.input_bytes),
+      static_cast<double>(r.input_bytes) / static_cast<double>(tokens),
+      tokenizer.describe().c_str());
   return 0;
 }
 
@@ -410,8 +398,24 @@ int cmd_inspect(const std::vector<std::string>& args) {
   }
   const Parsed p = parse_args(args, "inspect", {});
   if (p.positional.size() != 1) throw InputError("inspect: expects exactly one checkpoint PATH");
-  std::printf("%s", describe_checkpoint(p.positional[0], MPI_COMM_WORLD).c_str());
-  verify_checkpoint(p.positional[0], MPI_COMM_WORLD);
+  const std::string& path = p.positional[0];
+  std::printf("%s", describe_checkpoint(path, MPI_COMM_WORLD).c_str());
+  // The tokenizer in full: its size and the config's special tokens with their ids.
+  const CheckpointMeta meta = read_checkpoint_meta(path, MPI_COMM_WORLD);
+  const Tokenizer tokenizer = checkpoint_tokenizer(meta, path);
+  std::printf("tokenizer: %s\n", tokenizer.describe().c_str());
+  Config cfg;
+  try {
+    cfg = parse_config(meta.config_yaml, {}, path + " (embedded config)");
+  } catch (const InputError& e) {
+    std::printf("  (special tokens unknown: %s)\n", e.what());
+  }
+  for (const auto& [key, text] : special_tokens(cfg.data)) {
+    const std::optional<int32_t> id = tokenizer.id_of(text);
+    std::printf("  %-16s %s = %s\n", key.c_str(), printable(text).c_str(),
+                id ? std::to_string(*id).c_str() : "(not in the vocabulary)");
+  }
+  verify_checkpoint(path, MPI_COMM_WORLD);
   std::printf("checksums: every tensor verified\n");
   return 0;
 }
@@ -433,8 +437,10 @@ int run_cli(const std::vector<std::string>& args) {
   if (cmd == "sample") return cmd_sample(args);
   if (cmd == "prepare") return cmd_prepare(args);
   if (cmd == "inspect") return cmd_inspect(args);
+  if (cmd == "tokenizer") return cmd_tokenizer(args);
   throw InputError("unknown command '" + printable(cmd) +
-                   "' (commands: train, eval, sample, prepare, inspect; see 'polyhead --help')");
+                   "' (commands: train, eval, sample, prepare, inspect, tokenizer; see 'polyhead "
+                   "--help')");
 }
 
 }  // namespace ph

@@ -35,18 +35,26 @@ void print_task_samples(Model& model, Communicator* tp_host, const AdditionTask&
       correct, problems.size());
 }
 
-void print_text_samples(Model& model, Communicator* tp_host, const Config& cfg) {
+int32_t stop_token_of(const Config& cfg, const Tokenizer& tokenizer) {
+  if (cfg.data.eot_token.empty()) return -1;
+  return tokenizer.id_of(cfg.data.eot_token).value_or(-1);
+}
+
+void print_text_samples(Model& model, Communicator* tp_host, const Config& cfg,
+                        const Tokenizer& tokenizer) {
   const SampleConfig& sc = cfg.sample;
   const std::string prompt = sc.prompt.empty() ? std::string("\n") : sc.prompt;
+  const std::vector<int32_t> prompt_ids = tokenizer.encode(prompt);
   for (int i = 0; i < sc.count; ++i) {
     SampleOptions o;
     o.max_tokens = sc.max_tokens;
     o.temperature = sc.temperature;
     o.top_k = sc.top_k;
     o.seed = cfg.train.seed + static_cast<uint64_t>(i);
-    const std::vector<int32_t> gen = sample_tokens(model, tp_host, encode_bytes(prompt), o);
+    o.stop_token = stop_token_of(cfg, tokenizer);
+    const std::vector<int32_t> gen = sample_tokens(model, tp_host, prompt_ids, o);
     std::printf("  --- sample %d ---\n%s%s\n", i, prompt.c_str(),
-                decode_bytes(gen.data(), gen.size()).c_str());
+                tokenizer.decode(gen.data(), gen.size()).c_str());
   }
 }
 

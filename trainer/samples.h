@@ -3,6 +3,7 @@
 #pragma once
 #include "io/addition_task.h"
 #include "io/config.h"
+#include "io/tokenizer.h"
 #include "model/model.h"
 #include "parallel/communicator.h"
 
@@ -11,7 +12,12 @@ namespace ph {
 // Held-out problems of the task, answered greedily, each marked ok or WRONG, and the count.
 void print_task_samples(Model& model, Communicator* tp_host, const AdditionTask& task,
                         const Config& cfg);
-// sample.count samples of sample.max_tokens tokens from sample.prompt (a newline if empty).
-void print_text_samples(Model& model, Communicator* tp_host, const Config& cfg);
+// sample.count samples of sample.max_tokens tokens from sample.prompt (a newline if empty),
+// encoded and decoded with the run's tokenizer; a sample ends early at data.eot_token.
+void print_text_samples(Model& model, Communicator* tp_host, const Config& cfg,
+                        const Tokenizer& tokenizer);
+
+// The token that ends generation: data.eot_token's id in the tokenizer, or -1.
+int32_t stop_token_of(const Config& cfg, const Tokenizer& tokenizer);
 
 }  // namespace ph

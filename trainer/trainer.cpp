@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "io/tokenizer.h"
 #include "parallel/agreement.h"
 #include "parallel/deadline.h"
 #include "parallel/grid.h"
@@ -24,8 +25,8 @@ namespace ph {
 namespace {
 
 // Everything a run trains with, set up in the order that keeps bad input from writing anything:
-// the layout, the memory it needs, the run directory (locked), the checkpoint to resume, the
-// data, then the model, its gradient sync and optimizer.
+// the layout, the memory it needs, the tokenizer, the run directory (locked), the checkpoint to
+// resume, the data, then the model, its gradient sync and optimizer.
 class Training {
  public:
   explicit Training(const Config& cfg);
@@ -40,7 +41,8 @@ class Training {
 
   const Config& cfg_;
   ProcessGrid grid_;
-  Compute compute_;  // before the run directory: a device refused writes nothing
+  Compute compute_;      // before the run directory: a device refused writes nothing
+  Tokenizer tokenizer_;  // before the run directory: a bad tokenizer writes nothing
   RunDirectory dir_;
   std::string resume_from_;
   DataSource data_;
@@ -68,13 +70,32 @@ ProcessGrid checked_grid(const Config& cfg) {
   return grid;
 }
 
+// "data.tokenizer 'P'", or the byte-level tokenizer: how messages name the run's tokenizer.
+std::string tokenizer_name(const Config& cfg) {
+  return cfg.data.tokenizer.empty() ? "the byte-level tokenizer"
+                                    : "data.tokenizer '" + cfg.data.tokenizer + "'";
+}
+
+// The run's tokenizer, checked against the model's vocabulary and the special tokens.
+Tokenizer checked_tokenizer(const Config& cfg, Communicator& world) {
+  Tokenizer t;
+  agree(world, [&] {
+    t = Tokenizer::load(cfg.data.tokenizer);
+    check_tokenizer(cfg, t, tokenizer_name(cfg));
+  });
+  return t;
+}
+
 Training::Training(const Config& cfg)
     : cfg_(cfg),
       grid_(checked_grid(cfg)),
       compute_(make_compute(cfg, grid_)),
+      tokenizer_(checked_tokenizer(cfg, *grid_.world_comm)),
       dir_(cfg, grid_),
       resume_from_(dir_.resume_point()) {
   Communicator& world = *grid_.world_comm;
+  if (!resume_from_.empty())
+    check_checkpoint_tokenizer(resume_from_, tokenizer_, tokenizer_name(cfg));
   // One process writes the synthetic data; then every rank opens and validates the shards.
   agree(world, [&] {
     if (grid_.rank == 0) generate_task_data(cfg);
@@ -113,7 +134,10 @@ Training::Training(const Config& cfg)
                   cfg.train.max_steps);
   }
   agree(world, [&] {
-    if (grid_.rank == 0) write_text_atomically(cfg.run.dir + "/config.yaml", config_to_yaml(cfg));
+    if (grid_.rank == 0) {
+      write_text_atomically(cfg.run.dir + "/config.yaml", config_to_yaml(cfg));
+      tokenizer_.save(cfg.run.dir + "/tokenizer");
+    }
   });
   log_ = std::make_unique<TrainingLog>(cfg, world, st_.step, !resume_from_.empty());
   evaluator_ = std::make_unique<Evaluator>(cfg.train.micro_batch, *model_);
@@ -142,7 +166,7 @@ TrainSummary Training::run(const StepObserver& observe) {
     if (data_.task)
       print_task_samples(*model_, grid_.tp_comm.get(), *data_.task, cfg_);
     else
-      print_text_samples(*model_, grid_.tp_comm.get(), cfg_);
+      print_text_samples(*model_, grid_.tp_comm.get(), cfg_, tokenizer_);
   }
   if (summary_.task_accuracy >= 0)
     std::printf("final task accuracy: %.2f%% exact match on held-out problems\n",
@@ -176,7 +200,7 @@ bool Training::after_step(const StepResult& r) {
     std::string kept;
     try {
       kept = "; saved checkpoint " +
-             save_training_checkpoint(ckpt_dir, cfg_, *model_, opt_.get(), st_, grid_);
+             save_training_checkpoint(ckpt_dir, cfg_, tokenizer_, *model_, opt_.get(), st_, grid_);
     } catch (const std::exception& save) {
       kept = "; no checkpoint could be saved either (" + std::string(save.what()) +
              "); the last one saved before is intact";
@@ -188,7 +212,7 @@ bool Training::after_step(const StepResult& r) {
   const int sig = agreed_stop_signal(*grid_.world_comm);
   if (save_now || sig) {
     summary_.last_checkpoint =
-        save_training_checkpoint(ckpt_dir, cfg_, *model_, opt_.get(), st_, grid_);
+        save_training_checkpoint(ckpt_dir, cfg_, tokenizer_, *model_, opt_.get(), st_, grid_);
     std::printf("saved checkpoint %s\n", summary_.last_checkpoint.c_str());
   }
   if (sig) {
