@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python peers of the tokenizer tests and benchmarks, in a virtual environment beside the
-# sources (.venv, ignored by git): tiktoken and HF tokenizers from PyPI, over Debian's python3
+# sources (.venv, ignored by git): tiktoken, HF tokenizers and sacrebleu (the BLEU peer) from
+# PyPI, over Debian's python3
 # (its site packages stay visible, so python3-torch still serves the PyTorch parity test), and
 # GPT-2's BPE ranks (whisper/assets/gpt2.tiktoken from the openai-whisper source package) as
 # .venv/share/gpt2.tiktoken. Idempotent; prints the interpreter's path last.
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 venv=.venv
-versions="tiktoken==0.14.0 tokenizers==0.23.3"
+versions="tiktoken==0.14.0 tokenizers==0.23.3 sacrebleu==2.6.0"
 whisper=openai-whisper==20250625
 
 if [ ! -x "$venv/bin/python" ]; then
@@ -20,7 +21,7 @@ if [ ! -x "$venv/bin/python" ]; then
   }
   /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
-if ! "$venv/bin/python" -c "import tiktoken, tokenizers" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import tiktoken, tokenizers, sacrebleu" 2>/dev/null; then
   "$venv/bin/pip" install -q --disable-pip-version-check $versions
 fi
 if [ ! -s "$venv/share/gpt2.tiktoken" ]; then

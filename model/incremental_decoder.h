@@ -1,0 +1,38 @@
+// Incremental decoding of an encoder-decoder, the interface between a model (model/encdec.h)
+// and the search over its outputs (trainer/beam_search.h): the source is encoded once, and each
+// step feeds one token per hypothesis and returns the log-probabilities of the next one.
+//
+// Hypothesis slots: start() takes n sources and `beams` slots per source; slot i = source
+// i / beams. The encoder output and every decoder layer's cross-attention keys and values are
+// computed once, in start(); decoder self-attention keeps a key/value cache per slot, so a
+// step costs one position, never the whole prefix.
+#pragma once
+#include <cstdint>
+
+namespace ph {
+
+class IncrementalDecoder {
+ public:
+  virtual ~IncrementalDecoder() = default;
+
+  // Encodes n sources, source [n*S] (sample j is source[j*S, j*S + lengths[j]), the rest is
+  // padding), n <= max_sources(), 1 <= lengths[j] <= S <= the model's source length, and
+  // 1 <= beams <= max_beams(). Clears the caches: the next step is position 0.
+  virtual void start(const int32_t* source, const int32_t* lengths, int n, int S, int beams) = 0;
+
+  // One position for all n*beams slots: slot i continues the hypothesis held by slot
+  // parents[i] before this step (parents[i] in the same source's slots; the caches are
+  // reordered so; at position 0 parents is ignored and may be null) and takes token tokens[i]
+  // as its input at this position. Writes log-probabilities of the next token, [n*beams, V]
+  // with V = vocab_size() (the unpadded vocabulary), row-major on the host, into logprobs.
+  // Every tensor-parallel rank returns the same values. At most max_length() steps after a
+  // start().
+  virtual void step(const int32_t* tokens, const int32_t* parents, float* logprobs) = 0;
+
+  virtual int vocab_size() const = 0;
+  virtual int max_length() const = 0;  // decoder positions (the model's target length T)
+  virtual int max_sources() const = 0;
+  virtual int max_beams() const = 0;
+};
+
+}  // namespace ph
