@@ -151,6 +151,7 @@ class ConfigReader {
       else
         unknown_choices_.erase(path);
       if (origin == kCommandLine) from_command_line_.insert(path);
+      given_.insert(path);
       return;
     }
     const bool is_group =
@@ -177,6 +178,8 @@ class ConfigReader {
   }
 
   bool from_command_line(const std::string& key) const { return from_command_line_.contains(key); }
+  // The file or the command line set the key (else it keeps the default of its field).
+  bool given(const std::string& key) const { return given_.contains(key); }
   // Keys whose last value named no choice, with that text.
   const std::map<std::string, std::string>& unknown_choices() const { return unknown_choices_; }
 
@@ -184,8 +187,27 @@ class ConfigReader {
   std::vector<Option> table_;
   std::vector<std::string> groups_;
   std::set<std::string> from_command_line_;
+  std::set<std::string> given_;
   std::map<std::string, std::string> unknown_choices_;
 };
+
+// The defaults that depend on the model family, for the keys neither the file nor the command
+// line set: an encoder-decoder is the paper's (post-norm, sinusoidal positions, embeddings
+// scaled by sqrt(d), ReLU).
+void apply_family_defaults(Config& c, const ConfigReader& reader) {
+  if (c.model.type != ModelType::kEncDec) return;
+  ModelConfig& m = c.model;
+  if (!reader.given("model.norm")) m.norm = Norm::kPost;
+  if (!reader.given("model.pos_encoding")) m.pos_encoding = PosEncoding::kSinusoidal;
+  if (!reader.given("model.embed_scale")) m.embed_scale = true;
+  if (!reader.given("model.activation")) m.activation = Activation::kRelu;
+  // Its synthetic task, and the special tokens its data needs (the task's tokenizer has them).
+  DataConfig& d = c.data;
+  if (!reader.given("data.task")) d.task = Task::kTranslation;
+  if (!reader.given("data.pad_token")) d.pad_token = "<pad>";
+  if (!reader.given("data.bos_token")) d.bos_token = "<s>";
+  if (!reader.given("data.eos_token")) d.eos_token = "</s>";
+}
 
 void apply_override(ConfigReader& reader, const std::string& arg) {
   const size_t eq = arg.find('=');
@@ -263,9 +285,33 @@ std::optional<Issue> check_option(const Option& o, const std::string* unknown_ch
       o.field);
 }
 
+// The keys of one model family keep their defaults in a config of another family.
+std::optional<Issue> check_family_keys(const ModelConfig& m) {
+  if (m.type == ModelType::kEncDec) {
+    if (!m.tie_embeddings)
+      return Issue{"model.tie_embeddings",
+                   {"model.type"},
+                   "is gpt only: an encdec model ties its embeddings with model.share_embeddings"};
+    return std::nullopt;
+  }
+  const std::string family = "only an encdec model has it (model.type is " + name_of(m.type) + ")";
+  if (m.encoder_layers != 0)
+    return Issue{"model.encoder_layers", {"model.type"}, family + ", got " + str(m.encoder_layers)};
+  if (m.decoder_layers != 0)
+    return Issue{"model.decoder_layers", {"model.type"}, family + ", got " + str(m.decoder_layers)};
+  if (m.src_seq_len != 0)
+    return Issue{"model.src_seq_len", {"model.type"}, family + ", got " + str(m.src_seq_len)};
+  if (m.share_embeddings != ShareEmbeddings::kAll)
+    return Issue{"model.share_embeddings",
+                 {"model.type"},
+                 family + " (gpt: model.tie_embeddings), got " + name_of(m.share_embeddings)};
+  return std::nullopt;
+}
+
 // Rules that involve more than one key.
 std::optional<Issue> check_consistency(const Config& c) {
   const ModelConfig& m = c.model;
+  if (auto issue = check_family_keys(m)) return issue;
   if (m.d_model % m.n_heads != 0)
     return Issue{
         "model.n_heads",
@@ -295,8 +341,27 @@ std::optional<Issue> check_consistency(const Config& c) {
                  {"train.micro_batch"},
                  "global_batch (" + str(c.train.global_batch) +
                      ") must be a multiple of micro_batch (" + str(c.train.micro_batch) + ")"};
+  const bool encdec = m.type == ModelType::kEncDec;
+  const bool task = c.data.train.empty();
+  if (task && (c.data.task == Task::kTranslation) != encdec)
+    return Issue{"data.task",
+                 {"model.type"},
+                 encdec ? "the encdec model's synthetic task is translation, got addition"
+                        : "the translation task needs model.type encdec (gpt: addition)"};
+  if (task && encdec && c.data.task_digits > 9)
+    return Issue{
+        "data.task_digits",
+        {"data.task"},
+        "the translation task writes numbers of at most 9 digits, got " + str(c.data.task_digits)};
+  if (encdec)
+    for (const auto& [key, text] :
+         {std::pair<const char*, const std::string*>{"data.pad_token", &c.data.pad_token},
+          {"data.bos_token", &c.data.bos_token},
+          {"data.eos_token", &c.data.eos_token}})
+      if (text->empty())
+        return Issue{key, {"model.type"}, "an encdec model needs it (padding, decoder start, end)"};
   const int task_line = 3 * c.data.task_digits + 4;  // "A+B=R\n" (see io/addition_task.h)
-  if (c.data.train.empty() && m.seq_len < task_line)
+  if (task && !encdec && m.seq_len < task_line)
     return Issue{"model.seq_len",
                  {"data.task_digits", "data.train"},
                  "seq_len (" + str(m.seq_len) + ") must hold one addition problem of " +
@@ -306,7 +371,9 @@ std::optional<Issue> check_consistency(const Config& c) {
                  {"data.train"},
                  "a tokenizer needs token shards in data.train (the synthetic task is "
                  "byte-level); make them with 'polyhead prepare --tokenizer'"};
-  if (const auto specials = special_tokens(c.data); c.data.tokenizer.empty() && !specials.empty())
+  // (The translation task makes its own tokenizer, with the encoder-decoder's special tokens.)
+  if (const auto specials = special_tokens(c.data);
+      c.data.tokenizer.empty() && !specials.empty() && !(task && encdec))
     return Issue{specials[0].first,
                  {"data.tokenizer"},
                  "special token \"" + printable(specials[0].second) +
@@ -369,6 +436,7 @@ Config parse_config(const std::string& yaml_text, const std::vector<std::string>
   ConfigReader reader(cfg);
   reader.apply("", root, origin);
   for (const std::string& arg : overrides) apply_override(reader, arg);
+  apply_family_defaults(cfg, reader);
 
   if (auto issue = find_issue(cfg, reader.unknown_choices())) {
     // Blame the command line if it set any key involved, else the file.
@@ -462,6 +530,14 @@ std::vector<ConfigDifference> config_differences(const Config& a, const Config& 
   if (ca.model.d_ff != 0 || cb.model.d_ff != 0) {
     ca.model.d_ff = ca.model.ffn_width();
     cb.model.d_ff = cb.model.ffn_width();
+  }
+  // So are the encoder-decoder's depths and source length ("0 means n_layers / seq_len").
+  if (ca.model.type == ModelType::kEncDec && cb.model.type == ModelType::kEncDec) {
+    for (ModelConfig* m : {&ca.model, &cb.model}) {
+      m->encoder_layers = m->encoder_depth();
+      m->decoder_layers = m->decoder_depth();
+      m->src_seq_len = m->source_len();
+    }
   }
   const std::vector<Option> ta = option_table(ca), tb = option_table(cb);
   std::vector<ConfigDifference> out;

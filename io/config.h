@@ -17,13 +17,16 @@ namespace ph {
 
 // The choices of the config, parsed into enums once (io/config.cpp reads and writes them by the
 // names in EnumNames, in enum order).
-enum class ModelType { kGpt };
+enum class ModelType { kGpt, kEncDec };
 enum class PosEncoding { kLearned, kSinusoidal };
 enum class Norm { kPre, kPost };
 enum class Activation { kGelu, kRelu };
+// Which embeddings of an encoder-decoder are one tensor (Marian's --tied-embeddings and
+// --tied-embeddings-all): none; the decoder's input embedding and the output layer; all three.
+enum class ShareEmbeddings { kNone, kTgtOut, kAll };
 enum class NanPolicy { kSkip, kStop };
 enum class Schedule { kCosine, kLinear, kConstant, kInverseSqrt, kNoam };
-enum class Task { kAddition };
+enum class Task { kAddition, kTranslation };
 enum class DeviceChoice { kCpu, kCuda, kAuto };
 enum class Precision { kFp32, kBf16 };
 
@@ -31,7 +34,7 @@ template <class E>
 struct EnumNames;
 template <>
 struct EnumNames<ModelType> {
-  static constexpr std::array<std::string_view, 1> names{"gpt"};
+  static constexpr std::array<std::string_view, 2> names{"gpt", "encdec"};
 };
 template <>
 struct EnumNames<PosEncoding> {
@@ -46,6 +49,10 @@ struct EnumNames<Activation> {
   static constexpr std::array<std::string_view, 2> names{"gelu", "relu"};
 };
 template <>
+struct EnumNames<ShareEmbeddings> {
+  static constexpr std::array<std::string_view, 3> names{"none", "tgt_out", "all"};
+};
+template <>
 struct EnumNames<NanPolicy> {
   static constexpr std::array<std::string_view, 2> names{"skip", "stop"};
 };
@@ -56,7 +63,7 @@ struct EnumNames<Schedule> {
 };
 template <>
 struct EnumNames<Task> {
-  static constexpr std::array<std::string_view, 1> names{"addition"};
+  static constexpr std::array<std::string_view, 2> names{"addition", "translation"};
 };
 template <>
 struct EnumNames<DeviceChoice> {
@@ -74,7 +81,7 @@ std::string name_of(E e) {
 }
 
 struct ModelConfig {
-  ModelType type = ModelType::kGpt;                  // model family (encdec, bert: later)
+  ModelType type = ModelType::kGpt;                  // model family (bert: later)
   int vocab_size = 256;                              // V (byte-level tokenizer: 256)
   int n_layers = 2;                                  // L
   int d_model = 128;                                 // d
@@ -91,7 +98,15 @@ struct ModelConfig {
   float dropout_attn = 0.0f;                         // model.dropout.attn
   float dropout_resid = 0.0f;                        // model.dropout.resid
   float init_std = 0.02f;  // N(0, init_std); residual projections / sqrt(2L)
+  // The encoder-decoder (model.type encdec) only; a GPT keeps their defaults.
+  int encoder_layers = 0;  // 0 means n_layers
+  int decoder_layers = 0;  // 0 means n_layers
+  int src_seq_len = 0;     // S, source positions; 0 means seq_len (the target length T)
+  ShareEmbeddings share_embeddings = ShareEmbeddings::kAll;
   int ffn_width() const { return d_ff > 0 ? d_ff : 4 * d_model; }
+  int encoder_depth() const { return encoder_layers > 0 ? encoder_layers : n_layers; }
+  int decoder_depth() const { return decoder_layers > 0 ? decoder_layers : n_layers; }
+  int source_len() const { return src_seq_len > 0 ? src_seq_len : seq_len; }
   bool operator==(const ModelConfig&) const = default;
 };
 
@@ -131,8 +146,9 @@ struct DataConfig {
   std::vector<std::string> train;  // shard files or glob patterns; empty: synthetic task
   std::vector<std::string> val;    // held-out shards; empty with train empty: synthetic task
   bool shuffle = true;             // false: strictly sequential windows
-  Task task = Task::kAddition;     // synthetic default task when train is empty
-  int task_digits = 3;             // operand digits of the addition task
+  bool crop = false;               // pairs longer than the lengths: cropped (true) or dropped
+  Task task = Task::kAddition;  // synthetic default task when train is empty (encdec: translation)
+  int task_digits = 3;          // operand digits of the addition task
   int task_train_problems = 200000;
   int task_val_problems = 2000;
   // The tokenizer of the shards: "" for bytes (ids 0..255), else a byte-level BPE tokenizer

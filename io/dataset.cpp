@@ -3,28 +3,11 @@
 #include <glob.h>
 
 #include <algorithm>
-#include <numeric>
 
 #include "io/config.h"
-#include "kernels/common/rng_streams.h"
+#include "io/epoch_permutation.h"
 
 namespace ph {
-
-namespace {
-
-// Uniform integer in [0, bound), bound >= 1, from the Philox stream (seed, stream, epoch)
-// starting at counter `next` (advanced past the draws used). Lemire's multiply-shift with
-// rejection: exactly uniform.
-uint32_t uniform_below(uint32_t bound, uint64_t seed, uint32_t epoch, uint64_t& next) {
-  const uint32_t threshold = static_cast<uint32_t>(-bound) % bound;  // 2^32 mod bound
-  for (;;) {
-    const uint64_t m =
-        static_cast<uint64_t>(philox_bits(seed, rng::kShuffleA, epoch, next++)) * bound;
-    if (static_cast<uint32_t>(m) >= threshold) return static_cast<uint32_t>(m >> 32);
-  }
-}
-
-}  // namespace
 
 std::vector<std::string> expand_data_paths(const std::vector<std::string>& patterns) {
   if (patterns.empty()) throw InputError("no data files given");
@@ -87,14 +70,7 @@ void TokenDataset::read_window(uint64_t w, int32_t* out) const {
 }
 
 void TokenDataset::build_permutation(uint64_t epoch) {
-  // Fisher–Yates: for i = n-1 .. 1 swap perm[i] with perm[j], j uniform in [0, i].
-  std::iota(perm_.begin(), perm_.end(), 0u);
-  const uint32_t stream_epoch = static_cast<uint32_t>(epoch);
-  uint64_t counter = 0;
-  for (size_t i = perm_.size(); i-- > 1;) {
-    const uint32_t j = uniform_below(static_cast<uint32_t>(i + 1), seed_, stream_epoch, counter);
-    std::swap(perm_[i], perm_[j]);
-  }
+  epoch_permutation(seed_, epoch, perm_);
   perm_epoch_ = epoch;
 }
 

@@ -10,10 +10,10 @@
 // shuffle sample s reads window p; with shuffle it reads window perm_e[p], where perm_e is a
 // Fisher–Yates permutation of [0, num_windows) whose draws come from
 // philox_bits(seed, rng::kShuffleA, e mod 2^32, counter) (kernels/common/rng_streams.h),
-// exactly uniform (Lemire's bounded integers with rejection). So a
-// sample's content is a pure function of (files, T, shuffle, seed, s): the same for any
-// number of data-parallel ranks (each takes its slice of a step's global batch) and for a
-// resumed run.
+// exactly uniform (Lemire's bounded integers with rejection; io/epoch_permutation.h, which
+// paired data shares). So a sample's content is a pure function of (files, T, shuffle, seed, s):
+// the same for any number of data-parallel ranks (each takes its slice of a step's global batch)
+// and for a resumed run.
 #pragma once
 #include <cstdint>
 #include <string>

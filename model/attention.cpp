@@ -83,6 +83,25 @@ void SelfAttention::backward(float* dx, const float* dy, const float* x, const P
   qkv_.backward(dx, dqkv_, x, N);
 }
 
+void SelfAttention::step(float* y, const float* x, const DecodeStep& s, float* const cache[2]) {
+  float* old = cache[s.pos % 2];
+  float* now = cache[(s.pos + 1) % 2];
+  qkv_.forward_names(qkv_out_, x, s.n, 0, 1);  // q [n, Cl]
+  // k | v of the new positions [n, 2Cl], after the old rows
+  qkv_.forward_names(old + sz(s.n) * sz(s.pos) * 2 * sz(Cl_), x, s.n, 1, 2);
+  be().gather_rows(now, old, s.gather, s.n * (s.pos + 1), 2 * Cl_);
+  AttentionDims d;
+  d.B = s.n;
+  d.Tq = 1;
+  d.Tk = s.pos + 1;
+  d.C = Cl_;
+  d.H = Hl_;
+  d.ldq = Cl_;
+  d.ldkv = 2 * Cl_;
+  be().attention_forward(ctx_, att_, qkv_out_, now, d, DropoutSpec{}, AttentionCoords{});
+  proj_.forward(y, ctx_, s.n);
+}
+
 CrossAttention::CrossAttention(ModelCore& core, const std::string& prefix,
                                const AttentionSpec& spec)
     : Block(core),
@@ -149,6 +168,25 @@ void CrossAttention::backward(float* dx, const float* dy, const float* x, const 
                           spec_.probs.spec(pass), coords_of(spec_, pass, tp().rank * Hl_));
   kv_.backward(mem.dx, dkv_, mem.x, Nk, /*reduce=*/false);
   q_.backward(dx, dq_, x, N);
+}
+
+void CrossAttention::memory_kv(float* kv, const Memory& mem, int B) {
+  kv_.forward(kv, mem.x, B * mem.Tk);
+}
+
+void CrossAttention::step(float* y, const float* x, const DecodeStep& s, const float* kv) {
+  q_.forward(q_out_, x, s.n);
+  AttentionDims d;
+  d.B = s.n / s.beams;
+  d.Tq = s.beams;
+  d.Tk = s.mem->Tk;
+  d.C = Cl_;
+  d.H = Hl_;
+  d.ldq = Cl_;
+  d.ldkv = 2 * Cl_;
+  d.key_len = s.mem->key_len;
+  be().attention_forward(ctx_, att_, q_out_, kv, d, DropoutSpec{}, AttentionCoords{});
+  proj_.forward(y, ctx_, s.n);
 }
 
 }  // namespace ph

@@ -5,6 +5,12 @@
 // per-sample lengths, or both. CrossAttention: q from the stream, k and v from another one
 // (the memory: an encoder's output), Tq != Tk, key padding of the memory.
 //
+// Incremental decoding (step): one new position per hypothesis, no dropout, no backward.
+// Causal self-attention keeps the keys and values of every hypothesis's earlier positions in a
+// cache, which each step rebuilds in the other of two buffers: the rows of each hypothesis's
+// parent (beam search reorders hypotheses) followed by its new row. Cross-attention attends
+// over the memory's keys and values, computed once (memory_kv).
+//
 // Parameters (<p> the block's prefix, e.g. "h.0.attn." or "dec.h.0.cross."): <p>q.weight,
 // <p>k.weight, <p>v.weight [C, C] (adjacent), <p>q.bias, <p>k.bias, <p>v.bias [C], <p>proj.weight
 // [C, C], <p>proj.bias [C]. The heads are contiguous row blocks of q, k and v.
@@ -38,6 +44,19 @@ struct Memory {
   const int32_t* key_len = nullptr;
 };
 
+// One step of incremental decoding as every layer of a decoder sees it: n hypotheses take one
+// new position `pos` each. The step's rows run in the blocks' activation buffers, which hold
+// max_batch * T_max rows: n must not exceed that.
+struct DecodeStep {
+  int n = 0;    // hypotheses (rows of the step)
+  int pos = 0;  // the position they take (the caches hold pos positions per hypothesis)
+  // [n * (pos + 1)] device: row h * (pos + 1) + j of the rebuilt cache is row gather[...] of the
+  // old one: parent(h) * pos + j for j < pos, and n * pos + h (the new row, appended) for j = pos.
+  const int32_t* gather = nullptr;
+  int beams = 1;                // hypothesis h reads memory sample h / beams
+  const Memory* mem = nullptr;  // the memory (Tk, key_len) of cross-attention
+};
+
 class SelfAttention : public Block {
  public:
   SelfAttention(ModelCore& core, const std::string& prefix, const AttentionSpec& spec);
@@ -48,6 +67,11 @@ class SelfAttention : public Block {
   // dx [N, C] overwritten with the full input gradient; parameter gradients accumulate.
   void backward(float* dx, const float* dy, const float* x, const Pass& pass,
                 const int32_t* key_len);
+  // Causal incremental step: y [n, C] for x [n, C] at position s.pos. cache[pos % 2] holds the
+  // keys and values (k | v per row) of positions < pos, [n, pos, 2C/tp], with room for n more
+  // rows; the step writes those of positions <= pos, [n, pos + 1, 2C/tp], into
+  // cache[(pos + 1) % 2].
+  void step(float* y, const float* x, const DecodeStep& s, float* const cache[2]);
 
  private:
   AttentionDims dims(const Pass& pass, const int32_t* key_len) const;
@@ -69,6 +93,11 @@ class CrossAttention : public Block {
   // dx [N, C] overwritten with the full gradient of x; this rank's partial gradient of the
   // memory is added to mem.dx.
   void backward(float* dx, const float* dy, const float* x, const Pass& pass, const Memory& mem);
+  // kv [B*mem.Tk, 2C/tp] = the keys and values of the memory's B samples (k | v per row).
+  void memory_kv(float* kv, const Memory& mem, int B);
+  // Incremental step: y [n, C] for x [n, C], hypothesis h attending over sample h / s.beams of
+  // kv (from memory_kv), masked by s.mem->key_len.
+  void step(float* y, const float* x, const DecodeStep& s, const float* kv);
 
  private:
   AttentionDims dims(const Pass& pass, const Memory& mem) const;

@@ -18,8 +18,13 @@ VocabParallelEmbedding::VocabParallelEmbedding(ModelCore& core, const std::strin
       v0_(core.tp().rank * Vl_),
       scale_(spec.scale ? std::sqrt(static_cast<float>(spec.C)) : 1.0f) {
   const int64_t C = spec.C;
-  wte_ = add_param(prefix + "wte", {spec.V, C}, Split::Dim0, InitKind::Normal, spec.init_std, true,
-                   Vp_);
+  if (spec.tied_wte >= 0) {
+    wte_ = spec.tied_wte;
+    use(wte_);
+  } else {
+    wte_ = add_param(prefix + "wte", {spec.V, C}, Split::Dim0, InitKind::Normal, spec.init_std,
+                     true, Vp_);
+  }
   if (spec.positions == PosEncoding::kLearned)
     wpe_ = add_param(prefix + "wpe", {spec.T_max, C}, Split::Replicated, InitKind::Normal,
                      spec.init_std, true);

@@ -5,8 +5,8 @@
 // with learned (wpe [T_max, C]) or sinusoidal positions (a fixed table), optional token types
 // (wtt [types, C]), optional LayerNorm (emb_ln) and dropout D. Positions, types and the
 // LayerNorm are replicated; tensor-parallel rank 0 adds the replicated terms.
-// Parameters (<p> the prefix: "", "enc.", "dec."): <p>wte [V, C], <p>wpe [T_max, C] (learned),
-// <p>wtt [types, C], <p>emb_ln.{weight,bias}.
+// Parameters (<p> the prefix: "", "enc.", "dec."): <p>wte [V, C] (unless tied to another
+// embedding's table), <p>wpe [T_max, C] (learned), <p>wtt [types, C], <p>emb_ln.{weight,bias}.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -31,6 +31,7 @@ struct EmbeddingSpec {
   float init_std = 0.02f;
   Dropout dropout;
   int max_batch = 0;
+  int tied_wte = -1;  // >= 0: the token table is this existing parameter (of V rows, padded)
 };
 
 class VocabParallelEmbedding : public Block {

@@ -6,12 +6,16 @@
 // d], wpe [T, d] (learned positions), h.{i}.ln1.*, h.{i}.attn.{q,k,v,proj}.*, h.{i}.ln2.*,
 // h.{i}.mlp.{fc,proj}.*, lnf.* (pre-norm only), lm_head.weight [V, d] (untied only).
 #pragma once
+#include <memory>
+
 #include "model/embedding.h"
 #include "model/lm_head.h"
 #include "model/model.h"
 #include "model/transformer_stack.h"
 
 namespace ph {
+
+class GptDecoder;
 
 class Gpt final : public Model {
  public:
@@ -20,7 +24,13 @@ class Gpt final : public Model {
   void forward(const Batch& batch, const DropoutContext& d) override;
   float* logits() const override { return head_.logits(); }
 
+  // Incremental decoding with a key/value cache (model/gpt_decoder.h) of up to max_sequences
+  // sequences (<= max_batch * seq_len of the setup).
+  std::unique_ptr<GptDecoder> incremental_decoder(int max_sequences);
+
  private:
+  friend class GptDecoder;
+
   void backward(const Batch& batch, const DropoutContext& d) override;
 
   VocabParallelEmbedding embed_;

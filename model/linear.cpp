@@ -18,7 +18,8 @@ ColumnParallelLinear::ColumnParallelLinear(ModelCore& core, const std::vector<st
       if (b_ < 0) b_ = p;
     }
   const int full = padded_out > out ? padded_out : out;
-  out_local_ = static_cast<int>(names.size()) * full / tp().size;
+  names_ = static_cast<int>(names.size());
+  out_local_ = names_ * full / tp().size;
   be().reserve_linear(max_rows, in_, out_local_);
 }
 
@@ -33,6 +34,13 @@ ColumnParallelLinear::ColumnParallelLinear(ModelCore& core, int weight, int in, 
 
 void ColumnParallelLinear::forward(float* y, const float* x, int N) {
   be().matmul_forward(y, x, P(w_), P(b_), N, in_, out_local_);
+}
+
+void ColumnParallelLinear::forward_names(float* y, const float* x, int N, int first, int count) {
+  const int per_name = out_local_ / names_;
+  const size_t w0 = static_cast<size_t>(first) * static_cast<size_t>(per_name);
+  be().matmul_forward(y, x, P(w_) + w0 * static_cast<size_t>(in_), b_ >= 0 ? P(b_) + w0 : nullptr,
+                      N, in_, count * per_name);
 }
 
 void ColumnParallelLinear::backward(float* dx, const float* dy, const float* x, int N,

@@ -33,6 +33,9 @@ class ColumnParallelLinear : public Block {
 
   // y [N, out_local()] = x [N, in] W_local^T + b_local.
   void forward(float* y, const float* x, int N);
+  // The columns of `count` names of the group from name `first` on: y [N, count * out / tp]
+  // (incremental decoding computes q apart from k and v).
+  void forward_names(float* y, const float* x, int N, int first, int count);
   // Weight and bias gradients (+=) from dy [N, out_local()]; and the input gradient: with
   // reduce, dx [N, in] is overwritten with the full gradient (this rank's partial, summed over
   // the group); without, this rank's partial is added to dx (the caller sums the group once,
@@ -41,6 +44,7 @@ class ColumnParallelLinear : public Block {
 
  private:
   int in_, out_local_;
+  int names_ = 1;
   int w_ = -1, b_ = -1;  // the first weight and bias of the fused group
 };
 

@@ -19,10 +19,16 @@ namespace ph {
 
 // One micro-batch on the host: B samples of T positions, the first of which is sample
 // `sample0` of the step's global batch (dropout masks depend on it, never on the layout).
+// Models read the parts they need: the GPT tokens and targets; the encoder-decoder also the
+// source side (S > 0), whose sample b is source[b*S, b*S + source_lengths[b]) followed by
+// padding (its values are ignored: keys past the length are masked).
 struct Batch {
   int B = 0, T = 0;
   std::vector<int32_t> tokens;   // [B*T] input tokens
   std::vector<int32_t> targets;  // [B*T] the token to predict at each position; kIgnoreIndex: none
+  int S = 0;                     // source positions per sample; 0: no source side
+  std::vector<int32_t> source;   // [B*S] source tokens
+  std::vector<int32_t> source_lengths;  // [B] real source tokens of each sample, in [1, S]
   int64_t sample0 = 0;
 };
 

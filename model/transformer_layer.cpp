@@ -1,5 +1,7 @@
 #include "model/transformer_layer.h"
 
+#include <stdexcept>
+
 namespace ph {
 
 namespace {
@@ -93,6 +95,25 @@ void TransformerLayer::backward(float* dstream, const float* x, const Pass& pass
   attn_branch_.backward(dstream, x, pass, [&](float* dx, const float* dy, const float* in) {
     attn_.backward(dx, dy, in, pass, key_len);
   });
+}
+
+const float* TransformerLayer::step(const float* x, const DecodeStep& s, const LayerCache& cache) {
+  Pass pass;  // no dropout
+  pass.B = s.n;
+  pass.T = 1;
+  after_attn_ = attn_branch_.forward(
+      x, pass, [&](float* y, const float* in) { attn_.step(y, in, s, cache.self); });
+  after_cross_ = after_attn_;
+  if (cross_)
+    after_cross_ = cross_branch_->forward(
+        after_attn_, pass, [&](float* y, const float* in) { cross_->step(y, in, s, cache.cross); });
+  return ffn_branch_.forward(after_cross_, pass,
+                             [&](float* y, const float* in) { mlp_.forward(y, in, s.n); });
+}
+
+void TransformerLayer::memory_kv(float* kv, const Memory& mem, int B) {
+  if (!cross_) throw std::logic_error("TransformerLayer: memory_kv of a layer without a memory");
+  cross_->memory_kv(kv, mem, B);
 }
 
 }  // namespace ph

@@ -32,6 +32,13 @@ struct LayerSpec {
   int max_batch = 0;  // samples per micro-batch at most
 };
 
+// A layer's keys and values during incremental decoding (SelfAttention::step,
+// CrossAttention::step).
+struct LayerCache {
+  float* self[2] = {nullptr, nullptr};  // self-attention caches, each [n, T_max, 2C/tp] at most
+  const float* cross = nullptr;         // [sources * Tk, 2C/tp] the memory's keys and values
+};
+
 class TransformerLayer : public Block {
  public:
   // `index`: the layer's place in its stack (dropout sites).
@@ -45,6 +52,11 @@ class TransformerLayer : public Block {
   // rank's partial gradient of the memory to mem->dx.
   void backward(float* dstream, const float* x, const Pass& pass, const int32_t* key_len,
                 const Memory* mem);
+  // Incremental decoding (causal layers): the layer's output stream [n, C] for x [n, C] at one
+  // new position per hypothesis.
+  const float* step(const float* x, const DecodeStep& s, const LayerCache& cache);
+  // kv [B*mem.Tk, 2C/tp]: the keys and values of cross-attention over mem's B samples.
+  void memory_kv(float* kv, const Memory& mem, int B);
 
  private:
   LayerNorm ln_attn_;

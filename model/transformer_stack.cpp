@@ -44,4 +44,14 @@ void TransformerStack::backward(float* dstream, const float* dout, const Pass& p
   }
 }
 
+const float* TransformerStack::step(const float* x, const DecodeStep& s,
+                                    const std::vector<LayerCache>& caches) {
+  for (size_t l = 0; l < layers_.size(); ++l) x = layers_[l]->step(x, s, caches[l]);
+  return final_ln_ ? final_ln_->forward(x, s.n) : x;
+}
+
+void TransformerStack::memory_kv(const std::vector<float*>& kv, const Memory& mem, int B) {
+  for (size_t l = 0; l < layers_.size(); ++l) layers_[l]->memory_kv(kv[l], mem, B);
+}
+
 }  // namespace ph

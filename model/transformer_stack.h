@@ -22,6 +22,13 @@ class TransformerStack : public Block {
   void backward(float* dstream, const float* dout, const Pass& pass, const int32_t* key_len,
                 const Memory* mem);
 
+  // Incremental decoding: the stack's output [n, C] for x [n, C] at one new position per
+  // hypothesis; caches[l] are layer l's.
+  const float* step(const float* x, const DecodeStep& s, const std::vector<LayerCache>& caches);
+  // kv[l] [B*mem.Tk, 2C/tp]: layer l's cross-attention keys and values over mem.
+  void memory_kv(const std::vector<float*>& kv, const Memory& mem, int B);
+  int depth() const { return static_cast<int>(layers_.size()); }
+
  private:
   int C_;
   std::vector<std::unique_ptr<TransformerLayer>> layers_;

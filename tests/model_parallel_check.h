@@ -50,6 +50,24 @@ struct Diff {
   double relative() const { return max_diff / std::max(max_ref, 1e-3); }
 };
 
+// Every replicated parameter is bitwise equal on the ranks of the tensor-parallel group whose
+// host communicator is tp_host. Returns how many were compared.
+inline int expect_replicated_equal(const Model& model, Communicator& tp_host) {
+  std::vector<float> host(model.arena_capacity());
+  model.download_params(host.data());
+  int compared = 0;
+  for (const Param& p : model.table().params()) {
+    if (p.split != Split::Replicated) continue;
+    std::vector<float> all(p.numel * static_cast<size_t>(tp_host.size()));
+    tp_host.all_gather(host.data() + p.offset, all.data(), p.numel);
+    for (int r = 1; r < tp_host.size(); ++r)
+      EXPECT_EQ(0, std::memcmp(all.data(), all.data() + r * p.numel, p.numel * sizeof(float)))
+          << p.name << " differs between tensor-parallel ranks 0 and " << r;
+    ++compared;
+  }
+  return compared;
+}
+
 // Runs one training micro-step of the global batch (global_B sequences) on `grid` and checks
 // loss, logits and gradients against the unsharded model on the whole batch.
 inline void check_layout_against_reference(const ModelConfig& mc, const ProcessGrid& grid,

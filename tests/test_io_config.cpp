@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "io/config.h"
+#include "io/config_schema.h"
 
 namespace ph {
 namespace {
@@ -230,9 +231,10 @@ TEST(ConfigErrors, WrongTypes) {
   EXPECT_EQ(parse_error("data: {train: [a.bin, [b.bin]]}\n"),
             "test.yaml: data.train: expected a list of strings, got a list as item 2");
   EXPECT_EQ(parse_error("model: 5\n"),
-            "test.yaml: model: expected a map of keys (type, vocab_size, n_layers, d_model, "
-            "n_heads, d_ff, seq_len, pos_encoding, norm, activation, embed_scale, "
-            "tie_embeddings, bias, dropout, init_std), got '5'");
+            "test.yaml: model: expected a map of keys (type, vocab_size, n_layers, "
+            "encoder_layers, decoder_layers, d_model, n_heads, d_ff, seq_len, src_seq_len, "
+            "share_embeddings, pos_encoding, norm, activation, embed_scale, tie_embeddings, "
+            "bias, dropout, init_std), got '5'");
   EXPECT_CONTAINS(parse_error("model: {dropout: 0.1}\n"),
                   "test.yaml: model.dropout: expected a map of keys (embed, attn, resid), got "
                   "'0.1'");
@@ -335,7 +337,7 @@ TEST(ConfigErrors, Choices) {
   EXPECT_EQ(parse_error("runtime: {precision: fp16}\n"),
             "test.yaml: runtime.precision: must be one of {fp32, bf16}, got 'fp16'");
   EXPECT_EQ(parse_error("model: {type: bert}\n"),
-            "test.yaml: model.type: must be one of {gpt}, got 'bert'");
+            "test.yaml: model.type: must be one of {gpt, encdec}, got 'bert'");
   for (const char* device : {"cpu", "cuda", "auto"})
     EXPECT_EQ(
         name_of(parse_config("", {std::string("runtime.device=") + device}, "t").runtime.device),
@@ -481,9 +483,10 @@ TEST(ConfigErrors, OverrideValues) {
   EXPECT_EQ(override_error("modle.n_layers=3"),
             "command line: modle.n_layers: unknown key (did you mean 'model.n_layers'?)");
   EXPECT_EQ(override_error("model=5"),
-            "command line: model: expected a map of keys (type, vocab_size, n_layers, d_model, "
-            "n_heads, d_ff, seq_len, pos_encoding, norm, activation, embed_scale, "
-            "tie_embeddings, bias, dropout, init_std), got '5'");
+            "command line: model: expected a map of keys (type, vocab_size, n_layers, "
+            "encoder_layers, decoder_layers, d_model, n_heads, d_ff, seq_len, src_seq_len, "
+            "share_embeddings, pos_encoding, norm, activation, embed_scale, tie_embeddings, "
+            "bias, dropout, init_std), got '5'");
   EXPECT_EQ(override_error("model={n_layer: 3}"),
             "command line: model.n_layer: unknown key (did you mean 'model.n_layers'?)");
   EXPECT_EQ(override_error("optim.lr="), "command line: optim.lr: expected a number, got nothing");
@@ -596,7 +599,8 @@ TEST(ConfigYaml, RoundTripsExactly) {
 }
 
 TEST(ConfigYaml, NestsByKeyPathAndListsEveryKey) {
-  const std::string yaml = config_to_yaml(Config{});
+  Config defaults;
+  const std::string yaml = config_to_yaml(defaults);
   const YAML::Node root = YAML::Load(yaml);
   ASSERT_TRUE(root.IsMap());
   EXPECT_EQ(root["model"]["dropout"]["attn"].Scalar(), "0.0");
@@ -604,7 +608,7 @@ TEST(ConfigYaml, NestsByKeyPathAndListsEveryKey) {
   EXPECT_TRUE(root["data"]["train"].IsSequence());
   std::vector<std::string> keys;
   leaf_paths(root, "", keys);
-  EXPECT_EQ(keys.size(), 66u);
+  EXPECT_EQ(keys.size(), config_detail::option_table(defaults).size());  // every key
   EXPECT_EQ(keys.front(), "model.type");
   EXPECT_EQ(keys.back(), "run.dir");
   const std::string sections[] = {"model",      "parallel", "train",  "optim",   "data",

@@ -10,9 +10,9 @@
 
 #include "io/config.h"
 #include "kernels/common/rng_streams.h"
+#include "model/encdec.h"
 #include "model/gpt.h"
 #include "tests/model_batch.h"
-#include "tests/seq2seq_blocks.h"
 #include "tests/test_backend.h"
 
 namespace ph {
@@ -62,11 +62,14 @@ TEST(RngStreams, NoParameterNameHashesToAnotherStream) {
   m.tie_embeddings = false;
   expect_names_clear(Gpt(test::cpu(), m, test::setup(1)).table());
   ModelConfig s;
+  s.type = ModelType::kEncDec;
   s.n_layers = 24;
   s.vocab_size = 16;
   s.d_model = 8;
   s.n_heads = 2;
-  expect_names_clear(test::Seq2SeqBlocks(test::cpu(), s, test::setup(1)).table());
+  s.share_embeddings = ShareEmbeddings::kNone;
+  s.pos_encoding = PosEncoding::kLearned;
+  expect_names_clear(EncDec(test::cpu(), s, test::setup(1)).table());
 }
 
 }  // namespace

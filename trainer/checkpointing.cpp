@@ -74,11 +74,20 @@ std::vector<TensorSlice> all_slices(const Model& model, HostState& h, bool with_
 
 std::string model_summary(const ModelConfig& m) {
   std::ostringstream o;
-  o << name_of(m.type) << " L=" << m.n_layers << " d=" << m.d_model << " H=" << m.n_heads
-    << " f=" << m.ffn_width() << " V=" << m.vocab_size << " T=" << m.seq_len
-    << " pos=" << name_of(m.pos_encoding) << " norm=" << name_of(m.norm)
-    << " act=" << name_of(m.activation) << " tie=" << (m.tie_embeddings ? 1 : 0)
-    << " bias=" << (m.bias ? 1 : 0) << " embed_scale=" << (m.embed_scale ? 1 : 0);
+  o << name_of(m.type);
+  if (m.type == ModelType::kEncDec)
+    o << " L=" << m.encoder_depth() << "+" << m.decoder_depth();
+  else
+    o << " L=" << m.n_layers;
+  o << " d=" << m.d_model << " H=" << m.n_heads << " f=" << m.ffn_width() << " V=" << m.vocab_size;
+  if (m.type == ModelType::kEncDec) o << " S=" << m.source_len();
+  o << " T=" << m.seq_len << " pos=" << name_of(m.pos_encoding) << " norm=" << name_of(m.norm)
+    << " act=" << name_of(m.activation);
+  if (m.type == ModelType::kEncDec)
+    o << " share=" << name_of(m.share_embeddings);
+  else
+    o << " tie=" << (m.tie_embeddings ? 1 : 0);
+  o << " bias=" << (m.bias ? 1 : 0) << " embed_scale=" << (m.embed_scale ? 1 : 0);
   return o.str();
 }
 

@@ -20,8 +20,10 @@ struct TrainState {
   uint64_t consumed_samples = 0;  // global data position
 };
 
-// "gpt L=.. d=.. H=.. f=.. V=.. T=.. pos=.. norm=.. act=.. tie=.. bias=.. embed_scale=..": the
-// checkpoint attribute `model`, for people (the check below reads the embedded config).
+// "gpt L=.. d=.. H=.. f=.. V=.. T=.. pos=.. norm=.. act=.. tie=.. bias=.. embed_scale=..", or
+// "encdec L=<enc>+<dec> d=.. H=.. f=.. V=.. S=.. T=.. pos=.. norm=.. act=.. share=.. bias=..
+// embed_scale=..": the checkpoint attribute `model`, for people (the check below reads the
+// embedded config).
 std::string model_summary(const ModelConfig& m);
 
 // Saves model (and optimizer moments when opt is non-null; ZeRO shards are gathered) and the

@@ -20,7 +20,10 @@
 #include "parallel/mpi_communicator.h"
 #include "trainer/checkpointing.h"
 #include "trainer/cli_args.h"
+#include "trainer/cli_prepare_pairs.h"
+#include "trainer/cli_setup.h"
 #include "trainer/cli_tokenizer.h"
+#include "trainer/cli_translate.h"
 #include "trainer/compute.h"
 #include "trainer/data_source.h"
 #include "trainer/evaluator.h"
@@ -49,8 +52,13 @@ const char* kUsage =
     "                                          loss (and task accuracy) on a dataset\n"
     "  sample --checkpoint PATH [--prompt TEXT] [--max-tokens N] [--temperature T]\n"
     "         [--top-k K] [--seed S]           generate text from a checkpoint\n"
+    "  translate --checkpoint PATH [--input FILE] [--beam N] [--length-penalty A]\n"
+    "         [--max-len-a A --max-len-b B] [--n-best K]\n"
+    "                                          translate lines with an encoder-decoder\n"
     "  prepare --input FILE... --out DIR [--val-fraction F] [--tokenizer T ...]\n"
     "                                          tokenize text files into train/val shards\n"
+    "  prepare --src FILE --tgt FILE --tokenizer T --out DIR [--val-fraction F]\n"
+    "                                          parallel text into train/val pair files\n"
     "  inspect PATH                            a checkpoint's step, config, layout and tensors\n"
     "  tokenizer train|encode|decode ...       train a byte-level BPE tokenizer; text to shards\n"
     "                                          and back\n"
@@ -112,22 +120,6 @@ const char* kInspectHelp =
     "\n"
     "Prints a checkpoint's step, consumed samples, seed, layout, model, tensors and config.\n";
 
-// Threads per rank: runtime.threads, or the node's cores shared among its ranks.
-void setup_threads(const Config& cfg) {
-  int threads = cfg.runtime.threads;
-  if (threads <= 0) {
-    MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    int local = 1;
-    MPI_Comm_size(node, &local);
-    MPI_Comm_free(&node);
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    threads = std::max(1, cores / local);
-  }
-  // OpenMP owns the threads; the kernels call sgemm single-threaded per block.
-  omp_set_num_threads(threads);
-}
-
 // Loads the config on every rank; a problem seen by any rank (a file missing on one node) is
 // reported by all of them alike, so rank 0 prints it once and nobody waits for the others.
 Config load_config_everywhere(const std::string& path, const std::vector<std::string>& overrides) {
@@ -135,15 +127,6 @@ Config load_config_everywhere(const std::string& path, const std::vector<std::st
   Config cfg;
   agree(world, [&] { cfg = load_config(path, overrides); });
   return cfg;
-}
-
-// A checkpoint's embedded config describes the layout that wrote it; any layout reads it, so
-// eval and sample start from one process per model replica (tp=1) unless the command line
-// says otherwise.
-std::vector<std::string> checkpoint_overrides(const std::vector<std::string>& user) {
-  std::vector<std::string> o = {"parallel.tp=1", "parallel.zero=0"};
-  o.insert(o.end(), user.begin(), user.end());
-  return o;
 }
 
 // polyhead train --dry-run: the layout, the parameter count and the memory estimate per rank
@@ -222,12 +205,14 @@ int cmd_eval(const std::vector<std::string>& args) {
   const std::string* batches = option(p, "--batches");
   Config cfg;
   std::string from;
+  std::optional<Tokenizer> tokenizer;  // the checkpoint's, else the data's (loaded below)
   if (ckpt) {
     if (!p.positional.empty() && p.positional[0].find('=') == std::string::npos)
       throw InputError("eval: give either CONFIG or --checkpoint, not both");
     const CheckpointMeta meta = read_checkpoint_meta(*ckpt, MPI_COMM_WORLD);
     cfg = parse_config(meta.config_yaml, checkpoint_overrides(p.positional),
                        *ckpt + " (embedded config)");
+    tokenizer = checkpoint_tokenizer(meta, *ckpt);
     from = *ckpt;
   } else {
     if (p.positional.empty())
@@ -248,7 +233,10 @@ int cmd_eval(const std::vector<std::string>& args) {
   agree(*grid.world_comm, [&] {
     if (grid.rank == 0 && !data) generate_task_data(cfg);
   });
-  agree(*grid.world_comm, [&] { ds = open_data(cfg, /*need_train=*/false, data ? *data : ""); });
+  agree(*grid.world_comm, [&] {
+    if (!tokenizer) tokenizer = Tokenizer::load(data_tokenizer_path(cfg));
+    ds = open_data(cfg, /*need_train=*/false, data ? *data : "", *tokenizer);
+  });
   if (!ds.val)
     throw InputError("eval: the config names no validation data (data.val); pass --data PATH");
   Compute compute = make_compute(cfg, grid);
@@ -333,9 +321,10 @@ int cmd_sample(const std::vector<std::string>& args) {
 
 int cmd_prepare(const std::vector<std::string>& args) {
   if (args.size() >= 2 && is_help(args[1])) {
-    std::printf("%s", kPrepareHelp);
+    std::printf("%s\n%s", kPrepareHelp, kPreparePairsHelp);
     return 0;
   }
+  if (is_prepare_pairs(args)) return cmd_prepare_pairs(args);
   const Parsed p = parse_args(args, "prepare",
                               {"--input", "--out", "--val-fraction", "--tokenizer",
                                "--doc-separator", "--eot", "--threads"},
@@ -435,6 +424,7 @@ int run_cli(const std::vector<std::string>& args) {
   if (cmd == "train") return cmd_train(args);
   if (cmd == "eval") return cmd_eval(args);
   if (cmd == "sample") return cmd_sample(args);
+  if (cmd == "translate") return cmd_translate(args);
   if (cmd == "prepare") return cmd_prepare(args);
   if (cmd == "inspect") return cmd_inspect(args);
   if (cmd == "tokenizer") return cmd_tokenizer(args);

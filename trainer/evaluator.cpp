@@ -8,17 +8,14 @@ Evaluator::Evaluator(int batch, const Model& model)
     : batch_(batch),
       T_(model.config().seq_len),
       preds_(static_cast<size_t>(batch) * static_cast<size_t>(T_)),
-      argmax_(model, batch * T_) {
-  micro_.tokens.resize(preds_.size());
-  micro_.targets.resize(preds_.size());
-  micro_.T = T_;
-}
+      argmax_(model, batch * T_) {}
 
-EvalResult Evaluator::run(Model& model, TokenDataset& val, const AdditionTask* task,
+EvalResult Evaluator::run(Model& model, SampleSource& val, const AdditionTask* task,
                           int max_batches, const ProcessGrid& grid) {
   EvalResult r;
   r.has_task = task != nullptr;
-  const uint64_t windows = val.num_windows();
+  val.shape(micro_, batch_);
+  const uint64_t windows = val.size();
   uint64_t limit = windows;
   if (max_batches > 0)
     limit = std::min<uint64_t>(windows, static_cast<uint64_t>(max_batches) * batch_);
@@ -28,8 +25,7 @@ EvalResult Evaluator::run(Model& model, TokenDataset& val, const AdditionTask* t
   for (uint64_t b = static_cast<uint64_t>(grid.dp_rank); b < batches;
        b += static_cast<uint64_t>(grid.dp)) {
     const uint64_t first = b * batch_;
-    micro_.B = static_cast<int>(std::min<uint64_t>(batch_, limit - first));
-    val.fill(first, micro_.B, micro_.tokens.data(), micro_.targets.data());
+    val.fill(first, static_cast<int>(std::min<uint64_t>(batch_, limit - first)), micro_);
     int64_t n = 0;
     sum += model.loss(micro_, off, &n);
     r.tokens += n;

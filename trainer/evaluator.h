@@ -8,6 +8,7 @@
 #include "model/model.h"
 #include "parallel/grid.h"
 #include "trainer/data_source.h"
+#include "trainer/sample_source.h"
 #include "trainer/vocab_argmax.h"
 
 namespace ph {
@@ -30,7 +31,7 @@ class Evaluator {
   Evaluator(int batch, const Model& model);
   // Evaluates `max_batches` micro-batches (0: the whole set) of val with dropout off; batch b
   // goes to data-parallel rank b mod dp.
-  EvalResult run(Model& model, TokenDataset& val, const AdditionTask* task, int max_batches,
+  EvalResult run(Model& model, SampleSource& val, const AdditionTask* task, int max_batches,
                  const ProcessGrid& grid);
 
  private:

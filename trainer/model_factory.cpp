@@ -1,6 +1,7 @@
 #include "trainer/model_factory.h"
 
 #include "model/embedding.h"
+#include "model/encdec.h"
 #include "model/gpt.h"
 
 namespace ph {
@@ -22,6 +23,8 @@ std::unique_ptr<Model> make_model(Backend& be, const Config& cfg, const ProcessG
   switch (cfg.model.type) {
     case ModelType::kGpt:
       return std::make_unique<Gpt>(be, cfg.model, setup);
+    case ModelType::kEncDec:
+      return std::make_unique<EncDec>(be, cfg.model, setup);
   }
   throw std::logic_error("make_model: unknown model.type");
 }

@@ -1,5 +1,6 @@
 #include "trainer/samples.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -55,6 +56,23 @@ void print_text_samples(Model& model, Communicator* tp_host, const Config& cfg,
     const std::vector<int32_t> gen = sample_tokens(model, tp_host, prompt_ids, o);
     std::printf("  --- sample %d ---\n%s%s\n", i, prompt.c_str(),
                 tokenizer.decode(gen.data(), gen.size()).c_str());
+  }
+}
+
+void print_translation_samples(Translator& translator, const PairDataset& val, const Config& cfg) {
+  const uint64_t n = std::min<uint64_t>(static_cast<uint64_t>(cfg.sample.count), val.num_pairs());
+  std::vector<std::vector<int32_t>> sources(n), refs(n);
+  for (uint64_t k = 0; k < n; ++k) val.read_pair(k, sources[k], refs[k]);
+  BeamOptions greedy;
+  greedy.beam = 1;
+  greedy.max_len_b = cfg.model.seq_len;
+  const std::vector<std::vector<Hypothesis>> hyps = translator.translate_ids(sources, greedy);
+  for (uint64_t k = 0; k < n; ++k) {
+    const bool ok = hyps[k][0].tokens == refs[k];
+    std::printf("  %s -> %s  [%s%s]\n", printable(translator.text(sources[k])).c_str(),
+                printable(translator.text(hyps[k][0].tokens)).c_str(),
+                ok ? "ok" : "WRONG, expected ",
+                ok ? "" : printable(translator.text(refs[k])).c_str());
   }
 }
 

@@ -1,11 +1,13 @@
 // The samples a run prints when it ends: answers to held-out problems of the synthetic task
-// (decoded greedily: one right answer), or text from the configured prompt.
+// (decoded greedily: one right answer), translations of held-out sources, or text from the
+// configured prompt.
 #pragma once
 #include "io/addition_task.h"
 #include "io/config.h"
 #include "io/tokenizer.h"
 #include "model/model.h"
 #include "parallel/communicator.h"
+#include "trainer/translator.h"
 
 namespace ph {
 
@@ -16,6 +18,10 @@ void print_task_samples(Model& model, Communicator* tp_host, const AdditionTask&
 // encoded and decoded with the run's tokenizer; a sample ends early at data.eot_token.
 void print_text_samples(Model& model, Communicator* tp_host, const Config& cfg,
                         const Tokenizer& tokenizer);
+
+// The first sample.count held-out pairs translated greedily: source, translation, reference,
+// each marked ok or WRONG.
+void print_translation_samples(Translator& translator, const PairDataset& val, const Config& cfg);
 
 // The token that ends generation: data.eot_token's id in the tokenizer, or -1.
 int32_t stop_token_of(const Config& cfg, const Tokenizer& tokenizer);

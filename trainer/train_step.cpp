@@ -19,23 +19,16 @@ TrainStep::TrainStep(const Config& cfg, const ProcessGrid& grid, Model& model, A
                                                : cfg.train.micro_batch * grid.dp),
       norm_(model.backend(), model.table(), sync.lo(), sync.hi(), grid.tp_rank == 0) {
   accum_ = global_batch_ / (micro_batch_ * grid.dp);
-  const size_t n = static_cast<size_t>(micro_batch_) * static_cast<size_t>(cfg.model.seq_len);
   micro_.resize(static_cast<size_t>(accum_));
-  for (Batch& b : micro_) {
-    b.B = micro_batch_;
-    b.T = cfg.model.seq_len;
-    b.tokens.resize(n);
-    b.targets.resize(n);
-  }
 }
 
-StepResult TrainStep::run(TokenDataset& data, int64_t step, uint64_t consumed, int64_t applied) {
+StepResult TrainStep::run(SampleSource& data, int64_t step, uint64_t consumed, int64_t applied) {
   const int dp = grid_.dp;
   for (int a = 0; a < accum_; ++a) {
     Batch& b = micro_[static_cast<size_t>(a)];
+    data.shape(b, micro_batch_);  // allocates on the first step only
     b.sample0 = static_cast<int64_t>(a * dp + grid_.dp_rank) * micro_batch_;
-    data.fill(consumed + static_cast<uint64_t>(b.sample0), micro_batch_, b.tokens.data(),
-              b.targets.data());
+    data.fill(consumed + static_cast<uint64_t>(b.sample0), micro_batch_, b);
   }
   // The loss is the mean over every counted target of the global batch, so targets are counted
   // (over data-parallel ranks) before any gradient is formed.
@@ -63,6 +56,7 @@ StepResult TrainStep::run(TokenDataset& data, int64_t step, uint64_t consumed, i
   if (grid_.tp > 1) grid_.tp_comm->all_reduce(&sq, 1, ReduceOp::Sum);
 
   StepResult r;
+  r.tokens = counted;
   r.grad_norm = std::sqrt(sq);
   r.loss = counted > 0 ? loss_sum / static_cast<double>(counted) : 0.0;
   r.lr =

@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "io/config.h"
-#include "io/dataset.h"
 #include "model/model.h"
 #include "parallel/grad_sync.h"
 #include "parallel/grid.h"
 #include "trainer/optimizer.h"
+#include "trainer/sample_source.h"
 
 namespace ph {
 
@@ -24,6 +24,7 @@ struct StepResult {
   double loss = 0.0;       // mean over the counted targets of the global batch
   double grad_norm = 0.0;  // before clipping
   float lr = 0.0f;
+  int64_t tokens = 0;    // counted targets of the global batch (padding is not counted)
   bool applied = false;  // false: the loss or the norm was not finite, nothing was updated
 };
 
@@ -35,7 +36,7 @@ class TrainStep {
 
   // Runs step `step` (0-based) on the samples that follow `consumed` (the global data position),
   // with `applied` AdamW updates done before it (bias correction).
-  StepResult run(TokenDataset& data, int64_t step, uint64_t consumed, int64_t applied);
+  StepResult run(SampleSource& data, int64_t step, uint64_t consumed, int64_t applied);
 
   int global_batch() const { return global_batch_; }
 

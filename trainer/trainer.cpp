@@ -19,6 +19,7 @@
 #include "trainer/samples.h"
 #include "trainer/signals.h"
 #include "trainer/training_log.h"
+#include "trainer/translator.h"
 
 namespace ph {
 
@@ -37,6 +38,8 @@ class Training {
   // Logs, evaluates, saves and honours signals after a step; false: stop.
   bool after_step(const StepResult& r);
   std::string evaluate();
+  std::string evaluate_translation(const EvalResult& loss);
+  Translator& translator();
   void print_run() const;
 
   const Config& cfg_;
@@ -53,6 +56,7 @@ class Training {
   std::unique_ptr<TrainStep> step_;
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<TrainingLog> log_;
+  std::unique_ptr<Translator> translator_;  // encoder-decoder: made at the first use
   TrainState st_;
   int64_t first_step_ = 0;
   TrainSummary summary_;
@@ -76,9 +80,11 @@ std::string tokenizer_name(const Config& cfg) {
                                     : "data.tokenizer '" + cfg.data.tokenizer + "'";
 }
 
-// The run's tokenizer, checked against the model's vocabulary and the special tokens.
+// The run's tokenizer, checked against the model's vocabulary and the special tokens. The
+// translation task's tokenizer exists only once the task is written: bytes until then.
 Tokenizer checked_tokenizer(const Config& cfg, Communicator& world) {
   Tokenizer t;
+  if (tokenizer_from_task(cfg)) return t;
   agree(world, [&] {
     t = Tokenizer::load(cfg.data.tokenizer);
     check_tokenizer(cfg, t, tokenizer_name(cfg));
@@ -94,13 +100,19 @@ Training::Training(const Config& cfg)
       dir_(cfg, grid_),
       resume_from_(dir_.resume_point()) {
   Communicator& world = *grid_.world_comm;
-  if (!resume_from_.empty())
-    check_checkpoint_tokenizer(resume_from_, tokenizer_, tokenizer_name(cfg));
   // One process writes the synthetic data; then every rank opens and validates the shards.
   agree(world, [&] {
     if (grid_.rank == 0) generate_task_data(cfg);
   });
-  agree(world, [&] { data_ = open_data(cfg, /*need_train=*/true); });
+  if (tokenizer_from_task(cfg)) {
+    agree(world, [&] {
+      tokenizer_ = Tokenizer::load(data_tokenizer_path(cfg));
+      check_tokenizer(cfg, tokenizer_, "the translation task's tokenizer");
+    });
+  }
+  if (!resume_from_.empty())
+    check_checkpoint_tokenizer(resume_from_, tokenizer_, tokenizer_name(cfg));
+  agree(world, [&] { data_ = open_data(cfg, /*need_train=*/true, "", tokenizer_); });
 
   // ZeRO-1: the arena is cut into dp equal shards; this rank's optimizer holds one.
   zero_ = cfg.parallel.zero == 1 && grid_.dp > 1;
@@ -152,7 +164,7 @@ TrainSummary Training::run(const StepObserver& observe) {
         step_->run(*data_.train, st_.step, st_.consumed_samples, st_.optimizer_steps);
     st_.step += 1;  // steps are numbered from 1 in every message, log line and record
     st_.consumed_samples += static_cast<uint64_t>(step_->global_batch());
-    log_->add(r, static_cast<int64_t>(step_->global_batch()) * cfg_.model.seq_len);
+    log_->add(r, r.tokens);
     if (observe) observe(st_.step, r);
     if (r.applied)
       st_.optimizer_steps += 1;
@@ -165,6 +177,8 @@ TrainSummary Training::run(const StepObserver& observe) {
     std::printf("samples:\n");
     if (data_.task)
       print_task_samples(*model_, grid_.tp_comm.get(), *data_.task, cfg_);
+    else if (data_.val && data_.val->pairs())
+      print_translation_samples(translator(), *data_.val->pairs(), cfg_);
     else
       print_text_samples(*model_, grid_.tp_comm.get(), cfg_, tokenizer_);
   }
@@ -229,6 +243,7 @@ std::string Training::evaluate() {
   const EvalResult r = evaluator_->run(*model_, *data_.val, data_.task ? &*data_.task : nullptr,
                                        cfg_.train.eval_batches, grid_);
   summary_.final_val_loss = r.loss;
+  if (data_.val->pairs()) return evaluate_translation(r);
   std::string json = ", \"val_loss\": " + TrainingLog::json_number(r.loss, "%.6f");
   if (!r.has_task) {
     std::printf("eval step %lld | val loss %.4f\n", static_cast<long long>(st_.step), r.loss);
@@ -242,6 +257,43 @@ std::string Training::evaluate() {
   return json + ", \"task_accuracy\": " + TrainingLog::json_number(r.task_accuracy(), "%.6f");
 }
 
+Translator& Training::translator() {
+  if (!translator_) {
+    const auto id = [&](const std::string& text) { return *tokenizer_.id_of(text); };
+    translator_ = std::make_unique<Translator>(*model_, tokenizer_, id(cfg_.data.pad_token),
+                                               id(cfg_.data.bos_token), id(cfg_.data.eos_token),
+                                               cfg_.train.micro_batch, 1);
+  }
+  return *translator_;
+}
+
+// The encoder-decoder's evaluation: the loss and its perplexity, then the held-out pairs that
+// the loss read decoded greedily: corpus BLEU and, for the synthetic task, exact match.
+std::string Training::evaluate_translation(const EvalResult& loss) {
+  BeamOptions greedy;
+  greedy.beam = 1;
+  greedy.max_len_a = 0;
+  greedy.max_len_b = cfg_.model.seq_len;
+  const int64_t pairs =
+      static_cast<int64_t>(cfg_.train.eval_batches) * static_cast<int64_t>(cfg_.train.micro_batch);
+  const DecodeScore d = score_decoding(translator(), *data_.val->pairs(), greedy, pairs,
+                                       cfg_.train.micro_batch, grid_);
+  std::string json = ", \"val_loss\": " + TrainingLog::json_number(loss.loss, "%.6f") +
+                     ", \"bleu\": " + TrainingLog::json_number(d.bleu.score, "%.4f");
+  std::string line = "eval step " + std::to_string(st_.step) + " | val loss " +
+                     TrainingLog::json_number(loss.loss, "%.4f") + " | ppl " +
+                     TrainingLog::json_number(std::exp(loss.loss), "%.2f") + " | BLEU " +
+                     TrainingLog::json_number(d.bleu.score, "%.2f");
+  if (data_.translation) {
+    summary_.task_accuracy = d.exact_match();
+    json += ", \"task_accuracy\": " + TrainingLog::json_number(d.exact_match(), "%.6f");
+    line += " | exact match " + TrainingLog::json_number(100.0 * d.exact_match(), "%.2f") + "% (" +
+            std::to_string(d.exact) + "/" + std::to_string(d.total) + " held-out pairs, greedy)";
+  }
+  std::printf("%s\n", line.c_str());
+  return json;
+}
+
 void Training::print_run() const {
   const int mb = cfg_.train.micro_batch;
   const int gb = step_->global_batch();
@@ -251,7 +303,7 @@ void Training::print_run() const {
       model_summary(cfg_.model).c_str(), static_cast<long long>(model_->table().full_count()),
       grid_.dp, grid_.tp, zero_ ? " zero=1" : "", model_->backend().describe().c_str(), gb,
       cfg_.model.seq_len, mb, gb / (mb * grid_.dp),
-      static_cast<unsigned long long>(data_.train->num_windows()));
+      static_cast<unsigned long long>(data_.train->size()));
   const double mib = 1048576.0;
   const size_t arenas = 2 * model_->arena_capacity() * sizeof(float);
   std::printf(

@@ -9,15 +9,17 @@
 //                                                                         AttentionCoords)
 //   data order          kShuffleA                      epoch              draw counter
 //   synthetic task      kAdditionA                     0                  draw counter
+//   translation task    kTranslationA                  0                  draw counter
 //   sampling            kSamplingA                     0                  generated position
 //
 // Why they are disjoint: dropout sites are never 0 and never kInitB, and steps stay below
-// kMaxSteps, under kShuffleA and kAdditionA; sampling and the task have b = 0, which no site
-// and not kInitB equals, and distinct a; init has b = kInitB, which only data order could also
-// have (at epoch kInitB), and no parameter name hashes to kShuffleA. The model tests
+// kMaxSteps, under kShuffleA, kAdditionA and kTranslationA; sampling and the tasks have b = 0,
+// which no site and not kInitB equals, and distinct a; init has b = kInitB, which only data order
+// could also have (at epoch kInitB), and no parameter name hashes to kShuffleA. The model tests
 // (tests/test_model_rng_streams.cpp) check each of these for the names and sites in use. The
-// held-out split of the synthetic task is no stream of the run: a hash of the problem keyed by
-// hash_name("addition.val") (io/addition_task.cpp).
+// held-out split of a synthetic task is no stream of the run: a hash of the problem keyed by
+// hash_name("addition.val") (io/addition_task.cpp) or hash_name("translation.validation")
+// (io/translation_task.cpp).
 #pragma once
 #include <cstdint>
 
@@ -29,6 +31,7 @@ inline constexpr uint32_t kInitB = 0x1A17u;
 inline constexpr uint32_t kSamplingA = 0x5A3Du;
 inline constexpr uint32_t kShuffleA = hash_name("data.shuffle");
 inline constexpr uint32_t kAdditionA = hash_name("addition.problems");
+inline constexpr uint32_t kTranslationA = hash_name("translation.problems");
 // train.max_steps is limited to this (io/config.cpp), so a dropout `a` is below it.
 inline constexpr uint32_t kMaxSteps = 1u << 30;
 

@@ -1,0 +1,107 @@
+#include "model/encdec_decoder.h"
+
+#include <stdexcept>
+#include <string>
+
+namespace ph {
+
+namespace {
+
+size_t sz(int64_t v) {
+  return static_cast<size_t>(v);
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::logic_error("EncDecDecoder: " + what);
+}
+
+int checked_slots(const EncDec& model, int max_batch, int max_sources, int max_beams) {
+  const int T = model.config().seq_len;
+  require(max_sources >= 1 && max_sources <= max_batch && max_beams >= 1 &&
+              static_cast<int64_t>(max_sources) * max_beams <= static_cast<int64_t>(max_batch) * T,
+          std::to_string(max_sources) + " sources x " + std::to_string(max_beams) +
+              " beams do not fit a model of micro-batches of " + std::to_string(max_batch) + " x " +
+              std::to_string(T));
+  return max_sources * max_beams;
+}
+
+}  // namespace
+
+std::unique_ptr<IncrementalDecoder> EncDec::incremental_decoder(int max_sources, int max_beams) {
+  return std::make_unique<EncDecDecoder>(*this, max_sources, max_beams);
+}
+
+EncDecDecoder::EncDecDecoder(EncDec& model, int max_sources, int max_beams)
+    : m_(model),
+      max_sources_(max_sources),
+      max_beams_(max_beams),
+      T_(model.config().seq_len),
+      kv_width_(2 * sz(model.config().d_model) / sz(model.tp().size)),
+      self_(model.backend(), model.decoder_.depth(),
+            checked_slots(model, model.setup_.max_batch, max_sources, max_beams), T_, kv_width_),
+      log_softmax_(model, max_sources * max_beams) {
+  Backend& be = model.backend();
+  const size_t layer_memory = sz(max_sources) * sz(model.S_) * kv_width_;
+  const int L = model.decoder_.depth();
+  cross_kv_ = DeviceBuffer<float>(be, sz(L) * layer_memory);
+  for (int l = 0; l < L; ++l) {
+    cross_.push_back(cross_kv_.data() + sz(l) * layer_memory);
+    self_.layers()[sz(l)].cross = cross_.back();
+  }
+  source_ = DeviceBuffer<int32_t>(be, sz(max_sources) * sz(model.S_));
+  lengths_ = DeviceBuffer<int32_t>(be, sz(max_sources));
+  tokens_ = DeviceBuffer<int32_t>(be, sz(max_sources) * sz(max_beams));
+  host_source_.resize(sz(max_sources) * sz(model.S_));
+}
+
+void EncDecDecoder::start(const int32_t* source, const int32_t* lengths, int n, int S, int beams) {
+  require(n >= 1 && n <= max_sources_ && S >= 1 && S <= m_.S_ && beams >= 1 && beams <= max_beams_,
+          "start of " + std::to_string(n) + " sources of " + std::to_string(S) + " positions x " +
+              std::to_string(beams) + " beams is outside the decoder's limits");
+  for (int j = 0; j < n; ++j) {
+    require(lengths[j] >= 1 && lengths[j] <= S, "source length " + std::to_string(lengths[j]) +
+                                                    " outside [1, " + std::to_string(S) + "]");
+    for (int s = 0; s < S; ++s) {
+      const size_t k = sz(j) * sz(S) + sz(s);
+      host_source_[k] = s < lengths[j] ? source[k] : 0;  // padding is never attended
+    }
+  }
+  Backend& be = m_.backend();
+  be.upload(source_.data(), host_source_.data(), sz(n) * sz(S) * sizeof(int32_t));
+  be.upload(lengths_.data(), lengths, sz(n) * sizeof(int32_t));
+  Pass enc;  // no dropout
+  enc.B = n;
+  enc.T = S;
+  mem_.x = m_.encoder_.forward(m_.enc_embed_.forward(source_.data(), nullptr, enc), enc,
+                               lengths_.data(), nullptr);
+  mem_.Tk = S;
+  mem_.key_len = lengths_.data();
+  m_.decoder_.memory_kv(cross_, mem_, n);
+  n_ = n;
+  beams_ = beams;
+  pos_ = 0;
+}
+
+void EncDecDecoder::step(const int32_t* tokens, const int32_t* parents, float* logprobs) {
+  require(n_ > 0, "step before start");
+  require(pos_ < T_, "step " + std::to_string(pos_ + 1) + " exceeds the model's " +
+                         std::to_string(T_) + " target positions");
+  const int slots = n_ * beams_;
+  const int32_t* gather = self_.gather(parents, slots, pos_, beams_);
+  m_.backend().upload(tokens_.data(), tokens, sz(slots) * sizeof(int32_t));
+  Pass pass;  // no dropout
+  pass.B = slots;
+  pass.T = 1;
+  DecodeStep s;
+  s.n = slots;
+  s.pos = pos_;
+  s.gather = gather;
+  s.beams = beams_;
+  s.mem = &mem_;
+  const float* x = m_.dec_embed_.forward(tokens_.data(), nullptr, pass, pos_);
+  m_.head_.forward(m_.decoder_.step(x, s, self_.layers()), slots);
+  log_softmax_(slots, logprobs);
+  ++pos_;
+}
+
+}  // namespace ph

@@ -1,0 +1,47 @@
+// Incremental decoding of an EncDec (model/incremental_decoder.h): start() runs the encoder
+// once and every decoder layer's cross-attention keys and values once; step() embeds one token
+// per hypothesis at the next position, runs each decoder layer on it against its self-attention
+// cache (rebuilt in the order of the parents, for beam search: SelfAttention::step), and returns
+// the full-vocabulary log-probabilities on every tensor-parallel rank (the vocab-parallel logits
+// are all-gathered).
+//
+// Memory, allocated once at construction: per decoder layer two self-attention caches
+// [max_sources * max_beams, T, 2d/tp] (model/kv_cache.h) and the memory's keys and values
+// [max_sources * S, 2d/tp], and the gathered logits. The rows of a step run in the model's own
+// activation arena. Made by EncDec::incremental_decoder().
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/encdec.h"
+#include "model/kv_cache.h"
+
+namespace ph {
+
+class EncDecDecoder final : public IncrementalDecoder {
+ public:
+  EncDecDecoder(EncDec& model, int max_sources, int max_beams);
+
+  void start(const int32_t* source, const int32_t* lengths, int n, int S, int beams) override;
+  void step(const int32_t* tokens, const int32_t* parents, float* logprobs) override;
+
+  int vocab_size() const override { return m_.config().vocab_size; }
+  int max_length() const override { return T_; }
+  int max_sources() const override { return max_sources_; }
+  int max_beams() const override { return max_beams_; }
+
+ private:
+  EncDec& m_;
+  int max_sources_, max_beams_, T_;
+  size_t kv_width_;  // floats per cached row: k | v of this rank's heads
+  int n_ = 0, beams_ = 0, pos_ = 0;
+  Memory mem_;
+  SelfKvCache self_;
+  VocabLogSoftmax log_softmax_;
+  DeviceBuffer<float> cross_kv_;
+  DeviceBuffer<int32_t> source_, lengths_, tokens_;
+  std::vector<float*> cross_;
+  std::vector<int32_t> host_source_;
+};
+
+}  // namespace ph
