@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds polyhead and its tests, then runs the whole suite through ctest. Exits non-zero on
-# any failure. Extra arguments go to ctest (e.g. tests/run.sh -R kernel).
+# any failure. Tests run in parallel on every core (ctest -j; tests that need 2 cores say so).
+# Extra arguments go to ctest (e.g. tests/run.sh -R kernel).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=launch/deps.sh
@@ -11,4 +12,4 @@ build=${POLYHEAD_BUILD_DIR:-$root/build}
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
-ctest --output-on-failure --timeout 900 "$@"
+ctest --output-on-failure --timeout 900 -j"$(nproc)" "$@"
