@@ -163,10 +163,13 @@ TEST(EncDecRun, BadInput) {
                    "translate: " + gpt_ckpt +
                        " holds a gpt model; translate needs an encoder-decoder (model.type "
                        "encdec)");
-  // An unreadable input file of an encoder-decoder checkpoint.
+  // An unreadable input file of an encoder-decoder checkpoint; and sample, which is the GPT's.
   const testing::RunResult ed =
       run_command(kBin + " train " + cfg + quick(tmp / "ed", "train.max_steps=1"));
   ASSERT_EQ(ed.exit_code, 0) << ed.output;
+  expect_bad_input("sample --checkpoint " + tmp / "ed/checkpoints/step_00000001.h5",
+                   "sample: " + tmp / "ed/checkpoints/step_00000001.h5" +
+                       " holds a model of type encdec; sample needs a gpt");
   expect_bad_input("translate --checkpoint " + tmp / "ed/checkpoints/step_00000001.h5" +
                        " --input " + tmp / "none.txt",
                    "translate: cannot open --input '" + tmp / "none.txt" + "'");

@@ -290,6 +290,10 @@ int cmd_sample(const std::vector<std::string>& args) {
   const CheckpointMeta meta = read_checkpoint_meta(*ckpt, MPI_COMM_WORLD);
   Config cfg =
       parse_config(meta.config_yaml, checkpoint_overrides({}), *ckpt + " (embedded config)");
+  if (cfg.model.type != ModelType::kGpt)
+    throw InputError("sample: " + *ckpt + " holds a model of type " + name_of(cfg.model.type) +
+                     "; sample needs a gpt (an encdec model translates: see 'polyhead translate "
+                     "--help')");
   setup_threads(cfg);
   set_comm_timeout(cfg.runtime.comm_timeout);
   const ProcessGrid grid = make_grid(1);

@@ -2,41 +2,84 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <numeric>
+#include <stdexcept>
 
 #include "kernels/common/rng_streams.h"
-#include "trainer/vocab_argmax.h"
+#include "model/gpt.h"
+#include "model/gpt_decoder.h"
 
 namespace ph {
 
+namespace {
+
+// The next-token scores (log-probabilities or logits: sampling is shift-invariant) of a GPT. The
+// context is the last seq_len tokens. While it grows, the key/value cache makes each new token
+// cost one position; once it slides (more than seq_len tokens), the positions of every token
+// move, so the window is recomputed by one forward pass, as without a cache.
+class NextToken {
+ public:
+  NextToken(Gpt& gpt, Communicator* tp_host)
+      : gpt_(gpt),
+        tp_host_(tp_host),
+        dec_(gpt.incremental_decoder(1)),
+        row_(static_cast<size_t>(gpt.padded_vocab())),
+        local_(static_cast<size_t>(gpt.local_vocab())) {}
+  // ctx: every token so far, one more than at the previous call (the first call: the prompt).
+  const float* next(const std::vector<int32_t>& ctx) {
+    const size_t T = static_cast<size_t>(dec_->max_length());
+    if (ctx.size() > T) return window(ctx, T);
+    if (dec_->position() == 0 || !started_) {
+      dec_->start(1);
+      for (int32_t t : ctx) dec_->step(&t, nullptr, row_.data());
+      started_ = true;
+    } else {
+      dec_->step(&ctx.back(), nullptr, row_.data());
+    }
+    return row_.data();
+  }
+
+ private:
+  const float* window(const std::vector<int32_t>& ctx, size_t T) {
+    Batch b;
+    b.B = 1;
+    b.T = static_cast<int>(T);
+    b.tokens.assign(ctx.end() - static_cast<std::ptrdiff_t>(T), ctx.end());
+    gpt_.forward(b, DropoutContext{});
+    gpt_.download_logits(local_.data(), b.T - 1, 1);
+    if (gpt_.tp().size > 1) {  // the vocabulary is sharded: every rank gathers the whole row
+      tp_host_->all_gather(local_.data(), row_.data(), local_.size());
+    } else {
+      std::copy(local_.begin(), local_.end(), row_.begin());
+    }
+    return row_.data();
+  }
+
+  Gpt& gpt_;
+  Communicator* tp_host_;
+  std::unique_ptr<GptDecoder> dec_;
+  std::vector<float> row_, local_;
+  bool started_ = false;
+};
+
+}  // namespace
+
 std::vector<int32_t> sample_tokens(Model& model, Communicator* tp_host,
                                    const std::vector<int32_t>& prompt, const SampleOptions& opt) {
-  const int T = model.config().seq_len;
   const int V = model.config().vocab_size;
-  const int Vl = model.local_vocab();
+  auto* gpt = dynamic_cast<Gpt*>(&model);
+  if (gpt == nullptr) throw std::logic_error("sample_tokens: the model is not a GPT");
+  NextToken scores(*gpt, tp_host);
   std::vector<int32_t> ctx = prompt, out;
-  std::vector<float> local_row(static_cast<size_t>(Vl));
-  std::vector<float> full_row(static_cast<size_t>(model.padded_vocab()));
   std::vector<float> probs(static_cast<size_t>(V));
   std::vector<int32_t> order(static_cast<size_t>(V));
-  VocabArgmax argmax(model, 1);
-  Batch window;
-  window.B = 1;
-  const DropoutContext off;
   for (int i = 0; i < opt.max_tokens; ++i) {
-    window.T = std::min<int>(T, static_cast<int>(ctx.size()));
-    window.tokens.assign(ctx.end() - window.T, ctx.end());
-    model.forward(window, off);
+    const float* row = scores.next(ctx);
     int32_t next = 0;
     if (opt.temperature <= 0.0f) {
-      argmax.run(model, window.T - 1, 1, tp_host, &next);
+      next = static_cast<int32_t>(std::max_element(row, row + V) - row);  // the first maximum
     } else {
-      model.download_logits(local_row.data(), window.T - 1, 1);
-      const float* row = local_row.data();
-      if (model.tp().size > 1) {  // the vocabulary is sharded: every rank gathers the whole row
-        tp_host->all_gather(row, full_row.data(), static_cast<size_t>(Vl));
-        row = full_row.data();
-      }
       std::iota(order.begin(), order.end(), 0);
       int k = opt.top_k > 0 ? std::min(opt.top_k, V) : V;
       if (k < V)
