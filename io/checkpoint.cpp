@@ -31,6 +31,7 @@ using ckpt::Block;
 using ckpt::check_h5;
 using ckpt::H5Id;
 using ckpt::make_id;
+using ckpt::NewerFormatError;
 using ckpt::QuietHdf5;
 using ckpt::read_attr;
 using ckpt::read_string_attr;
@@ -50,8 +51,9 @@ void check_meta(const CheckpointMeta& meta, const std::string& ctx) {
     throw std::invalid_argument(ctx + "format version " + std::to_string(meta.format_version) +
                                 " requested; this polyhead writes version " +
                                 std::to_string(kCheckpointFormatVersion));
-  for (const std::string* s : {&meta.config_yaml, &meta.layout, &meta.model_summary,
-                               &meta.tokenizer, &meta.tokenizer_vocab, &meta.tokenizer_merges})
+  for (const std::string* s :
+       {&meta.config_yaml, &meta.layout, &meta.model_summary, &meta.tokenizer,
+        &meta.tokenizer_vocab, &meta.tokenizer_merges, &meta.best_eval})
     if (s->find('\0') != std::string::npos)
       throw std::invalid_argument(ctx + "a text attribute contains a NUL character");
 }
@@ -79,6 +81,7 @@ std::string meta_record(const CheckpointMeta& m) {
     add("tokenizer_vocab", m.tokenizer_vocab);
     add("tokenizer_merges", m.tokenizer_merges);
   }
+  if (m.format_version >= 5) add("best_eval", m.best_eval);
   return out;
 }
 
@@ -99,14 +102,9 @@ void write_meta(hid_t file, const CheckpointMeta& meta, const std::string& what)
   write_string_attr(file, "tokenizer", meta.tokenizer, what);
   write_string_attr(file, "tokenizer_vocab", meta.tokenizer_vocab, what);
   write_string_attr(file, "tokenizer_merges", meta.tokenizer_merges, what);
+  write_string_attr(file, "best_eval", meta.best_eval, what);
   write_attr(file, "meta_checksum", H5T_STD_U64LE, H5T_NATIVE_UINT64, &checksum, what);
 }
-
-// A checkpoint written by a newer polyhead. Every rank throws it alike, outside agree(), so
-// that find_resume_checkpoint can tell it from damage: the file is fine, this reader is old.
-struct NewerFormatError : InputError {
-  using InputError::InputError;
-};
 
 // Reads the root attributes of a file of format `version` (1 to kCheckpointFormatVersion) and,
 // from version 3 on, verifies their checksum.
@@ -132,6 +130,7 @@ CheckpointMeta read_meta(hid_t file, const std::string& path, int version) {
     m.tokenizer_vocab = read_string_attr(file, "tokenizer_vocab", path);
     m.tokenizer_merges = read_string_attr(file, "tokenizer_merges", path);
   }
+  if (m.format_version >= 5) m.best_eval = read_string_attr(file, "best_eval", path);
   const InputError edited("checkpoint " + path +
                           ": its attributes fail their checksum (the file was edited or is "
                           "corrupted)");
@@ -329,12 +328,14 @@ uint64_t checkpoint_meta_checksum(const CheckpointMeta& meta) {
   return sum;
 }
 
-std::string save_checkpoint(const std::string& dir, const CheckpointMeta& meta,
-                            const std::vector<TensorSlice>& tensors, MPI_Comm comm, int keep_last) {
+namespace {
+
+// Collective: writes dir/name atomically (through name.tmp) and returns its path.
+std::string save_file(const std::string& dir, const std::string& name, const CheckpointMeta& meta,
+                      const std::vector<TensorSlice>& tensors, MPI_Comm comm) {
   QuietHdf5 quiet;
   MpiCommunicator group(comm);
   const int rank = group.rank();
-  const std::string name = checkpoint_file_name(meta.step);
   const std::string path = (fs::path(dir.empty() ? "." : dir) / name).string();
   const std::string tmp = path + ".tmp";
   const std::string ctx = "cannot save checkpoint " + path + ": ";
@@ -385,10 +386,36 @@ std::string save_checkpoint(const std::string& dir, const CheckpointMeta& meta,
     remove_tmp();
     throw;
   }
+  return path;
+}
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& dir, const CheckpointMeta& meta,
+                            const std::vector<TensorSlice>& tensors, MPI_Comm comm, int keep_last) {
+  const std::string name = checkpoint_file_name(meta.step);
+  const std::string path = save_file(dir, name, meta, tensors, comm);
+  MpiCommunicator group(comm);
   agree(group, [&] {
-    if (rank == 0) ckpt::write_latest(dir, name, ctx);
+    if (group.rank() == 0) ckpt::write_latest(dir, name, "cannot save checkpoint " + path + ": ");
   });
-  if (rank == 0) ckpt::prune(dir, keep_last, name);
+  if (group.rank() == 0) ckpt::prune(dir, keep_last, name);
+  group.barrier();
+  return path;
+}
+
+std::string save_named_checkpoint(const std::string& dir, const std::string& name,
+                                  const CheckpointMeta& meta,
+                                  const std::vector<TensorSlice>& tensors, MPI_Comm comm) {
+  MpiCommunicator group(comm);
+  agree(group, [&] {
+    if (name.size() <= 3 || !name.ends_with(".h5") || name.find('/') != std::string::npos ||
+        name.starts_with("step_"))
+      throw std::invalid_argument("cannot save checkpoint " + name + " in " + dir +
+                                  ": the name must be a file name ending in .h5 and not "
+                                  "step_*");
+  });
+  const std::string path = save_file(dir, name, meta, tensors, comm);
   group.barrier();
   return path;
 }
@@ -507,6 +534,8 @@ std::string describe_checkpoint(const std::string& path, MPI_Comm comm) {
     o << " (vocab.json " << meta.tokenizer_vocab.size() << " bytes, merges.txt "
       << meta.tokenizer_merges.size() << " bytes)";
   if (meta.tokenizer == "tiktoken") o << " (rank file " << meta.tokenizer_vocab.size() << " bytes)";
+  o << "\nbest evaluation   " << (meta.best_eval.empty() ? "none" : meta.best_eval);
+  if (meta.format_version < 5) o << " (not stored before format version 5)";
   o << "\nmodel parameters  " << model << " (elements under /model)"
     << "\ntensors           " << rows.size() << " (" << total << " elements)\n";
   for (const Row& r : rows)
@@ -516,85 +545,6 @@ std::string describe_checkpoint(const std::string& path, MPI_Comm comm) {
   std::istringstream config(meta.config_yaml);
   for (std::string line; std::getline(config, line);) o << "  " << line << "\n";
   return o.str();
-}
-
-namespace {
-
-// Collective: "" when the checkpoint at path verifies, else why not (one line). A file of a
-// newer format is not damaged: its error propagates.
-std::string verify_problem(const std::string& path, MPI_Comm comm) {
-  try {
-    verify_checkpoint(path, comm);
-    return "";
-  } catch (const NewerFormatError&) {
-    throw;
-  } catch (const InputError& e) {
-    return e.what();
-  }
-}
-
-std::string join(const std::vector<std::string>& parts) {
-  std::string out;
-  for (const std::string& p : parts) out += (out.empty() ? "" : ", ") + p;
-  return out;
-}
-
-}  // namespace
-
-ResumePoint find_resume_checkpoint(const std::string& dir, MPI_Comm comm) {
-  MpiCommunicator group(comm);
-  const std::string pointer = (fs::path(dir) / "latest").string();
-  // Rank 0 reads the directory; the ranks then verify the candidates together.
-  std::string target, problem, listing;
-  int64_t missing = 0;  // no pointer: a fresh directory unless step files exist
-  agree(group, [&] {
-    if (group.rank() != 0) return;
-    try {
-      target = latest_checkpoint(dir);
-      missing = target.empty() ? 1 : 0;
-      if (missing) problem = "checkpoint pointer " + pointer + " is missing";
-    } catch (const InputError& e) {
-      problem = e.what();
-    }
-    if (target.ends_with(".tmp")) {
-      problem = "checkpoint pointer " + pointer + " names " + fs::path(target).filename().string() +
-                ", an unfinished save";
-      target.clear();
-    }
-    for (const auto& [step, path] : step_checkpoints(dir)) listing += path + '\0';
-  });
-  group.broadcast(&missing, 1, 0);
-  group.broadcast(target, 0);
-  group.broadcast(problem, 0);
-  group.broadcast(listing, 0);
-  std::vector<std::string> steps;
-  for (size_t start = 0, end; start < listing.size(); start = end + 1) {
-    end = listing.find('\0', start);
-    steps.push_back(listing.substr(start, end - start));
-  }
-
-  if (!target.empty()) {
-    const std::string why = verify_problem(target, comm);
-    if (why.empty()) return {target, ""};
-    problem = "checkpoint pointer " + pointer + " names " + fs::path(target).filename().string() +
-              ", which fails verification: " + why;
-  }
-  if (missing && steps.empty()) return {"", ""};  // nothing saved yet: a fresh run
-  std::vector<std::string> damaged;
-  for (const std::string& candidate : steps) {
-    if (candidate == target) continue;  // verified above
-    const std::string why = verify_problem(candidate, comm);
-    if (why.empty()) {
-      std::string note =
-          problem + "; resuming from " + candidate + ", the newest checkpoint that verifies";
-      if (!damaged.empty()) note += " (skipped, failing verification: " + join(damaged) + ")";
-      return {candidate, note};
-    }
-    damaged.push_back(fs::path(candidate).filename().string());
-  }
-  if (damaged.empty()) return {"", problem + "; " + dir + " holds no other checkpoint"};
-  return {"", problem + "; no checkpoint in " + dir +
-                  " verifies (failing verification: " + join(damaged) + ")"};
 }
 
 }  // namespace ph

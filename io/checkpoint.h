@@ -3,7 +3,8 @@
 // layout can load what any layout saved. The store is generic: the caller lists the tensors
 // (from its parameter table) and the block of each that this rank holds. The file format is
 // documented for h5py users in README.md ("Checkpoints"). The code: io/checkpoint.cpp (the
-// format: save, load, verify, describe; resume discovery), io/checkpoint_directory.cpp (file
+// format: save, load, verify, describe), io/checkpoint_resume.cpp (resume discovery),
+// io/checkpoint_directory.cpp (file
 // names, `latest`, the step files, atomic commit, pruning, space checks),
 // io/checkpoint_checksum.cpp, io/checkpoint_blocks.cpp (tensor lists and blocks) and
 // io/checkpoint_hdf5.cpp (HDF5 plumbing).
@@ -29,7 +30,7 @@ namespace ph {
 
 // The file format this code writes; it reads every version from 1 up to this one (README
 // "Versions").
-inline constexpr int kCheckpointFormatVersion = 4;
+inline constexpr int kCheckpointFormatVersion = 5;
 
 // One tensor of the checkpoint and the block of it this rank holds.
 struct TensorSlice {
@@ -61,6 +62,9 @@ struct CheckpointMeta {
   std::string tokenizer = "bytes";
   std::string tokenizer_vocab;
   std::string tokenizer_merges;
+  // The best evaluation so far (format 5; older files read as ""): a line the trainer writes
+  // and reads (trainer/best_eval.h), "" before the first evaluation. Opaque here.
+  std::string best_eval;
 };
 
 // "step_00000042.h5": the file name of the checkpoint of `step`.
@@ -101,6 +105,14 @@ std::string checkpoint_file_name(int64_t step);
 //     (every element must be written by exactly one rank; mark replicas writer=false)
 std::string save_checkpoint(const std::string& dir, const CheckpointMeta& meta,
                             const std::vector<TensorSlice>& tensors, MPI_Comm comm, int keep_last);
+
+// Writes dir/name (a file name ending in .h5, not step_*: e.g. "best.h5") the same way, atomically
+// through name.tmp, replacing an existing file only once the new one is complete; neither
+// dir/latest nor the step checkpoints are touched, and resume never picks it. Same errors as
+// save_checkpoint, and std::invalid_argument for a bad name.
+std::string save_named_checkpoint(const std::string& dir, const std::string& name,
+                                  const CheckpointMeta& meta,
+                                  const std::vector<TensorSlice>& tensors, MPI_Comm comm);
 
 // The checkpoint dir/latest points to, or "" when dir or dir/latest does not exist. Not
 // collective; the file is not opened. Errors (InputError):
@@ -152,8 +164,8 @@ ResumePoint find_resume_checkpoint(const std::string& dir, MPI_Comm comm);
 //     "the file has no attribute 'optimizer_steps'" (version 2 on requires it),
 //     "the file has no attribute 'meta_checksum'" (version 3 on requires it),
 //     "the file has no attribute 'tokenizer'" (version 4 on requires the three tokenizer
-//     attributes)
-//   checkpoint P has format version N; this polyhead reads versions up to 4 (use a newer
+//     attributes), "the file has no attribute 'best_eval'" (version 5 on requires it)
+//   checkpoint P has format version N; this polyhead reads versions up to 5 (use a newer
 //     polyhead)
 //   checkpoint P: its attributes fail their checksum (the file was edited or is corrupted)
 //     (version 3 on; also a file of version 1 or 2 that carries meta_checksum, which only
@@ -198,6 +210,8 @@ uint64_t checkpoint_checksum_term(uint64_t index, uint32_t bits);
 // and from format 4 on
 //   "tokenizer" NUL <tokenizer> NUL "tokenizer_vocab" NUL <vocab> NUL
 //   "tokenizer_merges" NUL <merges> NUL
+// and from format 5 on
+//   "best_eval" NUL <best_eval> NUL
 // with the integers in decimal (a '-' for negatives) and the strings as their UTF-8 bytes
 // (README "The checksum of the attributes").
 uint64_t checkpoint_meta_checksum(const CheckpointMeta& meta);

@@ -14,6 +14,12 @@
 
 namespace ph::ckpt {
 
+// A checkpoint written by a newer polyhead. Every rank throws it alike, outside agree(), so
+// that find_resume_checkpoint can tell it from damage: the file is fine, this reader is old.
+struct NewerFormatError : InputError {
+  using InputError::InputError;
+};
+
 // Silences HDF5's automatic error-stack printing while alive; our exceptions say it all.
 class QuietHdf5 {
  public:

@@ -308,6 +308,35 @@ std::optional<Issue> check_family_keys(const ModelConfig& m) {
   return std::nullopt;
 }
 
+// train.early_stopping, its metric and checkpoint.keep_best: the metric must be one the run's
+// evaluation reports, and following it needs validation data (and, to stop early, evaluations
+// before the end).
+std::optional<Issue> check_early_stopping(const Config& c) {
+  const TrainConfig& t = c.train;
+  const bool task = c.data.train.empty();
+  const std::string metric = name_of(t.early_stopping_metric);
+  if (t.early_stopping_metric == EvalMetric::kBleu && c.model.type != ModelType::kEncDec)
+    return Issue{"train.early_stopping_metric",
+                 {"model.type"},
+                 "bleu is an encdec model's metric (model.type is " + name_of(c.model.type) +
+                     "); use val_loss" + (task ? " or task_accuracy" : "")};
+  if (t.early_stopping_metric == EvalMetric::kTaskAccuracy && !task)
+    return Issue{"train.early_stopping_metric",
+                 {"data.train"},
+                 "task_accuracy is the synthetic task's metric (data.train is set); use val_loss" +
+                     std::string(c.model.type == ModelType::kEncDec ? " or bleu" : "")};
+  const char* user = t.early_stopping > 0 ? "train.early_stopping" : "checkpoint.keep_best";
+  if ((t.early_stopping > 0 || c.checkpoint.keep_best) && !task && c.data.val.empty())
+    return Issue{user,
+                 {"data.val"},
+                 std::string("needs validation data to follow ") + metric + " (data.val is empty)"};
+  if (t.early_stopping > 0 && t.eval_interval == 0)
+    return Issue{"train.early_stopping",
+                 {"train.eval_interval"},
+                 "needs evaluations during training; train.eval_interval is 0 (only at the end)"};
+  return std::nullopt;
+}
+
 // Rules that involve more than one key.
 std::optional<Issue> check_consistency(const Config& c) {
   const ModelConfig& m = c.model;
@@ -379,6 +408,7 @@ std::optional<Issue> check_consistency(const Config& c) {
                  "special token \"" + printable(specials[0].second) +
                      "\" needs a BPE tokenizer (data.tokenizer); the byte-level tokenizer has "
                      "none"};
+  if (auto issue = check_early_stopping(c)) return issue;
   if (c.sample.top_k > m.vocab_size)
     return Issue{"sample.top_k",
                  {"model.vocab_size"},

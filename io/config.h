@@ -27,6 +27,8 @@ enum class ShareEmbeddings { kNone, kTgtOut, kAll };
 enum class NanPolicy { kSkip, kStop };
 enum class Schedule { kCosine, kLinear, kConstant, kInverseSqrt, kNoam };
 enum class Task { kAddition, kTranslation };
+// The evaluation metric that early stopping and checkpoint.keep_best follow.
+enum class EvalMetric { kValLoss, kBleu, kTaskAccuracy };
 enum class DeviceChoice { kCpu, kCuda, kAuto };
 enum class Precision { kFp32, kBf16 };
 
@@ -64,6 +66,10 @@ struct EnumNames<Schedule> {
 template <>
 struct EnumNames<Task> {
   static constexpr std::array<std::string_view, 2> names{"addition", "translation"};
+};
+template <>
+struct EnumNames<EvalMetric> {
+  static constexpr std::array<std::string_view, 3> names{"val_loss", "bleu", "task_accuracy"};
 };
 template <>
 struct EnumNames<DeviceChoice> {
@@ -126,6 +132,8 @@ struct TrainConfig {
   float label_smoothing = 0.0f;             // of the training loss (Marian's definition)
   int eval_interval = 100;                  // steps between evaluations; 0 only at the end
   int eval_batches = 8;                     // micro-batches per evaluation
+  int early_stopping = 0;  // stop after N evaluations without improvement; 0: never
+  EvalMetric early_stopping_metric = EvalMetric::kValLoss;  // also checkpoint.keep_best's
   bool operator==(const TrainConfig&) const = default;
 };
 
@@ -172,6 +180,7 @@ std::vector<std::pair<std::string, std::string>> special_tokens(const DataConfig
 struct CheckpointConfig {
   int interval = 0;             // steps between checkpoints; 0: only at the end
   int keep_last = 3;            // keep the newest N step checkpoints
+  bool keep_best = false;       // also keep best.h5: the best evaluation so far
   std::string resume = "auto";  // auto | none | PATH
   bool operator==(const CheckpointConfig&) const = default;
 };

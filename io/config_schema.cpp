@@ -152,6 +152,15 @@ std::vector<Option> option_table(Config& c) {
        .field = &t.eval_batches,
        .limits = at_least(1),
        .help = "micro-batches per evaluation"},
+      {.key = "train.early_stopping",
+       .field = &t.early_stopping,
+       .limits = at_least(0),
+       .help = "stop after this many evaluations in a row without improvement of "
+               "train.early_stopping_metric (Marian's --early-stopping); 0: never"},
+      {.key = "train.early_stopping_metric",
+       .field = enum_ref(&t.early_stopping_metric),
+       .help = "the metric early stopping and checkpoint.keep_best follow: val_loss (lower is "
+               "better), bleu (encdec), task_accuracy (synthetic task; higher is better)"},
       {.key = "optim.lr",
        .field = &o.lr,
        .limits = positive(),
@@ -242,6 +251,10 @@ std::vector<Option> option_table(Config& c) {
        .field = &c.checkpoint.keep_last,
        .limits = at_least(1),
        .help = "number of newest step checkpoints kept"},
+      {.key = "checkpoint.keep_best",
+       .field = &c.checkpoint.keep_best,
+       .help = "also keep checkpoints/best.h5, saved at each evaluation that improves "
+               "train.early_stopping_metric"},
       {.key = "checkpoint.resume",
        .field = &c.checkpoint.resume,
        .non_empty = true,

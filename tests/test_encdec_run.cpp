@@ -133,6 +133,26 @@ TEST(EncDecRun, ResumeContinuesTheSameCurve) {
   EXPECT_EQ(whole_records, records(read_file(tmp / "parts/metrics.jsonl")));
 }
 
+// BLEU is a metric to follow: best.h5 is the checkpoint of the best BLEU, and says so.
+TEST(EncDecRun, KeepBestFollowsBleu) {
+  TempDir tmp;
+  const std::string run = tmp / "run";
+  const testing::RunResult r = run_command(
+      kBin + " train " + kConfigs + "encdec-tiny.yaml " +
+      quick(run,
+            "train.max_steps=8 train.early_stopping_metric=bleu checkpoint.keep_best=true "
+            "train.early_stopping=5"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_GE(
+      count_occurrences(r.output, "saved best checkpoint " + run + "/checkpoints/best.h5 (bleu "),
+      1)
+      << r.output;
+  const testing::RunResult inspect = run_command(kBin + " inspect " + run + "/checkpoints/best.h5");
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_NE(inspect.output.find("best evaluation   metric=bleu value="), std::string::npos)
+      << inspect.output;
+}
+
 TEST(EncDecRun, BadInput) {
   TempDir tmp;
   const std::string cfg = kConfigs + "encdec-tiny.yaml ";

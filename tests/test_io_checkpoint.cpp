@@ -163,6 +163,7 @@ CheckpointMeta sample_meta(int64_t step) {
   m.tokenizer = "bpe";
   m.tokenizer_vocab = "{\"!\": 0, \"\\u0120t\": 256, \"Ġé\": 257}";
   m.tokenizer_merges = "#version: 0.2\nĠ t\n";
+  m.best_eval = "metric=val_loss value=1.25 step=4 stale=1";
   return m;
 }
 
@@ -356,6 +357,35 @@ TEST_F(CheckpointTest, RoundTripIsBitExactAcrossShardings) {
   verify_checkpoint(path, MPI_COMM_WORLD);
 }
 
+// best.h5 and the like: written atomically beside the step checkpoints, never named by
+// `latest`, never pruned, never resumed from; the step save does not touch it.
+TEST_F(CheckpointTest, ANamedCheckpointStandsApartFromTheStepCheckpoints) {
+  const std::string step3 = save_standard(3);
+  Local a = part_of(wte_, 0);
+  CheckpointMeta m = sample_meta(5);
+  const std::string best =
+      save_named_checkpoint(dir_, "best.h5", m, {slice_of(wte_, a)}, MPI_COMM_WORLD);
+  EXPECT_EQ(best, (fs::path(dir_) / "best.h5").string());
+  EXPECT_EQ(latest_checkpoint(dir_), step3);
+  EXPECT_EQ(step_checkpoints(dir_).size(), 1u);
+  EXPECT_EQ(read_checkpoint_meta(best, MPI_COMM_WORLD).step, 5);
+  // Saving again replaces it; pruning the step checkpoints (keep_last 1) leaves it alone.
+  m.step = 6;
+  save_named_checkpoint(dir_, "best.h5", m, {slice_of(wte_, a)}, MPI_COMM_WORLD);
+  save_standard(7, 1);
+  EXPECT_EQ(files(), (std::vector<std::string>{"best.h5", "latest", "step_00000007.h5"}));
+  EXPECT_EQ(read_checkpoint_meta(best, MPI_COMM_WORLD).step, 6);
+  verify_checkpoint(best, MPI_COMM_WORLD);
+  EXPECT_EQ(find_resume_checkpoint(dir_, MPI_COMM_WORLD).path,
+            (fs::path(dir_) / "step_00000007.h5").string());
+  for (const std::string bad : {"step_00000009.h5", "best", "sub/best.h5", ".h5"})
+    expect_error<std::invalid_argument>(
+        [&] { save_named_checkpoint(dir_, bad, m, {slice_of(wte_, a)}, MPI_COMM_WORLD); },
+        {"cannot save checkpoint " + bad + " in " + dir_ +
+         ": the name must be a file name ending in .h5 and not step_*"});
+  EXPECT_EQ(files(), (std::vector<std::string>{"best.h5", "latest", "step_00000007.h5"}));
+}
+
 TEST_F(CheckpointTest, MetaRoundTrips) {
   CheckpointMeta m = sample_meta(7);
   m.config_yaml.clear();
@@ -372,6 +402,7 @@ TEST_F(CheckpointTest, MetaRoundTrips) {
   EXPECT_EQ(r.config_yaml, m.config_yaml);
   EXPECT_EQ(r.layout, m.layout);
   EXPECT_EQ(r.model_summary, m.model_summary);
+  EXPECT_EQ(r.best_eval, m.best_eval);
 }
 
 TEST_F(CheckpointTest, EmptyTextAndNoTensorsRoundTrip) {
@@ -719,10 +750,10 @@ TEST_F(CheckpointTest, GarbageMissingAndForeignFiles) {
 
 TEST_F(CheckpointTest, NewerFormatVersionIsRefused) {
   const std::string path = save_standard(3);
-  on_root([&] { edit_root(path, [](hid_t f) { set_root_int(f, "format_version", 5); }); });
+  on_root([&] { edit_root(path, [](hid_t f) { set_root_int(f, "format_version", 6); }); });
   const std::vector<std::string> msg = {"checkpoint " + path +
-                                        " has format version 5; this polyhead reads versions up "
-                                        "to 4 (use a newer polyhead)"};
+                                        " has format version 6; this polyhead reads versions up "
+                                        "to 5 (use a newer polyhead)"};
   expect_error<InputError>([&] { read_checkpoint_meta(path, MPI_COMM_WORLD); }, msg);
   expect_error<InputError>([&] { expect_standard(path); }, msg);
   expect_error<InputError>([&] { describe_checkpoint(path, MPI_COMM_WORLD); }, msg);
@@ -730,14 +761,14 @@ TEST_F(CheckpointTest, NewerFormatVersionIsRefused) {
 }
 
 TEST_F(CheckpointTest, OptimizerStepsRoundTrip) {
-  EXPECT_EQ(kCheckpointFormatVersion, 4);
+  EXPECT_EQ(kCheckpointFormatVersion, 5);
   Local a = part_of(wte_, 0);
   for (const int64_t optimizer_steps : {int64_t{0}, int64_t{4}, int64_t{9}}) {
     CheckpointMeta m = sample_meta(9);
     m.optimizer_steps = optimizer_steps;
     const std::string path = save_checkpoint(dir_, m, {slice_of(wte_, a)}, MPI_COMM_WORLD, 0);
     const CheckpointMeta r = read_checkpoint_meta(path, MPI_COMM_WORLD);
-    EXPECT_EQ(r.format_version, 4);
+    EXPECT_EQ(r.format_version, 5);
     EXPECT_EQ(r.step, 9);
     EXPECT_EQ(r.optimizer_steps, optimizer_steps);
   }
@@ -873,7 +904,8 @@ TEST_F(CheckpointTest, DescribeListsTensorsStepAndConfig) {
   for (const std::string& part :
        {std::string("step              42\n"), std::string("optimizer steps   21\n"),
         std::string("consumed samples  9223372036854775813"),
-        std::string("seed              18446744073709551615"), std::string("format version    4\n"),
+        std::string("seed              18446744073709551615"), std::string("format version    5\n"),
+        std::string("best evaluation   metric=val_loss value=1.25 step=4 stale=1\n"),
         std::string("tokenizer         bpe (vocab.json 37 bytes, merges.txt 19 bytes)\n"),
         std::string("layout            dp=1 tp=1"), std::string("gpt L=2 d=128 H=4 V=256 T=64"),
         std::string("/model/wte"), std::string("[7, 5]"), std::string("/optim/m/wte"),
@@ -920,7 +952,8 @@ with h5py.File(sys.argv[1], 'r') as f:
     w = f['/model/wte']
     assert w.shape == (7, 5) and w.dtype == np.float32, (w.shape, w.dtype)
     assert f['/model/scale'].shape == ()
-    assert int(f.attrs['step']) == 42 and int(f.attrs['format_version']) == 4
+    assert int(f.attrs['step']) == 42 and int(f.attrs['format_version']) == 5
+    assert f.attrs['best_eval'] == 'metric=val_loss value=1.25 step=4 stale=1', f.attrs['best_eval']
     assert f.attrs['tokenizer'] == 'bpe' and f.attrs['tokenizer_merges'].startswith('#version')
     assert int(f.attrs['optimizer_steps']) == 21, f.attrs['optimizer_steps']
     assert f.attrs['layout'].startswith('dp=1 tp=1'), f.attrs['layout']
@@ -961,6 +994,16 @@ with h5py.File(sys.argv[1], 'r+') as f:
 // ---------------------------------------------------------------------------------------
 // The checksum of the attributes (format 3 on)
 
+// The documented checksum of a record given as (attribute name, value text) pairs.
+uint64_t record_checksum(const std::vector<std::pair<std::string, std::string>>& entries) {
+  std::string record;
+  for (const auto& [name, value] : entries) record += name + '\0' + value + '\0';
+  uint64_t sum = 0;
+  for (size_t j = 0; j < record.size(); ++j)
+    sum += checkpoint_checksum_term(j, static_cast<unsigned char>(record[j]));
+  return sum;
+}
+
 TEST(CheckpointMetaChecksum, Version4AddsTheTokenizerToTheRecord) {
   CheckpointMeta m;
   m.format_version = 4;
@@ -968,23 +1011,17 @@ TEST(CheckpointMetaChecksum, Version4AddsTheTokenizerToTheRecord) {
   m.tokenizer = "bpe";
   m.tokenizer_vocab = "{}";
   m.tokenizer_merges = "a b";
-  std::string record;
-  for (const auto& [name, value] :
-       std::vector<std::pair<std::string, std::string>>{{"format_version", "4"},
-                                                        {"step", "1"},
-                                                        {"optimizer_steps", "0"},
-                                                        {"consumed_samples", "0"},
-                                                        {"seed", "0"},
-                                                        {"config", ""},
-                                                        {"layout", ""},
-                                                        {"model", ""},
-                                                        {"tokenizer", "bpe"},
-                                                        {"tokenizer_vocab", "{}"},
-                                                        {"tokenizer_merges", "a b"}})
-    record += name + '\0' + value + '\0';
-  uint64_t want = 0;
-  for (size_t j = 0; j < record.size(); ++j)
-    want += checkpoint_checksum_term(j, static_cast<unsigned char>(record[j]));
+  const uint64_t want = record_checksum({{"format_version", "4"},
+                                         {"step", "1"},
+                                         {"optimizer_steps", "0"},
+                                         {"consumed_samples", "0"},
+                                         {"seed", "0"},
+                                         {"config", ""},
+                                         {"layout", ""},
+                                         {"model", ""},
+                                         {"tokenizer", "bpe"},
+                                         {"tokenizer_vocab", "{}"},
+                                         {"tokenizer_merges", "a b"}});
   EXPECT_EQ(checkpoint_meta_checksum(m), want);
   CheckpointMeta other = m;
   other.tokenizer_merges = "a c";
@@ -993,6 +1030,34 @@ TEST(CheckpointMetaChecksum, Version4AddsTheTokenizerToTheRecord) {
   other.format_version = 3;  // the version-3 record has no tokenizer entries
   m.tokenizer = m.tokenizer_vocab = m.tokenizer_merges = "changed";
   m.format_version = 3;
+  EXPECT_EQ(checkpoint_meta_checksum(other), checkpoint_meta_checksum(m));
+}
+
+TEST(CheckpointMetaChecksum, Version5AddsTheBestEvaluationToTheRecord) {
+  CheckpointMeta m;
+  m.format_version = 5;
+  m.step = 2;
+  m.tokenizer = "bytes";
+  m.best_eval = "metric=bleu value=12.5 step=2 stale=0";
+  const uint64_t want = record_checksum({{"format_version", "5"},
+                                         {"step", "2"},
+                                         {"optimizer_steps", "0"},
+                                         {"consumed_samples", "0"},
+                                         {"seed", "0"},
+                                         {"config", ""},
+                                         {"layout", ""},
+                                         {"model", ""},
+                                         {"tokenizer", "bytes"},
+                                         {"tokenizer_vocab", ""},
+                                         {"tokenizer_merges", ""},
+                                         {"best_eval", "metric=bleu value=12.5 step=2 stale=0"}});
+  EXPECT_EQ(checkpoint_meta_checksum(m), want);
+  CheckpointMeta other = m;
+  other.best_eval = "metric=bleu value=12.5 step=2 stale=1";
+  EXPECT_NE(checkpoint_meta_checksum(other), want);
+  // The version-4 record has no best_eval entry.
+  other.format_version = m.format_version = 4;
+  m.best_eval = "changed";
   EXPECT_EQ(checkpoint_meta_checksum(other), checkpoint_meta_checksum(m));
 }
 
@@ -1383,10 +1448,13 @@ TEST_F(ResumeTest, EverythingDamagedGivesNoPathAndANote) {
 TEST_F(ResumeTest, ANewerFormatIsRefusedNotSkipped) {
   save_standard(1);
   save_standard(2);
-  on_root([&] { edit_root(step_path(2), [](hid_t f) { set_root_int(f, "format_version", 5); }); });
-  const std::vector<std::string> msg = {"checkpoint " + step_path(2) +
-                                        " has format version 5; this polyhead reads versions up "
-                                        "to 4 (use a newer polyhead)"};
+  const int newer = kCheckpointFormatVersion + 1;
+  on_root(
+      [&] { edit_root(step_path(2), [&](hid_t f) { set_root_int(f, "format_version", newer); }); });
+  const std::vector<std::string> msg = {
+      "checkpoint " + step_path(2) + " has format version " + std::to_string(newer) +
+      "; this polyhead reads versions up to " + std::to_string(kCheckpointFormatVersion) +
+      " (use a newer polyhead)"};
   expect_error<InputError>([&] { find_resume_checkpoint(dir_, MPI_COMM_WORLD); }, msg);
   remove_latest();
   expect_error<InputError>([&] { find_resume_checkpoint(dir_, MPI_COMM_WORLD); }, msg);

@@ -354,6 +354,24 @@ void expect_layout_refused(int world, const std::string& extra,
   EXPECT_FALSE(fs::exists(tmp / "run")) << what << ": work was done before the layout check";
 }
 
+// Early stopping decides on global values, so every rank stops at the same step: the one the
+// single-rank run stops at (task_accuracy stays 0 for the first steps: a plateau).
+TEST(LayoutInvariance, EarlyStoppingStopsAtTheSameStepOnEveryLayout) {
+  const std::string extra =
+      "train.max_steps=40 train.eval_interval=2 train.eval_batches=2 train.early_stopping=2 "
+      "train.early_stopping_metric=task_accuracy checkpoint.keep_best=true";
+  const std::string want =
+      "early stopping at step 6: task_accuracy has not improved for 2 evaluations (best 0 at "
+      "step 2)";
+  for (const Layout& l : {k11, k21, k12}) {
+    const TrainedRun& run = cached_run(l, extra);
+    ASSERT_NO_FATAL_FAILURE(expect_trained(run, l, "early stopping " + l.name()));
+    EXPECT_EQ(count_occurrences(run.result.output, want), 1) << l.name() << run.result.output;
+    EXPECT_EQ(run.records.size(), 6u) << l.name();
+    EXPECT_TRUE(fs::exists(run.dir + "/checkpoints/best.h5")) << l.name();
+  }
+}
+
 TEST(LayoutErrors, WorldNotDivisibleByTp) {
   expect_layout_refused(3, "parallel.tp=2",
                         {"parallel.tp=2 does not divide the world size 3", "choose tp in {1, 3}"});

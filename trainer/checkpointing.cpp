@@ -93,7 +93,8 @@ std::string model_summary(const ModelConfig& m) {
 
 std::string save_training_checkpoint(const std::string& dir, const Config& cfg,
                                      const Tokenizer& tokenizer, Model& model, AdamW* opt,
-                                     const TrainState& st, const ProcessGrid& grid) {
+                                     const TrainState& st, const ProcessGrid& grid,
+                                     const std::string& name) {
   CheckpointMeta meta;
   meta.step = st.step;
   meta.optimizer_steps = st.optimizer_steps;
@@ -106,11 +107,13 @@ std::string save_training_checkpoint(const std::string& dir, const Config& cfg,
   meta.tokenizer = tokenizer.kind();
   meta.tokenizer_vocab = tokenizer.vocab_text();
   meta.tokenizer_merges = tokenizer.merges_text();
+  meta.best_eval = st.best_eval;
   HostState h = download_state(model, opt, grid);
   // Collective I/O (MPI-IO under HDF5): a rank that never arrives ends the job at the deadline.
   const Deadline deadline("writing checkpoint", "", 0, "world", grid.world);
-  return save_checkpoint(dir, meta, all_slices(model, h, opt != nullptr, grid), MPI_COMM_WORLD,
-                         cfg.checkpoint.keep_last);
+  const std::vector<TensorSlice> tensors = all_slices(model, h, opt != nullptr, grid);
+  if (!name.empty()) return save_named_checkpoint(dir, name, meta, tensors, MPI_COMM_WORLD);
+  return save_checkpoint(dir, meta, tensors, MPI_COMM_WORLD, cfg.checkpoint.keep_last);
 }
 
 CheckpointMeta check_checkpoint_matches(const std::string& path, const Config& cfg) {
@@ -165,6 +168,7 @@ TrainState load_training_checkpoint(const std::string& path, const Config& cfg, 
   st.step = meta.step;
   st.optimizer_steps = meta.optimizer_steps;
   st.consumed_samples = meta.consumed_samples;
+  st.best_eval = meta.best_eval;
   return st;
 }
 

@@ -18,6 +18,7 @@ struct TrainState {
   int64_t step = 0;               // optimizer steps done
   int64_t optimizer_steps = 0;    // AdamW updates applied (steps skipped on NaN do not count)
   uint64_t consumed_samples = 0;  // global data position
+  std::string best_eval;          // the best evaluation so far (trainer/best_eval.h), or ""
 };
 
 // "gpt L=.. d=.. H=.. f=.. V=.. T=.. pos=.. norm=.. act=.. tie=.. bias=.. embed_scale=..", or
@@ -27,10 +28,13 @@ struct TrainState {
 std::string model_summary(const ModelConfig& m);
 
 // Saves model (and optimizer moments when opt is non-null; ZeRO shards are gathered) and the
-// run's tokenizer under dir; returns the path.
+// run's tokenizer under dir; returns the path. name "": the step checkpoint (dir/latest
+// updated, old ones pruned by checkpoint.keep_last); else dir/name (e.g. "best.h5"), written
+// alone (io/checkpoint.h save_named_checkpoint).
 std::string save_training_checkpoint(const std::string& dir, const Config& cfg,
                                      const Tokenizer& tokenizer, Model& model, AdamW* opt,
-                                     const TrainState& st, const ProcessGrid& grid);
+                                     const TrainState& st, const ProcessGrid& grid,
+                                     const std::string& name = "");
 
 // The tokenizer a checkpoint stores (byte-level for files before format 4).
 Tokenizer checkpoint_tokenizer(const CheckpointMeta& meta, const std::string& path);

@@ -9,6 +9,7 @@
 #include "parallel/deadline.h"
 #include "parallel/grid.h"
 #include "parallel/runtime.h"
+#include "trainer/best_eval.h"
 #include "trainer/checkpointing.h"
 #include "trainer/compute.h"
 #include "trainer/data_source.h"
@@ -37,6 +38,10 @@ class Training {
   void report_nonfinite(const StepResult& r) const;
   // Logs, evaluates, saves and honours signals after a step; false: stop.
   bool after_step(const StepResult& r);
+  // After an evaluation: follows the best value (best.h5 under checkpoint.keep_best); true when
+  // train.early_stopping says stop.
+  bool follow_best();
+  void resume_best();
   std::string evaluate();
   std::string evaluate_translation(const EvalResult& loss);
   Translator& translator();
@@ -58,6 +63,9 @@ class Training {
   std::unique_ptr<TrainingLog> log_;
   std::unique_ptr<Translator> translator_;  // encoder-decoder: made at the first use
   TrainState st_;
+  BestEval best_{cfg_.train.early_stopping_metric};
+  EvalValues last_eval_ = no_eval_values();
+  bool stopped_early_ = false;  // a resumed run that had already stopped early trains no more
   int64_t first_step_ = 0;
   TrainSummary summary_;
 };
@@ -144,6 +152,7 @@ Training::Training(const Config& cfg)
     if (st_.step >= cfg.train.max_steps)
       std::printf("checkpoint is already at train.max_steps = %d; nothing to train\n",
                   cfg.train.max_steps);
+    resume_best();
   }
   agree(world, [&] {
     if (grid_.rank == 0) {
@@ -157,8 +166,25 @@ Training::Training(const Config& cfg)
   print_run();
 }
 
+void Training::resume_best() {
+  std::string note;
+  best_ = BestEval::from_text(st_.best_eval, cfg_.train.early_stopping_metric, resume_from_, &note);
+  if (!note.empty()) std::printf("%s\n", note.c_str());
+  st_.best_eval = best_.text();
+  const int patience = cfg_.train.early_stopping;
+  if (patience > 0 && best_.stale() >= patience && st_.step < cfg_.train.max_steps) {
+    std::printf(
+        "the run stopped early at step %lld: %s has not improved for %d evaluations (best %.6g "
+        "at step %lld); nothing to train (raise train.early_stopping to go on)\n",
+        static_cast<long long>(st_.step), name_of(best_.metric()).c_str(), best_.stale(),
+        best_.value(), static_cast<long long>(best_.step()));
+    stopped_early_ = true;
+    summary_.stopped_early = true;
+  }
+}
+
 TrainSummary Training::run(const StepObserver& observe) {
-  while (st_.step < cfg_.train.max_steps) {
+  while (st_.step < cfg_.train.max_steps && !stopped_early_) {
     set_deadline_step(st_.step + 1);
     const StepResult r =
         step_->run(*data_.train, st_.step, st_.consumed_samples, st_.optimizer_steps);
@@ -204,10 +230,12 @@ bool Training::after_step(const StepResult& r) {
   const bool last = st_.step == cfg_.train.max_steps;
   const int eval_every = cfg_.train.eval_interval;
   const bool eval_now = eval_every > 0 ? (st_.step % eval_every == 0 || last) : last;
+  bool evaluated = false;
   try {
     if (st_.step % cfg_.log.interval == 0 || last || eval_now || st_.step == first_step_ + 1) {
       log_->print(st_.step, r);
-      log_->record(st_.consumed_samples, eval_now && data_.val ? evaluate() : std::string());
+      evaluated = eval_now && data_.val;
+      log_->record(st_.consumed_samples, evaluated ? evaluate() : std::string());
     }
   } catch (const IoError& e) {
     // A write of the run failed (a full disk): keep what can be kept, then stop with exit 1.
@@ -221,8 +249,9 @@ bool Training::after_step(const StepResult& r) {
     }
     throw IoError(e.what() + kept);
   }
+  const bool stop_early = evaluated && follow_best();
   const int every = cfg_.checkpoint.interval;
-  const bool save_now = (every > 0 && st_.step % every == 0) || last;
+  const bool save_now = (every > 0 && st_.step % every == 0) || last || stop_early;
   const int sig = agreed_stop_signal(*grid_.world_comm);
   if (save_now || sig) {
     summary_.last_checkpoint =
@@ -235,7 +264,33 @@ bool Training::after_step(const StepResult& r) {
     summary_.interrupted = true;
     return false;
   }
+  if (stop_early) {
+    std::printf(
+        "early stopping at step %lld: %s has not improved for %d evaluations (best %.6g at step "
+        "%lld)\n",
+        static_cast<long long>(st_.step), name_of(best_.metric()).c_str(), best_.stale(),
+        best_.value(), static_cast<long long>(best_.step()));
+    summary_.stopped_early = true;
+    return false;
+  }
   return true;
+}
+
+bool Training::follow_best() {
+  const double value = last_eval_.of(best_.metric());
+  const bool improved = best_.update(value, st_.step);
+  st_.best_eval = best_.text();
+  summary_.best_value = best_.value();
+  summary_.best_step = best_.step();
+  if (improved && cfg_.checkpoint.keep_best) {
+    summary_.best_checkpoint =
+        save_training_checkpoint(cfg_.run.dir + "/checkpoints", cfg_, tokenizer_, *model_,
+                                 opt_.get(), st_, grid_, "best.h5");
+    std::printf("saved best checkpoint %s (%s %.6g)\n", summary_.best_checkpoint.c_str(),
+                name_of(best_.metric()).c_str(), value);
+  }
+  const int patience = cfg_.train.early_stopping;
+  return patience > 0 && best_.stale() >= patience && st_.step < cfg_.train.max_steps;
 }
 
 // Evaluates on the validation data and returns the JSON fields of the metrics record.
@@ -243,6 +298,8 @@ std::string Training::evaluate() {
   const EvalResult r = evaluator_->run(*model_, *data_.val, data_.task ? &*data_.task : nullptr,
                                        cfg_.train.eval_batches, grid_);
   summary_.final_val_loss = r.loss;
+  last_eval_ = no_eval_values();
+  last_eval_.val_loss = r.loss;
   if (data_.val->pairs()) return evaluate_translation(r);
   std::string json = ", \"val_loss\": " + TrainingLog::json_number(r.loss, "%.6f");
   if (!r.has_task) {
@@ -250,6 +307,7 @@ std::string Training::evaluate() {
     return json;
   }
   summary_.task_accuracy = r.task_accuracy();
+  last_eval_.task_accuracy = r.task_accuracy();
   std::printf(
       "eval step %lld | val loss %.4f | task accuracy %.2f%% (%lld/%lld held-out problems)\n",
       static_cast<long long>(st_.step), r.loss, 100.0 * r.task_accuracy(),
@@ -278,6 +336,7 @@ std::string Training::evaluate_translation(const EvalResult& loss) {
       static_cast<int64_t>(cfg_.train.eval_batches) * static_cast<int64_t>(cfg_.train.micro_batch);
   const DecodeScore d = score_decoding(translator(), *data_.val->pairs(), greedy, pairs,
                                        cfg_.train.micro_batch, grid_);
+  last_eval_.bleu = d.bleu.score;
   std::string json = ", \"val_loss\": " + TrainingLog::json_number(loss.loss, "%.6f") +
                      ", \"bleu\": " + TrainingLog::json_number(d.bleu.score, "%.4f");
   std::string line = "eval step " + std::to_string(st_.step) + " | val loss " +
@@ -286,6 +345,7 @@ std::string Training::evaluate_translation(const EvalResult& loss) {
                      TrainingLog::json_number(d.bleu.score, "%.2f");
   if (data_.translation) {
     summary_.task_accuracy = d.exact_match();
+    last_eval_.task_accuracy = d.exact_match();
     json += ", \"task_accuracy\": " + TrainingLog::json_number(d.exact_match(), "%.6f");
     line += " | exact match " + TrainingLog::json_number(100.0 * d.exact_match(), "%.2f") + "% (" +
             std::to_string(d.exact) + "/" + std::to_string(d.total) + " held-out pairs, greedy)";

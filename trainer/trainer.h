@@ -17,6 +17,10 @@ struct TrainSummary {
   double final_val_loss = 0.0;
   double task_accuracy = -1.0;  // -1 when there is no task metric
   std::string last_checkpoint;
+  bool stopped_early = false;   // by train.early_stopping (now, or in the run resumed)
+  double best_value = 0.0;      // of train.early_stopping_metric, when best_step > 0
+  int64_t best_step = 0;        // of the best evaluation of this run; 0: none yet
+  std::string best_checkpoint;  // best.h5 when checkpoint.keep_best saved one in this run
 };
 
 // Called on every rank after each step (1-based step number) with its result.
