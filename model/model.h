@@ -50,6 +50,7 @@ class Model {
   const ModelConfig& config() const { return cfg_; }
   const ParamTable& table() const { return core_.table(); }
   const TpGroup& tp() const { return core_.tp(); }
+  int max_batch() const { return setup_.max_batch; }  // the largest micro-batch of a forward
 
   // The parameter and gradient arenas (device), arena_capacity() elements each: the parameters
   // in table order, then zero padding.

@@ -4,10 +4,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
 
+#include "io/json_string.h"
 #include "test_util.h"
 #include "trainer/compute.h"
 
@@ -149,6 +151,81 @@ TEST(Cli, TrainEvalSampleInspectAndRefuseDamagedCheckpoints) {
   expect_bad_input("train " + cfg + " checkpoint.resume=none", "already holds checkpoints");
   EXPECT_EQ(good, read_file(ckpt));
   EXPECT_EQ(read_file(tmp / "run/checkpoints/latest"), "step_00000004.h5\n");
+}
+
+TEST(Cli, SamplePromptsBadInput) {
+  TempDir tmp;
+  const std::string ck = " --checkpoint " + tmp / "absent.h5";  // never read: the checks come first
+  write_file(tmp / "empty.txt", "");
+  write_file(tmp / "hole.txt", "12+34=\n\n7+8=\n");
+  expect_bad_input("sample" + ck + " --prompt 1+2= --prompts " + tmp / "hole.txt",
+                   "sample: give either --prompt TEXT or --prompts FILE, not both");
+  expect_bad_input("sample" + ck + " --prompts " + tmp / "hole.txt" + " --batch 0",
+                   "sample: --batch expects an integer in [1, 4096], got '0'");
+  expect_bad_input("sample" + ck + " --prompts " + tmp / "hole.txt" + " --batch some",
+                   "sample: --batch expects an integer in [1, 4096], got 'some'");
+  expect_bad_input(
+      "sample" + ck + " --prompts " + tmp / "nope.txt",
+      "sample: cannot open --prompts '" + tmp / "nope.txt" + "': No such file or directory");
+  expect_bad_input("sample" + ck + " --prompts " + tmp / "empty.txt",
+                   "sample: --prompts '" + tmp / "empty.txt" + "' holds no prompt (one per line)");
+  expect_bad_input("sample" + ck + " --prompts - < /dev/null",
+                   "sample: --prompts standard input holds no prompt (one per line)");
+  expect_bad_input(
+      "sample" + ck + " --prompts " + tmp / "hole.txt",
+      "sample: line 2 of --prompts '" + tmp / "hole.txt" + "' is empty (one prompt per line)");
+}
+
+// `polyhead sample ARGS` on the checkpoint; fails the test unless it exits 0.
+std::string sample_output(const std::string& ckpt, const std::string& args) {
+  const testing::RunResult r = run_command(kBin + " sample --checkpoint " + ckpt + " " + args);
+  EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
+  return r.output;
+}
+
+// What --prompts prints for a prompt given what --prompt prints for it.
+std::string json_line(const std::string& prompt, const std::string& single_output) {
+  EXPECT_EQ(single_output.rfind(prompt, 0), 0u) << single_output;
+  EXPECT_EQ(single_output.back(), '\n');
+  const std::string completion =
+      single_output.substr(prompt.size(), single_output.size() - prompt.size() - 1);
+  return "{\"prompt\": " + json_string(prompt) + ", \"completion\": " + json_string(completion) +
+         "}\n";
+}
+
+TEST(Cli, SamplePromptsPrintsJsonLinesInInputOrder) {
+  TempDir tmp;
+  auto r = run_command(kBin + " train " + quick_config(tmp));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string ckpt = tmp / "run/checkpoints/step_00000004.h5";
+  // Different lengths, a quote and a backslash, a CRLF line end; 20 tokens slide past seq_len 16.
+  const std::vector<std::string> prompts = {"12+34=", "7+8=", "\"q\"\\x", "99+1="};
+  write_file(tmp / "prompts.txt", "12+34=\n7+8=\n\"q\"\\x\n99+1=\r\n");
+  const std::string file = " --prompts " + tmp / "prompts.txt";
+  const std::string opts = " --max-tokens 20 --seed 3";
+  const auto quoted = [](const std::string& s) { return "'" + s + "'"; };  // no ' in the prompts
+
+  // Greedy: every line is what --prompt gives for it.
+  std::string want;
+  for (const std::string& p : prompts)
+    want += json_line(p, sample_output(ckpt, "--prompt " + quoted(p) + opts + " --temperature 0"));
+  EXPECT_EQ(sample_output(ckpt, file + opts + " --temperature 0 --batch 3"), want);
+
+  // Sampled (temperature 1): line 1 is what --prompt gives; no line depends on the batches.
+  const std::string sampled = sample_output(ckpt, file + opts + " --batch 3");
+  EXPECT_EQ(std::count(sampled.begin(), sampled.end(), '\n'), 4) << sampled;
+  EXPECT_EQ(sampled.rfind(json_line(prompts[0], sample_output(ckpt, "--prompt 12+34=" + opts)), 0),
+            0u)
+      << sampled;
+  size_t at = 0;
+  for (const std::string& p : prompts) {  // the prompts in input order
+    at = sampled.find("{\"prompt\": " + json_string(p) + ", \"completion\": \"", at);
+    EXPECT_NE(at, std::string::npos) << p << "\n" << sampled;
+  }
+  EXPECT_NE(sampled, sample_output(ckpt, file + " --max-tokens 20 --seed 4 --batch 3"));
+  EXPECT_EQ(sample_output(ckpt, file + opts + " --batch 1"), sampled);
+  EXPECT_EQ(sample_output(ckpt, file + opts), sampled);  // train.micro_batch = 2
+  EXPECT_EQ(sample_output(ckpt, "--prompts - " + opts + " < " + tmp / "prompts.txt"), sampled);
 }
 
 TEST(Cli, SigintSavesACheckpointAndExitsZero) {

@@ -21,6 +21,7 @@
 #include "trainer/checkpointing.h"
 #include "trainer/cli_args.h"
 #include "trainer/cli_prepare_pairs.h"
+#include "trainer/cli_sample.h"
 #include "trainer/cli_setup.h"
 #include "trainer/cli_tokenizer.h"
 #include "trainer/cli_translate.h"
@@ -29,8 +30,6 @@
 #include "trainer/evaluator.h"
 #include "trainer/memory_estimate.h"
 #include "trainer/model_factory.h"
-#include "trainer/sampler.h"
-#include "trainer/samples.h"
 #include "trainer/signals.h"
 #include "trainer/trainer.h"
 
@@ -50,8 +49,9 @@ const char* kUsage =
     "                                          train a model described by a YAML config\n"
     "  eval CONFIG|--checkpoint PATH [--data PATH] [--batches N] [key.path=value ...]\n"
     "                                          loss (and task accuracy) on a dataset\n"
-    "  sample --checkpoint PATH [--prompt TEXT] [--max-tokens N] [--temperature T]\n"
-    "         [--top-k K] [--seed S]           generate text from a checkpoint\n"
+    "  sample --checkpoint PATH [--prompt TEXT | --prompts FILE [--batch N]]\n"
+    "         [--max-tokens N] [--temperature T] [--top-k K] [--seed S]\n"
+    "                                          generate text from a GPT checkpoint\n"
     "  translate --checkpoint PATH [--input FILE] [--beam N] [--length-penalty A]\n"
     "         [--max-len-a A --max-len-b B] [--n-best K]\n"
     "                                          translate lines with an encoder-decoder\n"
@@ -94,13 +94,6 @@ const char* kEvalHelp =
     "newest checkpoint of its run directory is evaluated (the freshly initialised model if\n"
     "there is none); with --checkpoint the model and config come from that file. --batches\n"
     "limits the number of micro-batches (default train.eval_batches; 0 = the whole set).\n";
-
-const char* kSampleHelp =
-    "usage: polyhead sample --checkpoint PATH [--prompt TEXT] [--max-tokens N]\n"
-    "                       [--temperature T] [--top-k K] [--seed S]\n"
-    "\n"
-    "Generates text from a checkpoint (byte-level tokens). --temperature 0 decodes greedily.\n"
-    "Defaults come from the checkpoint's sample section (prompt: a newline).\n";
 
 const char* kPrepareHelp =
     "usage: polyhead prepare --input FILE [FILE ...] --out DIR [--val-fraction F]\n"
@@ -258,68 +251,6 @@ int cmd_eval(const std::vector<std::string>& args) {
     std::printf("task_accuracy %.6f (%lld/%lld held-out problems, exact match)\n",
                 r.task_accuracy(), static_cast<long long>(r.task_correct),
                 static_cast<long long>(r.task_total));
-  return 0;
-}
-
-int cmd_sample(const std::vector<std::string>& args) {
-  if (args.size() >= 2 && is_help(args[1])) {
-    std::printf("%s", kSampleHelp);
-    return 0;
-  }
-  const Parsed p = parse_args(
-      args, "sample",
-      {"--checkpoint", "--prompt", "--max-tokens", "--temperature", "--top-k", "--seed"});
-  if (!p.positional.empty())
-    throw InputError("sample: unexpected argument '" + printable(p.positional[0]) + "'");
-  const std::string* ckpt = option(p, "--checkpoint");
-  if (!ckpt) throw InputError("sample: missing --checkpoint PATH (see 'polyhead sample --help')");
-  // The command line is checked before the checkpoint is touched.
-  const std::string* prompt_opt = option(p, "--prompt");
-  if (prompt_opt && prompt_opt->empty()) throw InputError("sample: --prompt must not be empty");
-  const std::string* max_tokens = option(p, "--max-tokens");
-  const std::string* temperature = option(p, "--temperature");
-  const std::string* top_k = option(p, "--top-k");
-  const std::string* seed = option(p, "--seed");
-  const long max_tokens_v =
-      max_tokens ? to_long("sample", "--max-tokens", *max_tokens, 1, 1000000) : 0;
-  const double temperature_v =
-      temperature ? to_double("sample", "--temperature", *temperature, 0.0, 100.0) : 0.0;
-  const long top_k_v = top_k ? to_long("sample", "--top-k", *top_k, 0, 1L << 30) : 0;
-  const long seed_v = seed ? to_long("sample", "--seed", *seed, 0, 1L << 62) : 0;
-
-  const CheckpointMeta meta = read_checkpoint_meta(*ckpt, MPI_COMM_WORLD);
-  Config cfg =
-      parse_config(meta.config_yaml, checkpoint_overrides({}), *ckpt + " (embedded config)");
-  if (cfg.model.type != ModelType::kGpt)
-    throw InputError("sample: " + *ckpt + " holds a model of type " + name_of(cfg.model.type) +
-                     "; sample needs a gpt (an encdec model translates: see 'polyhead translate "
-                     "--help')");
-  setup_threads(cfg);
-  set_comm_timeout(cfg.runtime.comm_timeout);
-  const ProcessGrid grid = make_grid(1);
-  if (top_k_v > cfg.model.vocab_size)
-    throw InputError("sample: --top-k " + std::to_string(top_k_v) + " exceeds the vocabulary of " +
-                     std::to_string(cfg.model.vocab_size));
-  SampleOptions o;
-  o.max_tokens = max_tokens ? static_cast<int>(max_tokens_v) : cfg.sample.max_tokens;
-  o.temperature = temperature ? static_cast<float>(temperature_v) : cfg.sample.temperature;
-  o.top_k = top_k ? static_cast<int>(top_k_v) : cfg.sample.top_k;
-  o.seed = seed ? static_cast<uint64_t>(seed_v) : cfg.train.seed;
-  const std::string prompt =
-      prompt_opt ? *prompt_opt : (cfg.sample.prompt.empty() ? "\n" : cfg.sample.prompt);
-  const Tokenizer tokenizer = checkpoint_tokenizer(meta, *ckpt);
-  const std::vector<int32_t> ptoks = tokenizer.encode(prompt);
-  for (int32_t t : ptoks)
-    if (t >= cfg.model.vocab_size)
-      throw InputError("sample: the prompt has token " + std::to_string(t) +
-                       ", outside the model's vocabulary of " +
-                       std::to_string(cfg.model.vocab_size));
-  o.stop_token = stop_token_of(cfg, tokenizer);
-  Compute compute = make_compute(cfg, grid);
-  const std::unique_ptr<Model> model = make_model(*compute.backend, cfg, grid, compute.tp, 1);
-  load_training_checkpoint(*ckpt, cfg, *model, nullptr, grid);
-  const std::vector<int32_t> gen = sample_tokens(*model, grid.tp_comm.get(), ptoks, o);
-  std::printf("%s%s\n", prompt.c_str(), tokenizer.decode(gen.data(), gen.size()).c_str());
   return 0;
 }
 

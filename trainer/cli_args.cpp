@@ -2,6 +2,9 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
 
 #include "io/config.h"
 
@@ -50,6 +53,24 @@ std::vector<std::string> options(const Parsed& p, const std::string& name) {
   for (const auto& [k, v] : p.options)
     if (k == name) values.push_back(v);
   return values;
+}
+
+std::vector<std::string> read_input_lines(const std::string& cmd, const std::string& name,
+                                          const std::string* path) {
+  std::vector<std::string> lines;
+  std::string line;
+  if (path) {
+    std::ifstream in(*path, std::ios::binary);
+    if (!in)
+      throw InputError(cmd + ": cannot open " + name + " '" + printable(*path) +
+                       "': " + std::strerror(errno));
+    while (std::getline(in, line)) lines.push_back(line);
+  } else {
+    while (std::getline(std::cin, line)) lines.push_back(line);
+  }
+  for (std::string& l : lines)
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+  return lines;
 }
 
 long to_long(const std::string& cmd, const std::string& name, const std::string& v, long lo,

@@ -28,6 +28,11 @@ const std::string* option(const Parsed& p, const std::string& name);
 // Every value of a repeatable --name, in order.
 std::vector<std::string> options(const Parsed& p, const std::string& name);
 
+// The lines of the file `path` (null: standard input), without their line ends ("\n" or
+// "\r\n"). Throws "CMD: cannot open NAME 'path': <reason>".
+std::vector<std::string> read_input_lines(const std::string& cmd, const std::string& name,
+                                          const std::string* path);
+
 // "CMD: NAME expects an integer in [lo, hi], got 'v'" (a number in the second).
 long to_long(const std::string& cmd, const std::string& name, const std::string& v, long lo,
              long hi);

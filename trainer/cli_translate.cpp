@@ -2,11 +2,7 @@
 
 #include <mpi.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <iostream>
 
 #include "io/checkpoint.h"
 #include "parallel/deadline.h"
@@ -38,26 +34,6 @@ const char* const kTranslateHelp =
     "  --n-best K          print the K best hypotheses of each line (K <= N) as\n"
     "                      'LINE ||| TEXT ||| SCORE' (LINE from 0), best first\n"
     "  --batch N           sentences decoded at once (default 32)\n";
-
-namespace {
-
-std::vector<std::string> read_lines(const std::string* path) {
-  std::vector<std::string> lines;
-  std::string line;
-  if (path) {
-    std::ifstream in(*path, std::ios::binary);
-    if (!in)
-      throw InputError("translate: cannot open --input '" + *path + "': " + std::strerror(errno));
-    while (std::getline(in, line)) lines.push_back(line);
-  } else {
-    while (std::getline(std::cin, line)) lines.push_back(line);
-  }
-  for (std::string& l : lines)
-    if (!l.empty() && l.back() == '\r') l.pop_back();
-  return lines;
-}
-
-}  // namespace
 
 int cmd_translate(const std::vector<std::string>& args) {
   if (args.size() >= 2 && is_help(args[1])) {
@@ -97,7 +73,8 @@ int cmd_translate(const std::vector<std::string>& args) {
   if (cfg.model.type != ModelType::kEncDec)
     throw InputError("translate: " + *ckpt + " holds a " + name_of(cfg.model.type) +
                      " model; translate needs an encoder-decoder (model.type encdec)");
-  const std::vector<std::string> lines = read_lines(option(p, "--input"));
+  const std::vector<std::string> lines =
+      read_input_lines("translate", "--input", option(p, "--input"));
   setup_threads(cfg);
   set_comm_timeout(cfg.runtime.comm_timeout);
   const ProcessGrid grid = make_grid(1);

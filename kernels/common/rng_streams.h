@@ -10,7 +10,8 @@
 //   data order          kShuffleA                      epoch              draw counter
 //   synthetic task      kAdditionA                     0                  draw counter
 //   translation task    kTranslationA                  0                  draw counter
-//   sampling            kSamplingA                     0                  generated position
+//   sampling            kSamplingA                     0                  prompt stream * 2^32
+//                                                                         + generated position
 //
 // Why they are disjoint: dropout sites are never 0 and never kInitB, and steps stay below
 // kMaxSteps, under kShuffleA, kAdditionA and kTranslationA; sampling and the tasks have b = 0,
