@@ -93,7 +93,7 @@ class Backend {
   virtual void sinusoidal_table(float* table, int T, int C) = 0;
 
   virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* inp,
-                                 const float* w, const float* b, int N, int C) = 0;
+                                 const float* w, const float* b, int N, int C, float eps) = 0;
   virtual void layernorm_backward(float* dinp, float* dw, float* db, const float* dout,
                                   const float* inp, const float* w, const float* mean,
                                   const float* rstd, int N, int C) = 0;
@@ -113,6 +113,10 @@ class Backend {
 
   virtual void gelu_forward(float* out, const float* inp, size_t n) = 0;
   virtual void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) = 0;
+  virtual void gelu_erf_forward(float* out, const float* inp, size_t n) = 0;
+  virtual void gelu_erf_backward(float* dinp, const float* inp, const float* dout, size_t n) = 0;
+  virtual void tanh_forward(float* out, const float* inp, size_t n) = 0;
+  virtual void tanh_backward(float* dinp, const float* inp, const float* dout, size_t n) = 0;
   virtual void relu_forward(float* out, const float* inp, size_t n) = 0;
   virtual void relu_backward(float* dinp, const float* inp, const float* dout, size_t n) = 0;
 

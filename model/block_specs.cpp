@@ -10,6 +10,7 @@ EmbeddingSpec embedding_spec(const ModelConfig& cfg, int max_batch, int T_max, u
   e.positions = cfg.pos_encoding;
   e.scale = cfg.embed_scale;
   e.bias = cfg.bias;
+  e.ln_eps = cfg.layer_norm_eps;
   e.init_std = cfg.init_std;
   e.dropout = Dropout{cfg.dropout_embed, site, T_max};
   e.max_batch = max_batch;
@@ -24,6 +25,7 @@ LayerSpec layer_spec(const ModelConfig& cfg, int max_batch, int T_max) {
   l.norm = cfg.norm;
   l.activation = cfg.activation;
   l.bias = cfg.bias;
+  l.ln_eps = cfg.layer_norm_eps;
   l.init_std = l.proj_std = cfg.init_std;
   l.dropout_attn = cfg.dropout_attn;
   l.dropout_resid = cfg.dropout_resid;

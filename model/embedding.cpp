@@ -34,7 +34,8 @@ VocabParallelEmbedding::VocabParallelEmbedding(ModelCore& core, const std::strin
   const int rows = spec.max_batch * spec.T_max;
   const size_t n = static_cast<size_t>(rows) * static_cast<size_t>(C);
   if (spec.layer_norm) {
-    ln_ = std::make_unique<LayerNorm>(core, prefix + "emb_ln", spec.C, spec.bias, rows);
+    ln_ =
+        std::make_unique<LayerNorm>(core, prefix + "emb_ln", spec.C, spec.bias, rows, spec.ln_eps);
     adopt(*ln_);
     core.plan().shared(&dsum_, "branch.dx", n);
   }

@@ -28,6 +28,7 @@ struct EmbeddingSpec {
   int token_types = 0;      // 0: none
   bool layer_norm = false;  // emb_ln after the sum
   bool bias = true;         // of the LayerNorm
+  float ln_eps = 1e-5f;     // of the LayerNorm
   float init_std = 0.02f;
   Dropout dropout;
   int max_batch = 0;

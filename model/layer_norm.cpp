@@ -2,8 +2,9 @@
 
 namespace ph {
 
-LayerNorm::LayerNorm(ModelCore& core, const std::string& name, int C, bool bias, int max_rows)
-    : Block(core), C_(C) {
+LayerNorm::LayerNorm(ModelCore& core, const std::string& name, int C, bool bias, int max_rows,
+                     float eps)
+    : Block(core), C_(C), eps_(eps) {
   w_ = add_param(name + ".weight", {C}, Split::Replicated, InitKind::Ones, 0.0f, false);
   if (bias) b_ = add_param(name + ".bias", {C}, Split::Replicated, InitKind::Zeros, 0.0f, false);
   const size_t rows = static_cast<size_t>(max_rows);
@@ -13,7 +14,7 @@ LayerNorm::LayerNorm(ModelCore& core, const std::string& name, int C, bool bias,
 }
 
 float* LayerNorm::forward(const float* x, int N) {
-  be().layernorm_forward(out_, mean_, rstd_, x, P(w_), P(b_), N, C_);
+  be().layernorm_forward(out_, mean_, rstd_, x, P(w_), P(b_), N, C_, eps_);
   return out_;
 }
 

@@ -10,7 +10,8 @@ namespace ph {
 
 class LayerNorm : public Block {
  public:
-  LayerNorm(ModelCore& core, const std::string& name, int C, bool bias, int max_rows);
+  // eps: added to the variance (model.layer_norm_eps).
+  LayerNorm(ModelCore& core, const std::string& name, int C, bool bias, int max_rows, float eps);
 
   // out() [N, C] = LayerNorm(x [N, C]).
   float* forward(const float* x, int N);
@@ -21,6 +22,7 @@ class LayerNorm : public Block {
 
  private:
   int C_;
+  float eps_;
   int w_ = -1, b_ = -1;
   float *out_ = nullptr, *mean_ = nullptr, *rstd_ = nullptr;
 };

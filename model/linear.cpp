@@ -23,11 +23,15 @@ ColumnParallelLinear::ColumnParallelLinear(ModelCore& core, const std::vector<st
   be().reserve_linear(max_rows, in_, out_local_);
 }
 
-ColumnParallelLinear::ColumnParallelLinear(ModelCore& core, int weight, int in, int max_rows)
+ColumnParallelLinear::ColumnParallelLinear(ModelCore& core, int weight, int in, int max_rows,
+                                           const std::string& bias_name)
     : Block(core), in_(in), w_(weight) {
   use(weight);
   const Param& p = core.table()[weight];
   const int64_t rows = p.padded_rows > p.shape[0] ? p.padded_rows : p.shape[0];
+  if (!bias_name.empty())
+    b_ = add_param(bias_name, {p.shape[0]}, Split::Dim0, InitKind::Zeros, 0.0f, false,
+                   p.padded_rows);
   out_local_ = static_cast<int>(rows) / tp().size;
   be().reserve_linear(max_rows, in_, out_local_);
 }

@@ -25,8 +25,10 @@ class ColumnParallelLinear : public Block {
   // (the vocabulary of an LM head; padding never has a bias).
   ColumnParallelLinear(ModelCore& core, const std::vector<std::string>& names, int in, int out,
                        bool bias, float init_std, int max_rows, int padded_out = 0);
-  // The layer of an existing weight [out_rows, in] split by rows (a tied embedding), no bias.
-  ColumnParallelLinear(ModelCore& core, int weight, int in, int max_rows);
+  // The layer of an existing weight [out_rows, in] split by rows (a tied embedding); with a
+  // bias_name, a new bias of the weight's rows (zeros; padding rows included, split alike).
+  ColumnParallelLinear(ModelCore& core, int weight, int in, int max_rows,
+                       const std::string& bias_name = {});
 
   int out_local() const { return out_local_; }
   int weight() const { return w_; }

@@ -1,6 +1,8 @@
-// The language-model head, vocab-parallel: logits [N, Vp/tp] = x [N, C] W^T over this rank's
-// rows of the (padded) vocabulary — W is the token embedding (tied) or its own lm_head.weight
-// [V, C]. The full logits never exist on one rank (VocabParallelLoss works on the shards).
+// The language-model head, vocab-parallel: logits [N, Vp/tp] = x [N, C] W^T (+ b) over this
+// rank's rows of the (padded) vocabulary — W is the token embedding (tied) or its own
+// <name>.weight [V, C]; a tied head may have a bias <name>.bias [V] (BERT's mlm.bias), split by
+// vocabulary like W. The full logits never exist on one rank (VocabParallelLoss works on the
+// shards).
 #pragma once
 #include <string>
 
@@ -11,8 +13,9 @@ namespace ph {
 class LmHead : public Block {
  public:
   // tied_weight >= 0: that parameter (wte [V, C], padded); else a new <name>.weight [V, C].
+  // bias: <name>.bias [V] (tied heads only; std::logic_error otherwise).
   LmHead(ModelCore& core, int tied_weight, const std::string& name, int C, int V, int Vp,
-         float init_std, int max_rows);
+         float init_std, int max_rows, bool bias = false);
 
   // logits() [N, local_vocab()] for x [N, C].
   void forward(const float* x, int N);

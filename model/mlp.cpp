@@ -1,5 +1,7 @@
 #include "model/mlp.h"
 
+#include "model/activation.h"
+
 namespace ph {
 
 Mlp::Mlp(ModelCore& core, const std::string& prefix, const MlpSpec& spec)
@@ -20,10 +22,7 @@ Mlp::Mlp(ModelCore& core, const std::string& prefix, const MlpSpec& spec)
 void Mlp::forward(float* y, const float* x, int N) {
   const size_t n = static_cast<size_t>(N) * static_cast<size_t>(Fl_);
   fc_.forward(h_, x, N);
-  if (act_ == Activation::kGelu)
-    be().gelu_forward(h_act_, h_, n);
-  else
-    be().relu_forward(h_act_, h_, n);
+  activation_forward(be(), act_, h_act_, h_, n);
   proj_.forward(y, h_act_, N);
 }
 
@@ -31,10 +30,7 @@ void Mlp::backward(float* dx, const float* dy, const float* x, int N) {
   const size_t n = static_cast<size_t>(N) * static_cast<size_t>(Fl_);
   proj_.backward(dh_, dy, h_act_, N);
   be().zero(dh_pre_, n * sizeof(float));
-  if (act_ == Activation::kGelu)
-    be().gelu_backward(dh_pre_, h_, dh_, n);
-  else
-    be().relu_backward(dh_pre_, h_, dh_, n);
+  activation_backward(be(), act_, dh_pre_, h_, dh_, n);
   fc_.backward(dx, dh_pre_, x, N);
 }
 

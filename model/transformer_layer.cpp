@@ -36,13 +36,13 @@ std::string ln_name(const std::string& prefix, int position) {
 TransformerLayer::TransformerLayer(ModelCore& core, const std::string& prefix, int index,
                                    const LayerSpec& s)
     : Block(core),
-      ln_attn_(core, ln_name(prefix, 1), s.C, s.bias, s.max_batch * s.T_max),
+      ln_attn_(core, ln_name(prefix, 1), s.C, s.bias, s.max_batch * s.T_max, s.ln_eps),
       attn_(core, prefix + "attn.", attention_spec(s, index, s.stack, s.causal, s.T_max)),
       attn_branch_(core, s.norm, ln_attn_,
                    resid_dropout(s, index, s.stack, rng::DropoutSlot::kAttentionOut), s.C,
                    s.max_batch * s.T_max),
       ln_cross_(s.cross ? std::make_unique<LayerNorm>(core, ln_name(prefix, 2), s.C, s.bias,
-                                                      s.max_batch * s.T_max)
+                                                      s.max_batch * s.T_max, s.ln_eps)
                         : nullptr),
       cross_(s.cross ? std::make_unique<CrossAttention>(
                            core, prefix + "cross.",
@@ -54,7 +54,7 @@ TransformerLayer::TransformerLayer(ModelCore& core, const std::string& prefix, i
                                                 rng::DropoutSlot::kAttentionOut),
                                   s.C, s.max_batch * s.T_max)
                             : nullptr),
-      ln_ffn_(core, ln_name(prefix, s.cross ? 3 : 2), s.C, s.bias, s.max_batch * s.T_max),
+      ln_ffn_(core, ln_name(prefix, s.cross ? 3 : 2), s.C, s.bias, s.max_batch * s.T_max, s.ln_eps),
       mlp_(core, prefix + "mlp.",
            MlpSpec{s.C, s.F, s.activation, s.bias, s.init_std, s.proj_std, s.max_batch * s.T_max}),
       ffn_branch_(core, s.norm, ln_ffn_,

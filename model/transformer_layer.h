@@ -21,8 +21,9 @@ struct LayerSpec {
   Norm norm = Norm::kPre;
   Activation activation = Activation::kGelu;
   bool bias = true;
-  bool causal = false;  // of self-attention
-  bool cross = false;   // cross-attention over a memory
+  float ln_eps = 1e-5f;  // of every LayerNorm
+  bool causal = false;   // of self-attention
+  bool cross = false;    // cross-attention over a memory
   float init_std = 0.02f;
   float proj_std = 0.02f;  // the projections that end a residual branch
   float dropout_attn = 0.0f, dropout_resid = 0.0f;

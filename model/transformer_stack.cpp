@@ -12,7 +12,7 @@ TransformerStack::TransformerStack(ModelCore& core, const std::string& prefix, i
   }
   if (spec.norm == Norm::kPre) {
     final_ln_ = std::make_unique<LayerNorm>(core, prefix + "lnf", spec.C, spec.bias,
-                                            spec.max_batch * spec.T_max);
+                                            spec.max_batch * spec.T_max, spec.ln_eps);
     adopt(*final_ln_);
   }
   inputs_.resize(layers_.size());

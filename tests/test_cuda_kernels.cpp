@@ -88,10 +88,24 @@ TEST(CudaActivation, MatchesCpu) {
       cuda::impl::gelu_backward(gpu, dx.data(), x.data(), dout.data(), n, s);
       cpu::gelu_backward(dref.data(), x.data(), dout.data(), n);
       expect_close(dx, dref, 1e-5, 1e-6, "gelu backward (accumulates), " + what);
+      cuda::impl::gelu_erf_forward(gpu, out.data(), x.data(), n, s);
+      cpu::gelu_erf_forward(ref.data(), x.data(), n);
+      expect_close(out, ref, 1e-5, 1e-6, "gelu_erf forward, " + what);
+      dx = d0, dref = d0;
+      cuda::impl::gelu_erf_backward(gpu, dx.data(), x.data(), dout.data(), n, s);
+      cpu::gelu_erf_backward(dref.data(), x.data(), dout.data(), n);
+      expect_close(dx, dref, 1e-5, 1e-6, "gelu_erf backward (accumulates), " + what);
+      cuda::impl::tanh_forward(gpu, out.data(), x.data(), n, s);
+      cpu::tanh_forward(ref.data(), x.data(), n);
+      expect_close(out, ref, 1e-5, 1e-6, "tanh forward, " + what);
+      dx = d0, dref = d0;
+      cuda::impl::tanh_backward(gpu, dx.data(), x.data(), dout.data(), n, s);
+      cpu::tanh_backward(dref.data(), x.data(), dout.data(), n);
+      expect_close(dx, dref, 1e-5, 1e-6, "tanh backward (accumulates), " + what);
+      dx = d0, dref = d0;
       cuda::impl::relu_forward(gpu, out.data(), x.data(), n, s);
       cpu::relu_forward(ref.data(), x.data(), n);
       expect_bits(out, ref, "relu forward, " + what);
-      dx = d0, dref = d0;
       cuda::impl::relu_backward(gpu, dx.data(), x.data(), dout.data(), n, s);
       cpu::relu_backward(dref.data(), x.data(), dout.data(), n);
       expect_bits(dx, dref, "relu backward (accumulates), " + what);
@@ -385,12 +399,13 @@ TEST(CudaLayerNorm, ForwardMatchesCpu) {
       const FVec x = random_floats(n, 21, -2.0f, 3.0f);
       const FVec w = random_floats(C, 22, 0.5f, 1.5f), b = random_floats(C, 23);
       for (const float* bias : {b.data(), static_cast<const float*>(nullptr)}) {
+        const float eps = bias ? 1e-5f : 1e-12f;
         FVec out(n), mean(N), rstd(N), rout(n), rmean(N), rrstd(N);
         cuda::impl::layernorm_forward(gpu, out.data(), mean.data(), rstd.data(), x.data(), w.data(),
-                                      bias, N, C, s);
+                                      bias, N, C, eps, s);
         cpu::layernorm_forward(rout.data(), rmean.data(), rrstd.data(), x.data(), w.data(), bias, N,
-                               C);
-        const std::string v = what + (bias ? ", bias" : ", no bias");
+                               C, eps);
+        const std::string v = what + (bias ? ", bias, eps 1e-5" : ", no bias, eps 1e-12");
         expect_close(out, rout, 1e-5, 1e-5, "out, " + v);
         expect_close(mean, rmean, 1e-5, 1e-6, "mean, " + v);
         expect_close(rstd, rrstd, 1e-5, 0.0, "rstd, " + v);

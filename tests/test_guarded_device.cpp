@@ -102,8 +102,8 @@ class GuardedBackend final : public Backend {
   PH_GUARDED(sinusoidal_table, (float* table, int T, int C), (table, T, C))
   PH_GUARDED(layernorm_forward,
              (float* out, float* mean, float* rstd, const float* inp, const float* w,
-              const float* b, int N, int C),
-             (out, mean, rstd, inp, w, b, N, C))
+              const float* b, int N, int C, float eps),
+             (out, mean, rstd, inp, w, b, N, C, eps))
   PH_GUARDED(layernorm_backward,
              (float* dinp, float* dw, float* db, const float* dout, const float* inp,
               const float* w, const float* mean, const float* rstd, int N, int C),
@@ -127,6 +127,12 @@ class GuardedBackend final : public Backend {
              (dq, dkv, datt, dout, q, kv, att, dims, drop, coords))
   PH_GUARDED(gelu_forward, (float* out, const float* inp, size_t n), (out, inp, n))
   PH_GUARDED(gelu_backward, (float* dinp, const float* inp, const float* dout, size_t n),
+             (dinp, inp, dout, n))
+  PH_GUARDED(gelu_erf_forward, (float* out, const float* inp, size_t n), (out, inp, n))
+  PH_GUARDED(gelu_erf_backward, (float* dinp, const float* inp, const float* dout, size_t n),
+             (dinp, inp, dout, n))
+  PH_GUARDED(tanh_forward, (float* out, const float* inp, size_t n), (out, inp, n))
+  PH_GUARDED(tanh_backward, (float* dinp, const float* inp, const float* dout, size_t n),
              (dinp, inp, dout, n))
   PH_GUARDED(relu_forward, (float* out, const float* inp, size_t n), (out, inp, n))
   PH_GUARDED(relu_backward, (float* dinp, const float* inp, const float* dout, size_t n),

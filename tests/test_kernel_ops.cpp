@@ -455,14 +455,14 @@ TEST(Embedding, BackwardIsBitExactAcrossThreadCounts) {
 // layernorm
 
 Vec layernorm_ref(const Vec& x, const Vec& w, const Vec& b, int N, int C, Vec* mean = nullptr,
-                  Vec* rstd = nullptr) {
+                  Vec* rstd = nullptr, double eps = 1e-5) {
   Vec out(x.size());
   for (int n = 0; n < N; ++n) {
     double m = 0, v = 0;
     for (int c = 0; c < C; ++c) m += x[n * C + c];
     m /= C;
     for (int c = 0; c < C; ++c) v += (x[n * C + c] - m) * (x[n * C + c] - m);
-    const double s = 1.0 / std::sqrt(v / C + 1e-5);
+    const double s = 1.0 / std::sqrt(v / C + eps);
     for (int c = 0; c < C; ++c)
       out[n * C + c] = (x[n * C + c] - m) * s * w[c] + (b.empty() ? 0 : b[c]);
     if (mean) (*mean)[n] = m;
@@ -505,6 +505,35 @@ TEST(LayerNorm, ForwardBackwardAgainstReferenceAndFiniteDifferences) {
                           mean.data(), rstd.data(), N, C);
   EXPECT_TRUE(bit_equal(dx2, dx));
   EXPECT_TRUE(bit_equal(dw2, dw));
+}
+
+// A row of nearly equal values (variance ~3e-7): eps 1e-5 dominates the variance and shrinks
+// the output ~6-fold, eps 1e-12 (BERT's) does not. Each must match the reference of its eps.
+TEST(LayerNorm, HonoursEps) {
+  const int N = 3, C = 64;
+  FVec x = random_floats(N * C, 31, -1e-3f, 1e-3f);
+  for (float& v : x) v += 1.0f;
+  const FVec w(C, 1.0f), b(C, 0.0f);
+  const Vec xd = to_double(x), wd = to_double(w), bd = to_double(b);
+  FVec out5(x.size()), out12(x.size()), mean(N), rstd(N);
+  cpu::layernorm_forward(out5.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C,
+                         1e-5f);
+  EXPECT_LT(rel_err(out5, layernorm_ref(xd, wd, bd, N, C, nullptr, nullptr, 1e-5)), 1e-3);
+  cpu::layernorm_forward(out12.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C,
+                         1e-12f);
+  Vec sref(N);
+  EXPECT_LT(rel_err(out12, layernorm_ref(xd, wd, bd, N, C, nullptr, &sref, 1e-12)), 1e-3);
+  EXPECT_LT(rel_err(rstd, sref), 1e-3);
+  EXPECT_GT(rel_err(out12, layernorm_ref(xd, wd, bd, N, C, nullptr, nullptr, 1e-5)), 0.5);
+  // The backward reads the saved rstd: its gradient matches finite differences at eps 1e-12.
+  const Vec g = to_double(random_floats(x.size(), 32));
+  const FVec dout(g.begin(), g.end());
+  FVec dx(x.size(), 0.0f), dw(C, 0.0f), db(C, 0.0f);
+  cpu::layernorm_backward(dx.data(), dw.data(), db.data(), dout.data(), x.data(), w.data(),
+                          mean.data(), rstd.data(), N, C);
+  const Vec fd_w = fd_grad(
+      wd, g, [&](const Vec& v) { return layernorm_ref(xd, v, bd, N, C, nullptr, nullptr, 1e-12); });
+  EXPECT_LT(rel_err(dw, fd_w), kFdTol);
 }
 
 TEST(LayerNorm, BackwardIsBitExactAcrossThreadCounts) {
@@ -735,6 +764,39 @@ TEST(Activation, GeluAndReluAgainstReferenceAndFiniteDifferences) {
   EXPECT_LT(rel_err(added(din, d0), fd_grad(xd, g, relu_ref)), kFdTol);
 }
 
+TEST(Activation, GeluErfAndTanhAgainstReferenceAndFiniteDifferences) {
+  const size_t n = 1000 + 37;
+  const FVec x = random_floats(n, 66, -5.0f, 5.0f);
+  const Vec xd = to_double(x);
+  auto gelu_erf_ref = [](const Vec& v) {
+    Vec o(v.size());
+    for (size_t i = 0; i < v.size(); ++i) o[i] = 0.5 * v[i] * std::erfc(-v[i] / std::sqrt(2.0));
+    return o;
+  };
+  auto tanh_ref = [](const Vec& v) {
+    Vec o(v.size());
+    for (size_t i = 0; i < v.size(); ++i) o[i] = std::tanh(v[i]);
+    return o;
+  };
+  const Vec g = to_double(random_floats(n, 67));
+  const FVec dout(g.begin(), g.end());
+  const FVec d0 = random_floats(n, 68);
+  FVec out(n), din = d0;
+  cpu::gelu_erf_forward(out.data(), x.data(), n);
+  EXPECT_LT(rel_err(out, gelu_erf_ref(xd)), kTol);
+  // Not the tanh approximation: the two differ by up to ~2e-4 near |x| = 2.
+  FVec approx(n);
+  cpu::gelu_forward(approx.data(), x.data(), n);
+  EXPECT_GT(rel_err(approx, gelu_erf_ref(xd)), 1e-5);
+  cpu::gelu_erf_backward(din.data(), x.data(), dout.data(), n);
+  EXPECT_LT(rel_err(added(din, d0), fd_grad(xd, g, gelu_erf_ref)), kFdTol);
+  din = d0;
+  cpu::tanh_forward(out.data(), x.data(), n);
+  EXPECT_LT(rel_err(out, tanh_ref(xd)), kTol);
+  cpu::tanh_backward(din.data(), x.data(), dout.data(), n);
+  EXPECT_LT(rel_err(added(din, d0), fd_grad(xd, g, tanh_ref)), kFdTol);
+}
+
 TEST(Activation, GeluIsBitExactAcrossThreadCounts) {
   const size_t n = (size_t{1} << 16) + 5;
   const FVec x = random_floats(n, 64, -5.0f, 5.0f), dout = random_floats(n, 65);
@@ -749,6 +811,17 @@ TEST(Activation, GeluIsBitExactAcrossThreadCounts) {
   });
   EXPECT_TRUE(bit_equal(y1, y2));
   EXPECT_TRUE(bit_equal(d1, d2));
+  FVec e1(n), e2(n), de1(n, 0.5f), de2(n, 0.5f);
+  with_threads(1, [&] {
+    cpu::gelu_erf_forward(e1.data(), x.data(), n);
+    cpu::gelu_erf_backward(de1.data(), x.data(), dout.data(), n);
+  });
+  with_threads(2, [&] {
+    cpu::gelu_erf_forward(e2.data(), x.data(), n);
+    cpu::gelu_erf_backward(de2.data(), x.data(), dout.data(), n);
+  });
+  EXPECT_TRUE(bit_equal(e1, e2));
+  EXPECT_TRUE(bit_equal(de1, de2));
 }
 
 TEST(Residual, Forward) {

@@ -149,8 +149,8 @@ class CountingBackend final : public Backend {
   void embedding_backward(float*, float*, const float*, const int32_t*, int, int, int, int, int,
                           float) override {}
   void sinusoidal_table(float*, int, int) override {}
-  void layernorm_forward(float*, float*, float*, const float*, const float*, const float*, int,
-                         int) override {}
+  void layernorm_forward(float*, float*, float*, const float*, const float*, const float*, int, int,
+                         float) override {}
   void layernorm_backward(float*, float*, float*, const float*, const float*, const float*,
                           const float*, const float*, int, int) override {}
   void matmul_forward(float*, const float*, const float*, const float*, int, int, int) override {}
@@ -163,6 +163,10 @@ class CountingBackend final : public Backend {
                           const AttentionCoords&) override {}
   void gelu_forward(float*, const float*, size_t) override {}
   void gelu_backward(float*, const float*, const float*, size_t) override {}
+  void gelu_erf_forward(float*, const float*, size_t) override {}
+  void gelu_erf_backward(float*, const float*, const float*, size_t) override {}
+  void tanh_forward(float*, const float*, size_t) override {}
+  void tanh_backward(float*, const float*, const float*, size_t) override {}
   void relu_forward(float*, const float*, size_t) override {}
   void relu_backward(float*, const float*, const float*, size_t) override {}
   void residual_forward(float*, const float*, const float*, size_t) override {}

@@ -65,8 +65,8 @@ class CpuBackend final : public Backend {
   }
   void sinusoidal_table(float* table, int T, int C) override { cpu::sinusoidal_table(table, T, C); }
   void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                         const float* b, int N, int C) override {
-    cpu::layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+                         const float* b, int N, int C, float eps) override {
+    cpu::layernorm_forward(out, mean, rstd, inp, w, b, N, C, eps);
   }
   void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
                           const float* w, const float* mean, const float* rstd, int N,
@@ -96,6 +96,18 @@ class CpuBackend final : public Backend {
   }
   void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) override {
     cpu::gelu_backward(dinp, inp, dout, n);
+  }
+  void gelu_erf_forward(float* out, const float* inp, size_t n) override {
+    cpu::gelu_erf_forward(out, inp, n);
+  }
+  void gelu_erf_backward(float* dinp, const float* inp, const float* dout, size_t n) override {
+    cpu::gelu_erf_backward(dinp, inp, dout, n);
+  }
+  void tanh_forward(float* out, const float* inp, size_t n) override {
+    cpu::tanh_forward(out, inp, n);
+  }
+  void tanh_backward(float* dinp, const float* inp, const float* dout, size_t n) override {
+    cpu::tanh_backward(dinp, inp, dout, n);
   }
   void relu_forward(float* out, const float* inp, size_t n) override {
     cpu::relu_forward(out, inp, n);

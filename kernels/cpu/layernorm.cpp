@@ -9,13 +9,12 @@ namespace ph::cpu {
 
 namespace {
 
-constexpr float kEps = 1e-5f;
 constexpr int kColBlock = 64;  // channels per task when reducing dw, db over rows
 
 }  // namespace
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                       const float* b, int N, int C) {
+                       const float* b, int N, int C, float eps) {
   // inp, out [N, C]; mean, rstd [N]; w, b [C] (b may be null: no bias).
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
@@ -28,7 +27,7 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
     float sq = 0.0f;  // two passes: the variance of centred values does not cancel
 #pragma omp simd reduction(+ : sq)
     for (int c = 0; c < C; ++c) sq += (x[c] - m) * (x[c] - m);
-    const float s = 1.0f / std::sqrt(sq / static_cast<float>(C) + kEps);
+    const float s = 1.0f / std::sqrt(sq / static_cast<float>(C) + eps);
     if (b) {
       for (int c = 0; c < C; ++c) y[c] = (x[c] - m) * s * w[c] + b[c];
     } else {

@@ -1,12 +1,13 @@
-// LayerNorm over the last dimension (eps = 1e-5).
+// LayerNorm over the last dimension.
 #pragma once
 
 namespace ph::cpu {
 
-// out[n,:] = (inp[n,:] - mean[n]) * rstd[n] * w + b. inp/out [N, C]; mean/rstd [N] are saved
-// for backward. out may not alias inp. b may be null (no bias).
+// out[n,:] = (inp[n,:] - mean[n]) * rstd[n] * w + b with rstd[n] = 1 / sqrt(var[n] + eps)
+// (PyTorch's default eps 1e-5; BERT's 1e-12). inp/out [N, C]; mean/rstd [N] are saved for
+// backward. out may not alias inp. b may be null (no bias).
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                       const float* b, int N, int C);
+                       const float* b, int N, int C, float eps = 1e-5f);
 
 // Accumulates dinp [N, C], dw [C], db [C] (+=); db may be null. Deterministic for any
 // thread count.

@@ -10,6 +10,13 @@ namespace ph::cuda {
 void gelu_forward(float* out, const float* inp, size_t n, cudaStream_t stream);
 // dinp += gelu'(inp) * dout
 void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n, cudaStream_t stream);
+void gelu_erf_forward(float* out, const float* inp, size_t n, cudaStream_t stream);
+// dinp += gelu_erf'(inp) * dout
+void gelu_erf_backward(float* dinp, const float* inp, const float* dout, size_t n,
+                       cudaStream_t stream);
+void tanh_forward(float* out, const float* inp, size_t n, cudaStream_t stream);
+// dinp += tanh'(inp) * dout
+void tanh_backward(float* dinp, const float* inp, const float* dout, size_t n, cudaStream_t stream);
 void relu_forward(float* out, const float* inp, size_t n, cudaStream_t stream);
 // dinp += relu'(inp) * dout
 void relu_backward(float* dinp, const float* inp, const float* dout, size_t n, cudaStream_t stream);

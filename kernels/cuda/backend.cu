@@ -194,8 +194,8 @@ class CudaBackendImpl final : public CudaBackend {
     cuda::sinusoidal_table(table, T, C, stream_);
   }
   void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                         const float* b, int N, int C) override {
-    cuda::layernorm_forward(out, mean, rstd, inp, w, b, N, C, stream_);
+                         const float* b, int N, int C, float eps) override {
+    cuda::layernorm_forward(out, mean, rstd, inp, w, b, N, C, eps, stream_);
   }
   void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
                           const float* w, const float* mean, const float* rstd, int N,
@@ -237,6 +237,18 @@ class CudaBackendImpl final : public CudaBackend {
   }
   void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) override {
     cuda::gelu_backward(dinp, inp, dout, n, stream_);
+  }
+  void gelu_erf_forward(float* out, const float* inp, size_t n) override {
+    cuda::gelu_erf_forward(out, inp, n, stream_);
+  }
+  void gelu_erf_backward(float* dinp, const float* inp, const float* dout, size_t n) override {
+    cuda::gelu_erf_backward(dinp, inp, dout, n, stream_);
+  }
+  void tanh_forward(float* out, const float* inp, size_t n) override {
+    cuda::tanh_forward(out, inp, n, stream_);
+  }
+  void tanh_backward(float* dinp, const float* inp, const float* dout, size_t n) override {
+    cuda::tanh_backward(dinp, inp, dout, n, stream_);
   }
   void relu_forward(float* out, const float* inp, size_t n) override {
     cuda::relu_forward(out, inp, n, stream_);

@@ -6,8 +6,8 @@
 namespace ph::cuda {
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                       const float* b, int N, int C, cudaStream_t stream) {
-  impl::layernorm_forward(StreamLauncher{stream}, out, mean, rstd, inp, w, b, N, C);
+                       const float* b, int N, int C, float eps, cudaStream_t stream) {
+  impl::layernorm_forward(StreamLauncher{stream}, out, mean, rstd, inp, w, b, N, C, eps);
 }
 
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,

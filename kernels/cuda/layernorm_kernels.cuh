@@ -18,14 +18,13 @@
 
 namespace ph::cuda {
 
-inline constexpr float kLayerNormEps = 1e-5f;
 inline constexpr LaunchShape kLayerNormRowShape{256, 1 << 16};    // warp per row
 inline constexpr LaunchShape kLayerNormParamShape{512, 1 << 16};  // 32 channels per block
 
 __global__ void layernorm_forward_kernel(float* __restrict__ out, float* __restrict__ mean,
                                          float* __restrict__ rstd, const float* __restrict__ inp,
                                          const float* __restrict__ w, const float* __restrict__ b,
-                                         int N, int C) {
+                                         int N, int C, float eps) {
   const int lane = lane_id();
   const int stride = static_cast<int>(gridDim.x) * warps_per_block();
   for (int n = static_cast<int>(blockIdx.x) * warps_per_block() + warp_id(); n < N; n += stride) {
@@ -36,7 +35,7 @@ __global__ void layernorm_forward_kernel(float* __restrict__ out, float* __restr
     const float m = warp_reduce(sum, SumOp{}) / static_cast<float>(C);
     float sq = 0.0f;
     for (int c = lane; c < C; c += kWarpSize) sq += (x[c] - m) * (x[c] - m);
-    const float s = 1.0f / sqrtf(warp_reduce(sq, SumOp{}) / static_cast<float>(C) + kLayerNormEps);
+    const float s = 1.0f / sqrtf(warp_reduce(sq, SumOp{}) / static_cast<float>(C) + eps);
     for (int c = lane; c < C; c += kWarpSize) {
       const float v = (x[c] - m) * s * w[c];
       y[c] = b ? v + b[c] : v;
@@ -120,11 +119,11 @@ inline unsigned layernorm_row_blocks(int N, LaunchShape s) {
 
 template <typename Launch>
 void layernorm_forward(const Launch& launch, float* out, float* mean, float* rstd, const float* inp,
-                       const float* w, const float* b, int N, int C,
+                       const float* w, const float* b, int N, int C, float eps = 1e-5f,
                        LaunchShape s = kLayerNormRowShape) {
   if (N <= 0 || C <= 0) return;
   launch(dim3(layernorm_row_blocks(N, s)), dim3(s.threads), layernorm_forward_kernel, out, mean,
-         rstd, inp, w, b, N, C);
+         rstd, inp, w, b, N, C, eps);
 }
 
 template <typename Launch>
