@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "io/config_rules.h"
 #include "io/config_schema.h"
 #include "io/config_text.h"
 
@@ -191,24 +192,6 @@ class ConfigReader {
   std::map<std::string, std::string> unknown_choices_;
 };
 
-// The defaults that depend on the model family, for the keys neither the file nor the command
-// line set: an encoder-decoder is the paper's (post-norm, sinusoidal positions, embeddings
-// scaled by sqrt(d), ReLU).
-void apply_family_defaults(Config& c, const ConfigReader& reader) {
-  if (c.model.type != ModelType::kEncDec) return;
-  ModelConfig& m = c.model;
-  if (!reader.given("model.norm")) m.norm = Norm::kPost;
-  if (!reader.given("model.pos_encoding")) m.pos_encoding = PosEncoding::kSinusoidal;
-  if (!reader.given("model.embed_scale")) m.embed_scale = true;
-  if (!reader.given("model.activation")) m.activation = Activation::kRelu;
-  // Its synthetic task, and the special tokens its data needs (the task's tokenizer has them).
-  DataConfig& d = c.data;
-  if (!reader.given("data.task")) d.task = Task::kTranslation;
-  if (!reader.given("data.pad_token")) d.pad_token = "<pad>";
-  if (!reader.given("data.bos_token")) d.bos_token = "<s>";
-  if (!reader.given("data.eos_token")) d.eos_token = "</s>";
-}
-
 void apply_override(ConfigReader& reader, const std::string& arg) {
   const size_t eq = arg.find('=');
   if (eq == std::string::npos)
@@ -237,22 +220,6 @@ void apply_override(ConfigReader& reader, const std::string& arg) {
 
 // ---------------------------------------------------------------------------------------
 // Validation
-
-// One problem: the key it is reported under, the other keys involved, and the message.
-struct Issue {
-  std::string key;
-  std::vector<std::string> related;
-  std::string message;
-};
-
-template <class T>
-std::string str(T v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return format_float(v);
-  } else {
-    return std::to_string(v);
-  }
-}
 
 // unknown_choice: the text of a choice that named no value of its enum (or null).
 std::optional<Issue> check_option(const Option& o, const std::string* unknown_choice) {
@@ -285,62 +252,10 @@ std::optional<Issue> check_option(const Option& o, const std::string* unknown_ch
       o.field);
 }
 
-// The keys of one model family keep their defaults in a config of another family.
-std::optional<Issue> check_family_keys(const ModelConfig& m) {
-  if (m.type == ModelType::kEncDec) {
-    if (!m.tie_embeddings)
-      return Issue{"model.tie_embeddings",
-                   {"model.type"},
-                   "is gpt only: an encdec model ties its embeddings with model.share_embeddings"};
-    return std::nullopt;
-  }
-  const std::string family = "only an encdec model has it (model.type is " + name_of(m.type) + ")";
-  if (m.encoder_layers != 0)
-    return Issue{"model.encoder_layers", {"model.type"}, family + ", got " + str(m.encoder_layers)};
-  if (m.decoder_layers != 0)
-    return Issue{"model.decoder_layers", {"model.type"}, family + ", got " + str(m.decoder_layers)};
-  if (m.src_seq_len != 0)
-    return Issue{"model.src_seq_len", {"model.type"}, family + ", got " + str(m.src_seq_len)};
-  if (m.share_embeddings != ShareEmbeddings::kAll)
-    return Issue{"model.share_embeddings",
-                 {"model.type"},
-                 family + " (gpt: model.tie_embeddings), got " + name_of(m.share_embeddings)};
-  return std::nullopt;
-}
-
-// train.early_stopping, its metric and checkpoint.keep_best: the metric must be one the run's
-// evaluation reports, and following it needs validation data (and, to stop early, evaluations
-// before the end).
-std::optional<Issue> check_early_stopping(const Config& c) {
-  const TrainConfig& t = c.train;
-  const bool task = c.data.train.empty();
-  const std::string metric = name_of(t.early_stopping_metric);
-  if (t.early_stopping_metric == EvalMetric::kBleu && c.model.type != ModelType::kEncDec)
-    return Issue{"train.early_stopping_metric",
-                 {"model.type"},
-                 "bleu is an encdec model's metric (model.type is " + name_of(c.model.type) +
-                     "); use val_loss" + (task ? " or task_accuracy" : "")};
-  if (t.early_stopping_metric == EvalMetric::kTaskAccuracy && !task)
-    return Issue{"train.early_stopping_metric",
-                 {"data.train"},
-                 "task_accuracy is the synthetic task's metric (data.train is set); use val_loss" +
-                     std::string(c.model.type == ModelType::kEncDec ? " or bleu" : "")};
-  const char* user = t.early_stopping > 0 ? "train.early_stopping" : "checkpoint.keep_best";
-  if ((t.early_stopping > 0 || c.checkpoint.keep_best) && !task && c.data.val.empty())
-    return Issue{user,
-                 {"data.val"},
-                 std::string("needs validation data to follow ") + metric + " (data.val is empty)"};
-  if (t.early_stopping > 0 && t.eval_interval == 0)
-    return Issue{"train.early_stopping",
-                 {"train.eval_interval"},
-                 "needs evaluations during training; train.eval_interval is 0 (only at the end)"};
-  return std::nullopt;
-}
-
 // Rules that involve more than one key.
 std::optional<Issue> check_consistency(const Config& c) {
   const ModelConfig& m = c.model;
-  if (auto issue = check_family_keys(m)) return issue;
+  if (auto issue = check_family_keys(c)) return issue;
   if (m.d_model % m.n_heads != 0)
     return Issue{
         "model.n_heads",
@@ -372,11 +287,16 @@ std::optional<Issue> check_consistency(const Config& c) {
                      ") must be a multiple of micro_batch (" + str(c.train.micro_batch) + ")"};
   const bool encdec = m.type == ModelType::kEncDec;
   const bool task = c.data.train.empty();
-  if (task && (c.data.task == Task::kTranslation) != encdec)
+  const bool task_fits = c.data.task == Task::kTranslation ? encdec
+                         : c.data.task == Task::kCopies    ? m.type == ModelType::kBert
+                                                           : !encdec;
+  if (task && !task_fits)
     return Issue{"data.task",
                  {"model.type"},
-                 encdec ? "the encdec model's synthetic task is translation, got addition"
-                        : "the translation task needs model.type encdec (gpt: addition)"};
+                 name_of(c.data.task) + " is not a synthetic task of model.type " +
+                     name_of(m.type) +
+                     " (gpt: addition; encdec: translation; bert: copies or "
+                     "addition)"};
   if (task && encdec && c.data.task_digits > 9)
     return Issue{
         "data.task_digits",
@@ -389,25 +309,40 @@ std::optional<Issue> check_consistency(const Config& c) {
           {"data.eos_token", &c.data.eos_token}})
       if (text->empty())
         return Issue{key, {"model.type"}, "an encdec model needs it (padding, decoder start, end)"};
-  const int task_line = 3 * c.data.task_digits + 4;  // "A+B=R\n" (see io/addition_task.h)
-  if (task && !encdec && m.seq_len < task_line)
+  // "A+B=R\n" (io/addition_task.h) or "abcde abcde abcde\n" (io/copy_task.h)
+  const int task_line = c.data.task == Task::kCopies ? 18 : 3 * c.data.task_digits + 4;
+  // BERT's sequences add [CLS] and a [SEP] per segment, and a sentence head needs two segments.
+  const bool bert = m.type == ModelType::kBert;
+  const bool two = bert && m.sentence_head != SentenceHead::kNone;
+  const int task_tokens = !bert ? task_line : two ? 2 * task_line + 3 : task_line + 2;
+  const std::string what = c.data.task == Task::kCopies
+                               ? "line of copies"
+                               : "addition problem of " + str(c.data.task_digits) + " digits";
+  if (task && !encdec && m.seq_len < task_tokens)
     return Issue{"model.seq_len",
                  {"data.task_digits", "data.train"},
-                 "seq_len (" + str(m.seq_len) + ") must hold one addition problem of " +
-                     str(c.data.task_digits) + " digits (" + str(task_line) + " tokens)"};
+                 "seq_len (" + str(m.seq_len) + ") must hold " +
+                     (two ? "two segments of one " + what : "one " + what) + " (" +
+                     str(task_tokens) + " tokens" + (bert ? " with [CLS] and [SEP]" : "") + ")"};
+  if (task && bert && c.data.task == Task::kAddition && c.data.mlm_whole_word)
+    return Issue{"data.mlm.whole_word",
+                 {"data.train"},
+                 "the synthetic task's lines have no spaces: each line would be one word, longer "
+                 "than the predictions of a sequence, and nothing would be masked"};
   if (!c.data.tokenizer.empty() && c.data.train.empty())
     return Issue{"data.tokenizer",
                  {"data.train"},
                  "a tokenizer needs token shards in data.train (the synthetic task is "
                  "byte-level); make them with 'polyhead prepare --tokenizer'"};
-  // (The translation task makes its own tokenizer, with the encoder-decoder's special tokens.)
+  // (The translation and BERT tasks make their own tokenizers, with the family's special tokens.)
   if (const auto specials = special_tokens(c.data);
-      c.data.tokenizer.empty() && !specials.empty() && !(task && encdec))
+      c.data.tokenizer.empty() && !specials.empty() && !(task && m.type != ModelType::kGpt))
     return Issue{specials[0].first,
                  {"data.tokenizer"},
                  "special token \"" + printable(specials[0].second) +
                      "\" needs a BPE tokenizer (data.tokenizer); the byte-level tokenizer has "
                      "none"};
+  if (auto issue = check_bert(c)) return issue;
   if (auto issue = check_early_stopping(c)) return issue;
   if (c.sample.top_k > m.vocab_size)
     return Issue{"sample.top_k",
@@ -466,7 +401,7 @@ Config parse_config(const std::string& yaml_text, const std::vector<std::string>
   ConfigReader reader(cfg);
   reader.apply("", root, origin);
   for (const std::string& arg : overrides) apply_override(reader, arg);
-  apply_family_defaults(cfg, reader);
+  apply_family_defaults(cfg, [&](const std::string& key) { return reader.given(key); });
 
   if (auto issue = find_issue(cfg, reader.unknown_choices())) {
     // Blame the command line if it set any key involved, else the file.

@@ -3,6 +3,7 @@
 // `key.path=value` arguments, validated before any work.
 #pragma once
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -17,18 +18,22 @@ namespace ph {
 
 // The choices of the config, parsed into enums once (io/config.cpp reads and writes them by the
 // names in EnumNames, in enum order).
-enum class ModelType { kGpt, kEncDec };
+enum class ModelType { kGpt, kEncDec, kBert };
 enum class PosEncoding { kLearned, kSinusoidal };
 enum class Norm { kPre, kPost };
-enum class Activation { kGelu, kRelu };
+// gelu: the tanh approximation (GPT-2); gelu_erf: the exact x * Phi(x) (BERT).
+enum class Activation { kGelu, kRelu, kGeluErf };
+// BERT's sentence head on [CLS]: none (MLM only, as RoBERTa), next-sentence prediction, or
+// sentence-order prediction (ALBERT).
+enum class SentenceHead { kNone, kNsp, kSop };
 // Which embeddings of an encoder-decoder are one tensor (Marian's --tied-embeddings and
 // --tied-embeddings-all): none; the decoder's input embedding and the output layer; all three.
 enum class ShareEmbeddings { kNone, kTgtOut, kAll };
 enum class NanPolicy { kSkip, kStop };
 enum class Schedule { kCosine, kLinear, kConstant, kInverseSqrt, kNoam };
-enum class Task { kAddition, kTranslation };
+enum class Task { kAddition, kTranslation, kCopies };
 // The evaluation metric that early stopping and checkpoint.keep_best follow.
-enum class EvalMetric { kValLoss, kBleu, kTaskAccuracy };
+enum class EvalMetric { kValLoss, kBleu, kTaskAccuracy, kMlmAccuracy };
 enum class DeviceChoice { kCpu, kCuda, kAuto };
 enum class Precision { kFp32, kBf16 };
 
@@ -36,7 +41,7 @@ template <class E>
 struct EnumNames;
 template <>
 struct EnumNames<ModelType> {
-  static constexpr std::array<std::string_view, 2> names{"gpt", "encdec"};
+  static constexpr std::array<std::string_view, 3> names{"gpt", "encdec", "bert"};
 };
 template <>
 struct EnumNames<PosEncoding> {
@@ -48,7 +53,11 @@ struct EnumNames<Norm> {
 };
 template <>
 struct EnumNames<Activation> {
-  static constexpr std::array<std::string_view, 2> names{"gelu", "relu"};
+  static constexpr std::array<std::string_view, 3> names{"gelu", "relu", "gelu_erf"};
+};
+template <>
+struct EnumNames<SentenceHead> {
+  static constexpr std::array<std::string_view, 3> names{"none", "nsp", "sop"};
 };
 template <>
 struct EnumNames<ShareEmbeddings> {
@@ -65,11 +74,12 @@ struct EnumNames<Schedule> {
 };
 template <>
 struct EnumNames<Task> {
-  static constexpr std::array<std::string_view, 2> names{"addition", "translation"};
+  static constexpr std::array<std::string_view, 3> names{"addition", "translation", "copies"};
 };
 template <>
 struct EnumNames<EvalMetric> {
-  static constexpr std::array<std::string_view, 3> names{"val_loss", "bleu", "task_accuracy"};
+  static constexpr std::array<std::string_view, 4> names{"val_loss", "bleu", "task_accuracy",
+                                                         "mlm_accuracy"};
 };
 template <>
 struct EnumNames<DeviceChoice> {
@@ -87,7 +97,7 @@ std::string name_of(E e) {
 }
 
 struct ModelConfig {
-  ModelType type = ModelType::kGpt;                  // model family (bert: later)
+  ModelType type = ModelType::kGpt;                  // model family
   int vocab_size = 256;                              // V (byte-level tokenizer: 256)
   int n_layers = 2;                                  // L
   int d_model = 128;                                 // d
@@ -109,6 +119,11 @@ struct ModelConfig {
   int decoder_layers = 0;  // 0 means n_layers
   int src_seq_len = 0;     // S, source positions; 0 means seq_len (the target length T)
   ShareEmbeddings share_embeddings = ShareEmbeddings::kAll;
+  // Every family; BERT's family defaults are 1e-12 and gelu_erf.
+  float layer_norm_eps = 1e-5f;
+  // BERT (model.type bert) only; the other families keep their defaults.
+  int type_vocab_size = 0;  // token types (segments A and B); bert default 2
+  SentenceHead sentence_head = SentenceHead::kNone;
   int ffn_width() const { return d_ff > 0 ? d_ff : 4 * d_model; }
   int encoder_depth() const { return encoder_layers > 0 ? encoder_layers : n_layers; }
   int decoder_depth() const { return decoder_layers > 0 ? decoder_layers : n_layers; }
@@ -171,6 +186,16 @@ struct DataConfig {
   std::string cls_token;   // classification token (BERT)
   std::string sep_token;   // separator (BERT)
   std::string mask_token;  // masked-LM mask (BERT)
+  // BERT's masked-LM view of the data (data.mlm.*).
+  float mlm_prob = 0.15f;       // of the non-special positions, predicted (80/10/10)
+  int mlm_max_predictions = 0;  // predictions per sequence; 0 means ceil(prob * seq_len)
+  // (the product's float rounding forgiven: 0.15 * 20 is 3)
+  bool mlm_whole_word = false;  // mask whole words where the tokenizer marks word starts
+  int mlm_predictions(int seq_len) const {
+    return mlm_max_predictions > 0
+               ? mlm_max_predictions
+               : static_cast<int>(std::ceil(static_cast<double>(mlm_prob) * seq_len - 1e-4));
+  }
   bool operator==(const DataConfig&) const = default;
 };
 

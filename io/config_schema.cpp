@@ -15,9 +15,12 @@ std::vector<Option> option_table(Config& c) {
       {.key = "model.type",
        .field = enum_ref(&m.type),
        .architecture = true,
-       .help = "model family: gpt (decoder only) or encdec (the Transformer of Vaswani et al.: "
+       .help = "model family: gpt (decoder only), encdec (the Transformer of Vaswani et al.: "
                "encoder, decoder with cross-attention; its defaults are the paper's: norm post, "
-               "pos_encoding sinusoidal, embed_scale true, activation relu, unless given)"},
+               "pos_encoding sinusoidal, embed_scale true, activation relu, unless given) or bert "
+               "(an encoder with masked-LM pretraining; its defaults are BERT's: norm post, "
+               "activation gelu_erf, layer_norm_eps 1e-12, type_vocab_size 2, and the tokens "
+               "[PAD] [CLS] [SEP] [MASK])"},
       {.key = "model.vocab_size",
        .field = &m.vocab_size,
        .limits = at_least(1),
@@ -82,7 +85,23 @@ std::vector<Option> option_table(Config& c) {
       {.key = "model.activation",
        .field = enum_ref(&m.activation),
        .architecture = true,
-       .help = "FFN activation; encdec default: relu"},
+       .help = "FFN activation: gelu (tanh approximation), gelu_erf (exact), relu; encdec "
+               "default: relu; bert default: gelu_erf"},
+      {.key = "model.layer_norm_eps",
+       .field = &m.layer_norm_eps,
+       .limits = positive(),
+       .architecture = true,
+       .help = "epsilon of every LayerNorm; bert default: 1e-12"},
+      {.key = "model.type_vocab_size",
+       .field = &m.type_vocab_size,
+       .limits = at_least(0),
+       .architecture = true,
+       .help = "bert only: token types (segment embeddings wtt); bert default: 2"},
+      {.key = "model.sentence_head",
+       .field = enum_ref(&m.sentence_head),
+       .architecture = true,
+       .help = "bert only: a pooler on [CLS] and a 2-way classifier for next-sentence (nsp) or "
+               "sentence-order (sop) prediction; none: masked LM only"},
       {.key = "model.embed_scale",
        .field = &m.embed_scale,
        .architecture = true,
@@ -160,7 +179,8 @@ std::vector<Option> option_table(Config& c) {
       {.key = "train.early_stopping_metric",
        .field = enum_ref(&t.early_stopping_metric),
        .help = "the metric early stopping and checkpoint.keep_best follow: val_loss (lower is "
-               "better), bleu (encdec), task_accuracy (synthetic task; higher is better)"},
+               "better), bleu (encdec), task_accuracy (gpt and encdec on the synthetic task), "
+               "mlm_accuracy (bert); the last three: higher is better"},
       {.key = "optim.lr",
        .field = &o.lr,
        .limits = positive(),
@@ -243,6 +263,19 @@ std::vector<Option> option_table(Config& c) {
       {.key = "data.cls_token", .field = &d.cls_token, .help = "classification token; empty: none"},
       {.key = "data.sep_token", .field = &d.sep_token, .help = "separator token; empty: none"},
       {.key = "data.mask_token", .field = &d.mask_token, .help = "masked-LM token; empty: none"},
+      {.key = "data.mlm.prob",
+       .field = &d.mlm_prob,
+       .limits = {0.0, 1.0, true, true},
+       .help = "bert: the fraction of non-special positions predicted, split 80/10/10 into "
+               "[MASK], a random token and unchanged"},
+      {.key = "data.mlm.max_predictions",
+       .field = &d.mlm_max_predictions,
+       .limits = at_least(0),
+       .help = "bert: predictions per sequence (the gathered rows); 0 means ceil(prob * seq_len)"},
+      {.key = "data.mlm.whole_word",
+       .field = &d.mlm_whole_word,
+       .help = "bert: mask every token of a chosen word (words start where the tokenizer marks "
+               "a word start)"},
       {.key = "checkpoint.interval",
        .field = &c.checkpoint.interval,
        .limits = at_least(0),

@@ -76,11 +76,11 @@ const int32_t* Model::upload_tokens(const Batch& b) {
 
 double Model::cross_entropy(const Batch& b, float smoothing, bool grad, float dloss,
                             int64_t* counted) {
-  const int N = b.B * b.T;
+  const int N = loss_rows(b);
   const size_t n = static_cast<size_t>(N);
   if (b.targets.size() < n)
     throw std::logic_error("Model: the batch has " + std::to_string(b.targets.size()) +
-                           " targets for " + std::to_string(n) + " positions");
+                           " targets for " + std::to_string(n) + " rows");
   backend().upload(targets_.data(), b.targets.data(), n * sizeof(int32_t));
   loss_.forward(logits(), targets_.data(), N, local_vocab(), vocab_start(), smoothing, grad, dloss);
   backend().download(host_losses_.data(), loss_.losses(), n * sizeof(float));

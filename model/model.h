@@ -29,7 +29,29 @@ struct Batch {
   int S = 0;                     // source positions per sample; 0: no source side
   std::vector<int32_t> source;   // [B*S] source tokens
   std::vector<int32_t> source_lengths;  // [B] real source tokens of each sample, in [1, S]
+  // BERT (model.type bert). tokens hold the masked input ([CLS] A [SEP] [B [SEP]] then [PAD]);
+  // targets hold, per sample, P = mlm_predictions slots: the original token of each predicted
+  // position, kIgnoreIndex in unused slots ([B*P], not [B*T]).
+  std::vector<int32_t> types;            // [B*T] token type (segment) of each position
+  std::vector<int32_t> lengths;          // [B] real tokens of each sample in [1, T]; keys past it
+                                         // are masked
+  int P = 0;                             // prediction slots per sample (data.mlm.max_predictions)
+  std::vector<int32_t> mlm_positions;    // [B*P] the position in [0, T) of each slot (0 if unused)
+  std::vector<int32_t> sentence_labels;  // [B] nsp: 1 when B is a random segment, sop: 1 when
+                                         // the segments are swapped (HF's labels); kIgnoreIndex
+                                         // or empty: no sentence loss
+  float sentence_dloss = 0;  // forward_backward: the weight of the sum of this micro-batch's
+                             // sentence losses in the gradient (1 / sequences of the global batch)
   int64_t sample0 = 0;
+};
+
+// The sentence loss of a model's last forward (BERT's nsp / sop head; zeros without one): the
+// sum of the per-sequence cross-entropies over the counted sequences (label not kIgnoreIndex),
+// and how many of them the head classified right (argmax, ties to class 0).
+struct SentenceStats {
+  double loss_sum = 0;
+  int64_t correct = 0;
+  int64_t counted = 0;
 };
 
 // How a model is built beside its architecture (ModelConfig).
@@ -38,6 +60,7 @@ struct ModelSetup {
   TpGroup tp;                 // this rank's tensor-parallel group (device buffers)
   size_t arena_multiple = 1;  // pad the parameter/gradient arenas to a multiple (ZeRO shards)
   float label_smoothing = 0;  // of the training loss (forward_backward); loss() is plain NLL
+  int max_predictions = 0;    // BERT: the most prediction slots P of a sample (<= seq_len)
 };
 
 class Model {
@@ -69,16 +92,23 @@ class Model {
   void initialize(uint64_t seed);
 
   // Forward over a micro-batch (B <= max_batch, T <= the configured length): logits() then
-  // holds [B*T, local_vocab()] (columns at or past the vocabulary are padding).
+  // holds [loss_rows(batch), local_vocab()] (columns at or past the vocabulary are padding).
   virtual void forward(const Batch& batch, const DropoutContext& d) = 0;
+  // The rows of logits() and of batch.targets: one per position, B*T (BERT: one per prediction
+  // slot, B*P).
+  virtual int loss_rows(const Batch& batch) const { return batch.B * batch.T; }
   // Forward and the sum of the token losses (plain cross-entropy) over the counted targets;
   // logits() stay valid.
   double loss(const Batch& batch, const DropoutContext& d, int64_t* counted);
   // One training micro-step: forward, loss (with the label smoothing of the setup) and backward
-  // of dloss times the sum of the token losses, ACCUMULATING into grads(). Returns the sum of
-  // the token losses.
+  // of dloss times the sum of the token losses (plus, with a sentence head, batch.sentence_dloss
+  // times the sum of the sentence losses), ACCUMULATING into grads(). Returns the sum of the
+  // token losses.
   double forward_backward(const Batch& batch, float dloss, const DropoutContext& d,
                           int64_t* counted);
+  // The sentence loss of the last forward (loss() or forward_backward()), identical on every
+  // tensor-parallel rank; zeros for a model without a sentence head.
+  virtual SentenceStats sentence_stats() const { return {}; }
 
   // Logits of the last forward (device), this rank's vocabulary columns
   // [vocab_start(), vocab_start() + local_vocab()) of the padded vocabulary padded_vocab().

@@ -68,6 +68,33 @@ inline int expect_replicated_equal(const Model& model, Communicator& tp_host) {
   return compared;
 }
 
+// Every gradient element the sharded model g holds (summed over data parallelism) against the
+// same element of the unsharded model ref's gradient (1e-5 of the tensor's scale), and every
+// tensor but the attention key biases (an exactly zero gradient) and vocabulary padding carries
+// a gradient above `floor` (else the check would be vacuous).
+inline void expect_gradients_match(Model& g, Model& ref, const ProcessGrid& grid, double floor) {
+  for (const Param& p : g.table().params()) {
+    const Param& rp = ref.table()[ref.table().find(p.name)];
+    const int64_t rows = p.local_shape[0], cols = p.local_shape.size() > 1 ? p.local_shape[1] : 1;
+    const int64_t full_cols = rp.local_shape.size() > 1 ? rp.local_shape[1] : 1;
+    Diff diff;
+    for (int64_t i = 0; i < rows && p.block_offset[0] + i < p.shape[0]; ++i)
+      for (int64_t j = 0; j < cols; ++j) {
+        const int64_t gi = p.block_offset[0] + i;
+        const int64_t gj = (p.block_offset.size() > 1 ? p.block_offset[1] : 0) + j;
+        diff.add(g.grads()[p.offset + static_cast<size_t>(i * cols + j)],
+                 ref.grads()[rp.offset + static_cast<size_t>(gi * full_cols + gj)]);
+      }
+    EXPECT_LE(diff.relative(), 1e-5)
+        << p.name << " (tp rank " << grid.tp_rank << ", dp rank " << grid.dp_rank
+        << "), largest difference " << diff.max_diff << " of scale " << diff.max_ref;
+    const bool only_padding = p.block_offset[0] >= p.shape[0];  // tp=4: vocab rows 256..511
+    if (p.name.find("k.bias") == std::string::npos && !only_padding) {
+      EXPECT_GT(diff.max_ref, floor) << p.name << " has no gradient: the check would be vacuous";
+    }
+  }
+}
+
 // Runs one training micro-step of the global batch (global_B sequences) on `grid` and checks
 // loss, logits and gradients against the unsharded model on the whole batch.
 inline void check_layout_against_reference(const ModelConfig& mc, const ProcessGrid& grid,

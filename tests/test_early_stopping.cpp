@@ -106,13 +106,20 @@ std::string parse_error(const std::string& yaml, const std::vector<std::string>&
 }
 
 TEST(EarlyStoppingConfig, EachBadCombinationHasOneMessage) {
-  EXPECT_EQ(parse_error("", {"train.early_stopping_metric=bleu"}),
-            "command line: train.early_stopping_metric: bleu is an encdec model's metric "
-            "(model.type is gpt); use val_loss or task_accuracy");
+  EXPECT_EQ(
+      parse_error("", {"train.early_stopping_metric=bleu"}),
+      "command line: train.early_stopping_metric: bleu is not a metric of this run (model.type "
+      "gpt on the synthetic task reports val_loss, task_accuracy)");
   EXPECT_EQ(parse_error("data: {train: [a.bin], val: [b.bin]}\n",
                         {"train.early_stopping_metric=task_accuracy"}),
-            "command line: train.early_stopping_metric: task_accuracy is the synthetic task's "
-            "metric (data.train is set); use val_loss");
+            "command line: train.early_stopping_metric: task_accuracy is not a metric of this "
+            "run (model.type gpt on data.train reports val_loss)");
+  EXPECT_EQ(parse_error("model: {type: encdec}\n", {"train.early_stopping_metric=mlm_accuracy"}),
+            "command line: train.early_stopping_metric: mlm_accuracy is not a metric of this run "
+            "(model.type encdec on the synthetic task reports val_loss, bleu, task_accuracy)");
+  EXPECT_EQ(parse_error("model: {type: bert}\n", {"train.early_stopping_metric=task_accuracy"}),
+            "command line: train.early_stopping_metric: task_accuracy is not a metric of this "
+            "run (model.type bert on the synthetic task reports val_loss, mlm_accuracy)");
   EXPECT_EQ(parse_error("data: {train: [a.bin]}\n", {"train.early_stopping=3"}),
             "command line: train.early_stopping: needs validation data to follow val_loss "
             "(data.val is empty)");
@@ -126,7 +133,7 @@ TEST(EarlyStoppingConfig, EachBadCombinationHasOneMessage) {
             "command line: train.early_stopping: must be >= 0, got -1");
   EXPECT_EQ(parse_error("", {"train.early_stopping_metric=wer"}),
             "command line: train.early_stopping_metric: must be one of {val_loss, bleu, "
-            "task_accuracy}, got 'wer'");
+            "task_accuracy, mlm_accuracy}, got 'wer'");
   // The synthetic task's runs have validation data; an encdec model has BLEU.
   EXPECT_EQ(parse_error("", {"train.early_stopping=2", "checkpoint.keep_best=true",
                              "train.early_stopping_metric=task_accuracy"}),

@@ -157,9 +157,11 @@ TEST(EncDecRun, BadInput) {
   TempDir tmp;
   const std::string cfg = kConfigs + "encdec-tiny.yaml ";
   expect_bad_input("train " + cfg + "data.task=addition",
-                   "data.task: the encdec model's synthetic task is translation, got addition");
+                   "data.task: addition is not a synthetic task of model.type encdec (gpt: "
+                   "addition; encdec: translation; bert: copies or addition)");
   expect_bad_input("train " + kConfigs + "tiny.yaml data.task=translation",
-                   "data.task: the translation task needs model.type encdec (gpt: addition)");
+                   "data.task: translation is not a synthetic task of model.type gpt (gpt: "
+                   "addition; encdec: translation; bert: copies or addition)");
   expect_bad_input("train " + cfg + "data.task_digits=12",
                    "data.task_digits: the translation task writes numbers of at most 9 digits, "
                    "got 12");

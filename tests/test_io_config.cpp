@@ -233,7 +233,8 @@ TEST(ConfigErrors, WrongTypes) {
   EXPECT_EQ(parse_error("model: 5\n"),
             "test.yaml: model: expected a map of keys (type, vocab_size, n_layers, "
             "encoder_layers, decoder_layers, d_model, n_heads, d_ff, seq_len, src_seq_len, "
-            "share_embeddings, pos_encoding, norm, activation, embed_scale, tie_embeddings, "
+            "share_embeddings, pos_encoding, norm, activation, layer_norm_eps, type_vocab_size, "
+            "sentence_head, embed_scale, tie_embeddings, "
             "bias, dropout, init_std), got '5'");
   EXPECT_CONTAINS(parse_error("model: {dropout: 0.1}\n"),
                   "test.yaml: model.dropout: expected a map of keys (embed, attn, resid), got "
@@ -326,7 +327,7 @@ TEST(ConfigErrors, Choices) {
   EXPECT_EQ(parse_error("model: {norm: mid}\n"),
             "test.yaml: model.norm: must be one of {pre, post}, got 'mid'");
   EXPECT_EQ(parse_error("model: {activation: swish}\n"),
-            "test.yaml: model.activation: must be one of {gelu, relu}, got 'swish'");
+            "test.yaml: model.activation: must be one of {gelu, relu, gelu_erf}, got 'swish'");
   EXPECT_EQ(parse_error("optim: {schedule: step}\n"),
             "test.yaml: optim.schedule: must be one of {cosine, linear, constant, inverse_sqrt, "
             "noam}, got 'step'");
@@ -336,8 +337,8 @@ TEST(ConfigErrors, Choices) {
             "test.yaml: runtime.device: must be one of {cpu, cuda, auto}, got 'tpu'");
   EXPECT_EQ(parse_error("runtime: {precision: fp16}\n"),
             "test.yaml: runtime.precision: must be one of {fp32, bf16}, got 'fp16'");
-  EXPECT_EQ(parse_error("model: {type: bert}\n"),
-            "test.yaml: model.type: must be one of {gpt, encdec}, got 'bert'");
+  EXPECT_EQ(parse_error("model: {type: roberta}\n"),
+            "test.yaml: model.type: must be one of {gpt, encdec, bert}, got 'roberta'");
   for (const char* device : {"cpu", "cuda", "auto"})
     EXPECT_EQ(
         name_of(parse_config("", {std::string("runtime.device=") + device}, "t").runtime.device),
@@ -485,7 +486,8 @@ TEST(ConfigErrors, OverrideValues) {
   EXPECT_EQ(override_error("model=5"),
             "command line: model: expected a map of keys (type, vocab_size, n_layers, "
             "encoder_layers, decoder_layers, d_model, n_heads, d_ff, seq_len, src_seq_len, "
-            "share_embeddings, pos_encoding, norm, activation, embed_scale, tie_embeddings, "
+            "share_embeddings, pos_encoding, norm, activation, layer_norm_eps, type_vocab_size, "
+            "sentence_head, embed_scale, tie_embeddings, "
             "bias, dropout, init_std), got '5'");
   EXPECT_EQ(override_error("model={n_layer: 3}"),
             "command line: model.n_layer: unknown key (did you mean 'model.n_layers'?)");

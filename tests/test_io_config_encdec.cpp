@@ -92,7 +92,7 @@ TEST(EncDecConfig, BadValuesHaveOneMessageEach) {
   EXPECT_EQ(parse_error("model: {type: encdec, share_embeddings: src}\n"),
             "test.yaml: model.share_embeddings: must be one of {none, tgt_out, all}, got 'src'");
   EXPECT_EQ(parse_error("model: {type: encoder}\n"),
-            "test.yaml: model.type: must be one of {gpt, encdec}, got 'encoder'");
+            "test.yaml: model.type: must be one of {gpt, encdec, bert}, got 'encoder'");
 }
 
 // A key of the other family is an error, not silently ignored (a config that forgot

@@ -17,13 +17,15 @@ double EvalValues::of(EvalMetric m) const {
       return bleu;
     case EvalMetric::kTaskAccuracy:
       return task_accuracy;
+    case EvalMetric::kMlmAccuracy:
+      return mlm_accuracy;
   }
   return std::numeric_limits<double>::quiet_NaN();
 }
 
 EvalValues no_eval_values() {
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  return {nan, nan, nan};
+  return {nan, nan, nan, nan};
 }
 
 bool BestEval::update(double value, int64_t step) {

@@ -15,6 +15,7 @@ struct EvalValues {
   double val_loss;
   double bleu;
   double task_accuracy;
+  double mlm_accuracy;
   double of(EvalMetric m) const;
 };
 EvalValues no_eval_values();

@@ -88,6 +88,9 @@ std::string model_summary(const ModelConfig& m) {
   else
     o << " tie=" << (m.tie_embeddings ? 1 : 0);
   o << " bias=" << (m.bias ? 1 : 0) << " embed_scale=" << (m.embed_scale ? 1 : 0);
+  if (m.type == ModelType::kBert)
+    o << " types=" << m.type_vocab_size << " head=" << name_of(m.sentence_head)
+      << " eps=" << m.layer_norm_eps;
   return o.str();
 }
 

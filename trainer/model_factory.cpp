@@ -1,5 +1,6 @@
 #include "trainer/model_factory.h"
 
+#include "model/bert.h"
 #include "model/embedding.h"
 #include "model/encdec.h"
 #include "model/gpt.h"
@@ -20,11 +21,14 @@ std::unique_ptr<Model> make_model(Backend& be, const Config& cfg, const ProcessG
   setup.tp = TpGroup{grid.tp_rank, grid.tp, tp_comm};
   setup.arena_multiple = arena_multiple;
   setup.label_smoothing = cfg.train.label_smoothing;
+  setup.max_predictions = cfg.data.mlm_predictions(cfg.model.seq_len);
   switch (cfg.model.type) {
     case ModelType::kGpt:
       return std::make_unique<Gpt>(be, cfg.model, setup);
     case ModelType::kEncDec:
       return std::make_unique<EncDec>(be, cfg.model, setup);
+    case ModelType::kBert:
+      return std::make_unique<Bert>(be, cfg.model, setup);
   }
   throw std::logic_error("make_model: unknown model.type");
 }
