@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
@@ -41,17 +40,6 @@ uint64_t uniform_below(uint64_t bound, uint64_t seed, uint64_t& next) {
     const uint64_t lo = philox_bits(seed, rng::kAdditionA, 0, next++);
     const uint64_t x = (hi << 32) | lo;
     if (x < limit) return x % bound;
-  }
-}
-
-// True if `path` is a valid byte shard holding exactly `tokens`.
-bool shard_holds(const std::string& path, const std::vector<uint16_t>& tokens) {
-  try {
-    const Shard shard = Shard::open(path, 256);
-    return shard.size() == tokens.size() &&
-           std::memcmp(shard.tokens(), tokens.data(), tokens.size() * sizeof(uint16_t)) == 0;
-  } catch (const InputError&) {
-    return false;
   }
 }
 
@@ -155,8 +143,7 @@ void AdditionTask::generate(const std::string& dir, uint64_t seed, int train_pro
   for (const auto& [file, problems] :
        {std::pair{"train.bin", &train}, std::pair{"val.bin", &val}}) {
     const std::string path = (base / file).string();
-    const std::vector<uint16_t> tokens = tokens_of(*problems);
-    if (!shard_holds(path, tokens)) write_shard(path, tokens.data(), tokens.size());
+    update_byte_shard(path, tokens_of(*problems));
   }
 }
 

@@ -242,6 +242,18 @@ void write_shard(const std::string& path, const uint16_t* tokens, size_t n) {
   writer.commit();
 }
 
+void update_byte_shard(const std::string& path, const std::vector<uint16_t>& tokens) {
+  try {
+    const Shard shard = Shard::open(path, 256);
+    if (shard.size() == tokens.size() &&
+        std::memcmp(shard.tokens(), tokens.data(), tokens.size() * sizeof(uint16_t)) == 0)
+      return;
+  } catch (const InputError&) {
+    // absent, or not a byte shard: written below
+  }
+  write_shard(path, tokens.data(), tokens.size());
+}
+
 void write_token_shard(const std::string& path, const int32_t* ids, size_t n, int vocab_size) {
   for (size_t i = 0; i < n; ++i) {
     if (ids[i] < 0 || ids[i] >= vocab_size)

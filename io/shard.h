@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace ph {
 
@@ -122,5 +123,9 @@ void write_token_shard(const std::string& path, const int32_t* ids, size_t n, in
 
 // Writes tokens[0..n) as the shard `path` (atomically, through ShardWriter).
 void write_shard(const std::string& path, const uint16_t* tokens, size_t n);
+
+// write_shard, unless `path` is already a valid byte shard (ids < 256) holding exactly `tokens`:
+// such a file is left untouched (the synthetic tasks regenerate their data on every run).
+void update_byte_shard(const std::string& path, const std::vector<uint16_t>& tokens);
 
 }  // namespace ph

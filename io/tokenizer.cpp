@@ -60,6 +60,10 @@ std::optional<int32_t> Tokenizer::id_of(std::string_view text) const {
   return bpe_->id_of(text);
 }
 
+std::string Tokenizer::token_bytes(int32_t id) const {
+  return bpe_ ? bpe_->token_bytes(id) : std::string(1, static_cast<char>(id));
+}
+
 std::vector<int32_t> Tokenizer::encode(std::string_view text, int threads) const {
   return bpe_ ? bpe_->encode(text, threads) : encode_bytes(text);
 }

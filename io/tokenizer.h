@@ -47,6 +47,8 @@ class Tokenizer {
   int size() const;
   // The id of the token whose bytes are `text` (a special token), if any; bytes have none.
   std::optional<int32_t> id_of(std::string_view text) const;
+  // The bytes of token `id` (0 <= id < size()): for bytes, the byte itself.
+  std::string token_bytes(int32_t id) const;
   // Text as ordinary text (special tokens' texts are not recognised); decode(encode(x)) == x.
   std::vector<int32_t> encode(std::string_view text, int threads = 1) const;
   std::string decode(const int32_t* ids, size_t n) const;

@@ -1,10 +1,12 @@
 // The registry of Philox streams (kernels/common/rng_streams.h): no two uses of the generator
 // can draw the same bits. A draw is a function of (seed, index, a, b); the uses own disjoint
 // sets of (a, b): dropout sites are never 0 nor kInitB, steps stay below the streams' `a` of
-// data order and the task, and no parameter name of a model hashes to data order's `a` (the
-// only `a` a parameter's initialisation could share with another use at b = kInitB).
+// data order and the tasks, the streams' `a` are distinct, and no parameter name of a model
+// hashes to data order's `a` (the only `a` a parameter's initialisation could share with another
+// use at b = kInitB).
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <set>
 #include <string>
 
@@ -43,17 +45,22 @@ TEST(RngStreams, DropoutSitesAreUniqueAndAvoidTheOtherStreams) {
 TEST(RngStreams, StepsStayBelowTheOtherStreams) {
   EXPECT_GE(rng::kShuffleA, rng::kMaxSteps);
   EXPECT_GE(rng::kAdditionA, rng::kMaxSteps);
-  EXPECT_NE(rng::kShuffleA, rng::kAdditionA);
-  EXPECT_NE(rng::kSamplingA, rng::kShuffleA);
-  EXPECT_NE(rng::kSamplingA, rng::kAdditionA);
+  EXPECT_GE(rng::kCopiesA, rng::kMaxSteps);
+  // Every use has its own `a`.
+  EXPECT_EQ(std::set<uint32_t>(std::begin(rng::kStreamsA), std::end(rng::kStreamsA)).size(),
+            std::size(rng::kStreamsA));
+  EXPECT_TRUE(std::set<uint32_t>(std::begin(rng::kStreamsA), std::end(rng::kStreamsA))
+                  .contains(rng::kCopiesA));
   // The config cannot ask for more steps than the dropout streams may number.
   EXPECT_THROW(parse_config("train: {max_steps: 1073741825}\n", {}, "t"), InputError);
   EXPECT_NO_THROW(parse_config("train: {max_steps: 1073741824}\n", {}, "t"));
 }
 
 void expect_names_clear(const ParamTable& table) {
-  for (const Param& p : table.params())
+  for (const Param& p : table.params()) {
     EXPECT_NE(hash_name(p.name.c_str()), rng::kShuffleA) << p.name;
+    EXPECT_NE(hash_name(p.name.c_str()), rng::kMlmMasksA) << p.name;
+  }
 }
 
 TEST(RngStreams, NoParameterNameHashesToAnotherStream) {

@@ -1,7 +1,8 @@
-// Where a run's samples come from: the shards (GPT) or pair files (encoder-decoder) named by
-// data.train / data.val, or, when the config names none, the family's synthetic task generated
+// Where a run's samples come from: the shards (GPT, BERT) or pair files (encoder-decoder) named
+// by data.train / data.val, or, when the config names none, the family's synthetic task generated
 // into <run.dir>/data: addition for the GPT, translation (with its own tokenizer) for the
-// encoder-decoder.
+// encoder-decoder, addition lines with a tokenizer of the bytes and BERT's special tokens for
+// BERT (io/mlm_task.h).
 #pragma once
 #include <memory>
 #include <optional>
@@ -26,15 +27,16 @@ struct DataSource {
 // not there yet. One process calls it (the others wait), before open_data.
 void generate_task_data(const Config& cfg);
 
-// The tokenizer of the run's data: data.tokenizer, or for the translation task the one it
-// writes into <run.dir>/data/tokenizer (after generate_task_data). "" = bytes.
+// The tokenizer of the run's data: data.tokenizer, or for the translation and BERT tasks the one
+// they write into <run.dir>/data/tokenizer (after generate_task_data). "" = bytes.
 std::string data_tokenizer_path(const Config& cfg);
-// Whether the tokenizer is the translation task's (it exists only once the task is generated).
+// Whether the tokenizer is a task's (it exists only once the task is generated).
 bool tokenizer_from_task(const Config& cfg);
 
 // Opens and validates the datasets (every shard or pair file). `val_override`, if non-empty,
 // replaces the validation files (polyhead eval --data). `need_train` false skips the training
-// files. The encoder-decoder's pairs take their pad, bos and eos ids from `tokenizer`.
+// files. The encoder-decoder's pairs take their pad, bos and eos ids from `tokenizer`, BERT's
+// samples their special ids and word boundaries (data.mlm.whole_word).
 DataSource open_data(const Config& cfg, bool need_train, const std::string& val_override = "",
                      const Tokenizer& tokenizer = Tokenizer());
 

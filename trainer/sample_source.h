@@ -1,6 +1,7 @@
-// What micro-batches are filled from: windows of token shards (the GPT) or pairs of parallel
-// text (the encoder-decoder). Sample s is a pure function of the data, the seed and s, so
-// every layout and every split of a batch into fill() calls sees the same samples.
+// What micro-batches are filled from: windows of token shards (the GPT), pairs of parallel
+// text (the encoder-decoder) or masked segments of token shards (BERT: trainer/mlm_source.h).
+// Sample s is a pure function of the data, the seed and s, so every layout and every split of a
+// batch into fill() calls sees the same samples.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -14,7 +15,7 @@ namespace ph {
 class SampleSource {
  public:
   virtual ~SampleSource() = default;
-  // Samples in one epoch: windows, or the pairs kept.
+  // Samples in one epoch: windows, the pairs kept, or chunks.
   virtual uint64_t size() const = 0;
   // Sizes b's host buffers for `rows` samples (B = rows; T; the source side, if any).
   virtual void shape(Batch& b, int rows) const = 0;

@@ -10,19 +10,30 @@
 //   data order          kShuffleA                      epoch              draw counter
 //   synthetic task      kAdditionA                     0                  draw counter
 //   translation task    kTranslationA                  0                  draw counter
+//   copies task         kCopiesA                       0                  draw counter
+//   MLM masks           kMlmMasksA                     position t         4 * sample + word
+//   MLM segments        kMlmSegmentsA                  0                  4 * sample + word
 //   sampling            kSamplingA                     0                  prompt stream * 2^32
 //                                                                         + generated position
 //
+// The MLM streams (io/mlm_masking.h, io/mlm_dataset.h) key each draw by the global sample index
+// s (which also fixes the epoch) and, for masks, the position t in the sequence: one Philox call
+// (four words) per (s, t), or per s for the segment choices.
+//
 // Why they are disjoint: dropout sites are never 0 and never kInitB, and steps stay below
-// kMaxSteps, under kShuffleA, kAdditionA and kTranslationA; sampling and the tasks have b = 0,
-// which no site and not kInitB equals, and distinct a; init has b = kInitB, which only data order
-// could also have (at epoch kInitB), and no parameter name hashes to kShuffleA. The model tests
-// (tests/test_model_rng_streams.cpp) check each of these for the names and sites in use. The
-// held-out split of a synthetic task is no stream of the run: a hash of the problem keyed by
-// hash_name("addition.val") (io/addition_task.cpp) or hash_name("translation.validation")
-// (io/translation_task.cpp).
+// kMaxSteps, under every other `a` (static_assert below); sampling, the tasks (addition,
+// translation, copies) and the MLM segments have b = 0, which no site and not kInitB equals, and
+// distinct a (static_assert below, over every `a` of this table); the MLM masks have a
+// `a` of their own; init has b = kInitB, which only data order (at epoch kInitB) and the MLM masks
+// (at position kInitB) could also have, and no parameter name hashes to kShuffleA or kMlmMasksA.
+// The model tests (tests/test_model_rng_streams.cpp) check each of these for the names and sites in
+// use. The held-out split of a synthetic task is no stream of the run: a hash of the problem keyed
+// by hash_name("addition.val") (io/addition_task.cpp), hash_name("translation.validation")
+// (io/translation_task.cpp) or hash_name("copies.val") (io/copies_task.cpp).
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 
 #include "kernels/common/philox.h"
 
@@ -33,8 +44,24 @@ inline constexpr uint32_t kSamplingA = 0x5A3Du;
 inline constexpr uint32_t kShuffleA = hash_name("data.shuffle");
 inline constexpr uint32_t kAdditionA = hash_name("addition.problems");
 inline constexpr uint32_t kTranslationA = hash_name("translation.problems");
+inline constexpr uint32_t kCopiesA = hash_name("copies.words");
+inline constexpr uint32_t kMlmMasksA = hash_name("mlm.masks");
+inline constexpr uint32_t kMlmSegmentsA = hash_name("mlm.segments");
 // train.max_steps is limited to this (io/config.cpp), so a dropout `a` is below it.
 inline constexpr uint32_t kMaxSteps = 1u << 30;
+static_assert(kShuffleA >= kMaxSteps && kAdditionA >= kMaxSteps && kTranslationA >= kMaxSteps &&
+              kCopiesA >= kMaxSteps && kMlmMasksA >= kMaxSteps && kMlmSegmentsA >= kMaxSteps);
+// No two uses share their `a` (those at b = 0 need it; the rest keeps the argument simple).
+inline constexpr uint32_t kStreamsA[] = {kSamplingA, kShuffleA,  kAdditionA,   kTranslationA,
+                                         kCopiesA,   kMlmMasksA, kMlmSegmentsA};
+static_assert(
+    [] {
+      for (size_t i = 0; i < std::size(kStreamsA); ++i)
+        for (size_t j = 0; j < i; ++j)
+          if (kStreamsA[i] == kStreamsA[j]) return false;
+      return true;
+    }(),
+    "two generator streams share their `a`");
 
 // Dropout sites (the `b` word of dropout, DropoutSpec::site).
 //
