@@ -245,6 +245,17 @@ int cmd_eval(const std::vector<std::string>& args) {
   }
   Evaluator ev(cfg.train.micro_batch, *model);
   const EvalResult r = ev.run(*model, *ds.val, ds.task ? &*ds.task : nullptr, max_batches, grid);
+  if (r.has_mlm) {
+    std::printf("val_loss %.8f\nmlm_loss %.8f over %lld predictions\n", r.total_loss(), r.loss,
+                static_cast<long long>(r.tokens));
+    std::printf("mlm_accuracy %.6f (%lld/%lld held-out predictions)\n", r.mlm_accuracy(),
+                static_cast<long long>(r.mlm_correct), static_cast<long long>(r.tokens));
+    if (r.has_sentence)
+      std::printf("sentence_loss %.8f\nsentence_accuracy %.6f (%lld/%lld held-out sequences)\n",
+                  r.sentence_loss(), r.sentence_accuracy(),
+                  static_cast<long long>(r.sentence_correct), static_cast<long long>(r.sentences));
+    return 0;
+  }
   std::printf("loss %.8f over %lld tokens\n", r.loss, static_cast<long long>(r.tokens));
   // Only when the shard held task problems to score (another shard has none: no 0/0 line).
   if (r.has_task && r.task_total > 0)

@@ -7,6 +7,7 @@
 
 #include "io/tokenizer.h"
 #include "trainer/sampler.h"
+#include "trainer/vocab_argmax.h"
 
 namespace ph {
 
@@ -74,6 +75,53 @@ void print_translation_samples(Translator& translator, const PairDataset& val, c
                 ok ? "ok" : "WRONG, expected ",
                 ok ? "" : printable(translator.text(refs[k])).c_str());
   }
+}
+
+void print_mlm_samples(Model& model, Communicator* tp_host, SampleSource& val, const Config& cfg,
+                       const Tokenizer& tokenizer) {
+  const int n = static_cast<int>(std::min<uint64_t>(
+      static_cast<uint64_t>(std::min(cfg.sample.count, model.max_batch())), val.size()));
+  if (n == 0) return;
+  Batch b;
+  val.shape(b, n);
+  val.fill(0, n, b);
+  int64_t counted = 0;
+  model.loss(b, DropoutContext(), &counted);
+  const int rows = model.loss_rows(b);
+  std::vector<int32_t> guess(static_cast<size_t>(rows));
+  VocabArgmax argmax(model, rows);
+  argmax.run(model, 0, rows, tp_host, guess.data());
+  const auto text = [&](int32_t id) { return printable(tokenizer.token_bytes(id)); };
+  int64_t right = 0;
+  for (int i = 0; i < n; ++i) {
+    std::vector<int32_t> slot(static_cast<size_t>(b.T), -1);  // the prediction row of a position
+    for (int k = 0; k < b.P; ++k) {
+      const size_t row = static_cast<size_t>(i) * static_cast<size_t>(b.P) + static_cast<size_t>(k);
+      if (b.targets[row] != kIgnoreIndex)
+        slot[static_cast<size_t>(b.mlm_positions[row])] = static_cast<int32_t>(row);
+    }
+    std::string line;
+    for (int t = 0; t < b.lengths[static_cast<size_t>(i)]; ++t) {
+      const int32_t r = slot[static_cast<size_t>(t)];
+      if (r < 0) {
+        line += text(b.tokens[static_cast<size_t>(i) * static_cast<size_t>(b.T) + t]);
+        continue;
+      }
+      const int32_t want = b.targets[static_cast<size_t>(r)];
+      const int32_t got = guess[static_cast<size_t>(r)];
+      right += got == want ? 1 : 0;
+      line += '[';
+      line += text(got);
+      if (got != want) {
+        line += '|';
+        line += text(want);
+      }
+      line += ']';
+    }
+    std::printf("  %s\n", line.c_str());
+  }
+  std::printf("%lld/%lld masked tokens right ([guess] right, [guess|original] wrong)\n",
+              static_cast<long long>(right), static_cast<long long>(counted));
 }
 
 }  // namespace ph

@@ -32,23 +32,34 @@ StepResult TrainStep::run(SampleSource& data, int64_t step, uint64_t consumed, i
   }
   // The loss is the mean over every counted target of the global batch, so targets are counted
   // (over data-parallel ranks) before any gradient is formed.
-  int64_t counted = 0;
-  for (const Batch& b : micro_)
-    for (int32_t t : b.targets) counted += t != kIgnoreIndex ? 1 : 0;
-  if (dp > 1) grid_.dp_comm->all_reduce(&counted, 1, ReduceOp::Sum);
+  // BERT's sentence loss is the mean over the global batch's labelled sequences (HF's total loss:
+  // the mean token loss plus the mean sentence loss).
+  // Throughput counts BERT's real input tokens (its targets are the few predicted ones).
+  int64_t counts[3] = {0, 0, 0};  // targets, labelled sequences, BERT's input tokens
+  for (const Batch& b : micro_) {
+    for (int32_t t : b.targets) counts[0] += t != kIgnoreIndex ? 1 : 0;
+    for (int32_t l : b.sentence_labels) counts[1] += l != kIgnoreIndex ? 1 : 0;
+    for (int32_t n : b.lengths) counts[2] += n;
+  }
+  if (dp > 1) grid_.dp_comm->all_reduce(counts, 3, ReduceOp::Sum);
+  const int64_t counted = counts[0], sentences = counts[1];
   model_.zero_grads();
-  double loss_sum = 0.0;
+  double sums[2] = {0.0, 0.0};  // token losses, sentence losses
   const float dloss = counted > 0 ? 1.0f / static_cast<float>(counted) : 0.0f;
+  const float dsentence = sentences > 0 ? 1.0f / static_cast<float>(sentences) : 0.0f;
   DropoutContext d;
   d.train = true;
   d.seed = cfg_.train.seed;
   d.step = static_cast<uint32_t>(step);
   for (int a = 0; a < accum_; ++a) {
     if (a == accum_ - 1) model_.set_grad_hook(sync_.ready_hook());  // the last one overlaps
-    loss_sum += model_.forward_backward(micro_[static_cast<size_t>(a)], dloss, d, nullptr);
+    Batch& b = micro_[static_cast<size_t>(a)];
+    b.sentence_dloss = dsentence;
+    sums[0] += model_.forward_backward(b, dloss, d, nullptr);
+    sums[1] += model_.sentence_stats().loss_sum;
     model_.set_grad_hook({});
   }
-  if (dp > 1) grid_.dp_comm->all_reduce(&loss_sum, 1, ReduceOp::Sum);
+  if (dp > 1) grid_.dp_comm->all_reduce(sums, 2, ReduceOp::Sum);
   const GradView grads = sync_.finish();
   // Global gradient norm: every parameter once (replicated ones on tensor-parallel rank 0).
   double sq = norm_.sum_squares(grads.grads);
@@ -56,9 +67,10 @@ StepResult TrainStep::run(SampleSource& data, int64_t step, uint64_t consumed, i
   if (grid_.tp > 1) grid_.tp_comm->all_reduce(&sq, 1, ReduceOp::Sum);
 
   StepResult r;
-  r.tokens = counted;
+  r.tokens = cfg_.model.type == ModelType::kBert ? counts[2] : counted;
   r.grad_norm = std::sqrt(sq);
-  r.loss = counted > 0 ? loss_sum / static_cast<double>(counted) : 0.0;
+  r.loss = (counted > 0 ? sums[0] / static_cast<double>(counted) : 0.0) +
+           (sentences > 0 ? sums[1] / static_cast<double>(sentences) : 0.0);
   r.lr =
       learning_rate(cfg_.optim, cfg_.train.max_steps, static_cast<int>(step), cfg_.model.d_model);
   // Loss and norm are global, so every rank takes the same branch.

@@ -21,10 +21,12 @@
 namespace ph {
 
 struct StepResult {
-  double loss = 0.0;       // mean over the counted targets of the global batch
+  double loss = 0.0;       // mean over the counted targets of the global batch (+ BERT: the mean
+                           // sentence loss over its labelled sequences)
   double grad_norm = 0.0;  // before clipping
   float lr = 0.0f;
-  int64_t tokens = 0;    // counted targets of the global batch (padding is not counted)
+  int64_t tokens = 0;    // counted targets of the global batch (padding is not counted; BERT: its
+                         // real input tokens)
   bool applied = false;  // false: the loss or the norm was not finite, nothing was updated
 };
 

@@ -44,6 +44,7 @@ class Training {
   void resume_best();
   std::string evaluate();
   std::string evaluate_translation(const EvalResult& loss);
+  std::string evaluate_mlm(const EvalResult& r);
   Translator& translator();
   void print_run() const;
 
@@ -205,12 +206,17 @@ TrainSummary Training::run(const StepObserver& observe) {
       print_task_samples(*model_, grid_.tp_comm.get(), *data_.task, cfg_);
     else if (data_.val && data_.val->pairs())
       print_translation_samples(translator(), *data_.val->pairs(), cfg_);
+    else if (cfg_.model.type == ModelType::kBert && data_.val)
+      print_mlm_samples(*model_, grid_.tp_comm.get(), *data_.val, cfg_, tokenizer_);
     else
       print_text_samples(*model_, grid_.tp_comm.get(), cfg_, tokenizer_);
   }
   if (summary_.task_accuracy >= 0)
     std::printf("final task accuracy: %.2f%% exact match on held-out problems\n",
                 100.0 * summary_.task_accuracy);
+  if (summary_.mlm_accuracy >= 0)
+    std::printf("final mlm accuracy: %.2f%% of held-out masked-LM predictions\n",
+                100.0 * summary_.mlm_accuracy);
   std::fflush(stdout);
   return summary_;
 }
@@ -301,6 +307,7 @@ std::string Training::evaluate() {
   last_eval_ = no_eval_values();
   last_eval_.val_loss = r.loss;
   if (data_.val->pairs()) return evaluate_translation(r);
+  if (r.has_mlm) return evaluate_mlm(r);
   std::string json = ", \"val_loss\": " + TrainingLog::json_number(r.loss, "%.6f");
   if (!r.has_task) {
     std::printf("eval step %lld | val loss %.4f\n", static_cast<long long>(st_.step), r.loss);
@@ -349,6 +356,33 @@ std::string Training::evaluate_translation(const EvalResult& loss) {
     json += ", \"task_accuracy\": " + TrainingLog::json_number(d.exact_match(), "%.6f");
     line += " | exact match " + TrainingLog::json_number(100.0 * d.exact_match(), "%.2f") + "% (" +
             std::to_string(d.exact) + "/" + std::to_string(d.total) + " held-out pairs, greedy)";
+  }
+  std::printf("%s\n", line.c_str());
+  return json;
+}
+
+// BERT's evaluation: the masked-LM loss and accuracy over the held-out predictions, and the
+// sentence head's loss and accuracy; val_loss is their sum, as the training loss.
+std::string Training::evaluate_mlm(const EvalResult& r) {
+  summary_.final_val_loss = r.total_loss();
+  last_eval_.val_loss = r.total_loss();
+  last_eval_.mlm_accuracy = r.mlm_accuracy();
+  summary_.mlm_accuracy = r.mlm_accuracy();
+  std::string json = ", \"val_loss\": " + TrainingLog::json_number(r.total_loss(), "%.6f") +
+                     ", \"mlm_loss\": " + TrainingLog::json_number(r.loss, "%.6f") +
+                     ", \"mlm_accuracy\": " + TrainingLog::json_number(r.mlm_accuracy(), "%.6f");
+  std::string line = "eval step " + std::to_string(st_.step) + " | val loss " +
+                     TrainingLog::json_number(r.total_loss(), "%.4f") + " | mlm loss " +
+                     TrainingLog::json_number(r.loss, "%.4f") + " | mlm accuracy " +
+                     TrainingLog::json_number(100.0 * r.mlm_accuracy(), "%.2f") + "% (" +
+                     std::to_string(r.mlm_correct) + "/" + std::to_string(r.tokens) +
+                     " held-out predictions)";
+  if (r.has_sentence) {
+    summary_.sentence_accuracy = r.sentence_accuracy();
+    json += ", \"sentence_loss\": " + TrainingLog::json_number(r.sentence_loss(), "%.6f") +
+            ", \"sentence_accuracy\": " + TrainingLog::json_number(r.sentence_accuracy(), "%.6f");
+    line += " | sentence accuracy " +
+            TrainingLog::json_number(100.0 * r.sentence_accuracy(), "%.2f") + "%";
   }
   std::printf("%s\n", line.c_str());
   return json;

@@ -15,7 +15,9 @@ struct TrainSummary {
   int64_t steps_done = 0;    // optimizer steps at exit
   bool interrupted = false;  // stopped by a signal
   double final_val_loss = 0.0;
-  double task_accuracy = -1.0;  // -1 when there is no task metric
+  double task_accuracy = -1.0;      // -1 when there is no task metric
+  double mlm_accuracy = -1.0;       // BERT; -1 otherwise
+  double sentence_accuracy = -1.0;  // BERT with a sentence head; -1 otherwise
   std::string last_checkpoint;
   bool stopped_early = false;   // by train.early_stopping (now, or in the run resumed)
   double best_value = 0.0;      // of train.early_stopping_metric, when best_step > 0
