@@ -4,10 +4,14 @@
 # PyPI, over Debian's python3
 # (its site packages stay visible, so python3-torch still serves the PyTorch parity test), and
 # GPT-2's BPE ranks (whisper/assets/gpt2.tiktoken from the openai-whisper source package) as
-# .venv/share/gpt2.tiktoken. Idempotent; prints the interpreter's path last.
+# .venv/share/gpt2.tiktoken; and HF transformers for the BERT parity test (bench/hf_bert.py) in
+# .venv/hf, a directory for PYTHONPATH under Debian's /usr/bin/python3 (python3-torch 1.13),
+# apart from the venv because transformers 4.30 (a release that runs with torch 1.13 as Debian
+# ships it) needs tokenizers 0.13, not the venv's 0.23. Idempotent; prints the
+# interpreter's path last.
 #   launch/pyenv.sh            create or complete the environment
-# Tests and benchmarks find it by themselves (or through POLYHEAD_PYTHON and
-# POLYHEAD_GPT2_TIKTOKEN).
+# Tests and benchmarks find it by themselves (or through POLYHEAD_PYTHON,
+# POLYHEAD_GPT2_TIKTOKEN and, for .venv/hf, POLYHEAD_HF_PATH).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 venv=.venv
@@ -23,6 +27,15 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if ! "$venv/bin/python" -c "import tiktoken, tokenizers, sacrebleu" 2>/dev/null; then
   "$venv/bin/pip" install -q --disable-pip-version-check $versions
+fi
+# transformers and its pure-Python dependencies without their resolver (--no-deps: torch,
+# numpy, pyyaml and h5py are Debian's), pinned.
+hf="$venv/hf"
+hf_versions="transformers==4.30.2 tokenizers==0.13.3 huggingface-hub==0.16.4 safetensors==0.3.3
+  packaging==23.2 regex==2026.11.19 filelock==4.3.1 tqdm==4.70.1"
+if ! PYTHONPATH="$hf" /usr/bin/python3 -c "import transformers" 2>/dev/null; then
+  /usr/bin/python3 -m pip install -q --disable-pip-version-check --no-deps --upgrade \
+    --target "$hf" $hf_versions
 fi
 if [ ! -s "$venv/share/gpt2.tiktoken" ]; then
   tmp=$(mktemp -d)
