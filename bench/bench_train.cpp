@@ -3,14 +3,25 @@
 //   OMP_NUM_THREADS=2 build/bench/bench_train configs/small.yaml [key.path=value ...]
 //       [--steps N] [--warmup W] [--seed S]
 //
-// Builds the config's GPT (micro-batch train.micro_batch, T = model.seq_len) and AdamW, and
-// runs exactly what the trainer does per optimizer step on one rank (no gradient
+// Builds the config's model (model.type gpt, encdec or bert; micro-batch train.micro_batch) and
+// AdamW, and runs exactly what the trainer does per optimizer step on one rank (no gradient
 // accumulation): zero the gradient arena, forward_backward on a micro-batch of random tokens,
 // the global gradient norm, the learning rate and one AdamW step with the clipping factor. W
 // untimed steps come first, then N timed ones. Prints ms/step, tokens/s, peak RSS, the arenas'
 // size, and the model FLOP utilisation (MFU): achieved model FLOP/s over the peak sgemm FLOP/s
 // measured at the end of the same run (cblas_sgemm, 2048 x 2048 x 2048, best of several, with
 // OpenBLAS given the same thread count). A final JSON line carries every figure.
+//
+// gpt: B windows of T + 1 random tokens (T = model.seq_len); tokens/s counts B x T per step.
+// encdec: B random pairs padded to S = model.src_seq_len and T = model.seq_len, as the trainer
+// pads them, with source and target lengths drawn uniformly in [S/2, S] and [T/2, T] (as
+// bench/torch_encdec.py --bench); tokens/s counts the non-pad target tokens (what the trainer's
+// tok/s counts), and the JSON line also carries them as target_tokens_per_s.
+// bert: B full-length sequences of T random tokens in two segments (types 0 then 1), P =
+// data.mlm.max_predictions (0: ceil(data.mlm.prob x T), 15%) predicted distinct positions in
+// [1, T) per sequence with random targets, and a random sentence label (with a sentence head),
+// as bench/hf_bert.py --bench; tokens/s counts B x T per step (the JSON line also carries the
+// predictions/s).
 //
 // The thread count is OpenMP's default, i.e. OMP_NUM_THREADS (this program does not read
 // runtime.threads). No MPI: one rank, tp = 1.
@@ -27,12 +38,16 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "io/config.h"
-#include "model/gpt.h"
+#include "model/model.h"
+#include "model/vocab_parallel_loss.h"
+#include "parallel/grid.h"
+#include "trainer/model_factory.h"
 #include "trainer/optimizer.h"
 #include "trainer/schedule.h"
 
@@ -66,6 +81,93 @@ double flops_per_token(const ph::ModelConfig& m, int64_t n_params) {
   if (!m.tie_embeddings) n_embed += V * d;
   const double n_nonembed = static_cast<double>(n_params) - n_embed;
   return 6.0 * n_nonembed + 6.0 * V * d + 12.0 * L * T * d;
+}
+
+// Model FLOPs of one encoder-decoder step over the padded batch (every position is computed),
+// the same convention: 6 per matmul weight and position, attention scores and weighted sums
+// 12 * keys * d per query position and layer (full, not discounting the causal half), the
+// output layer 6 * V * d per target position; biases, LayerNorms and embeddings are left out.
+//   encoder, per source position and layer:  6 * (4d^2 + 2df) + 12 * S * d
+//   decoder, per target position and layer:  6 * (6d^2 + 2df) + 12 * T * d + 12 * S * d
+//            (self-attention q|k|v|proj, cross-attention q and proj, the FFN; self and cross
+//            scores)
+//   cross-attention keys and values, per source position and decoder layer: 6 * 2d^2
+double encdec_flops_per_step(const ph::ModelConfig& m, int B) {
+  const double d = m.d_model, f = m.ffn_width(), V = m.vocab_size, S = m.source_len(),
+               T = m.seq_len, Le = m.encoder_depth(), Ld = m.decoder_depth();
+  const double per_source =
+      Le * (6.0 * (4 * d * d + 2 * d * f) + 12.0 * S * d) + Ld * 6.0 * 2 * d * d;
+  const double per_target =
+      Ld * (6.0 * (6 * d * d + 2 * d * f) + 12.0 * T * d + 12.0 * S * d) + 6.0 * V * d;
+  return B * (S * per_source + T * per_target);
+}
+
+// Model FLOPs of one BERT step, the same convention: per position and layer 6 * (4d^2 + 2df)
+// + 12 * T * d (full attention); the MLM head per prediction 6 * (d^2 + V * d); the sentence
+// head per sequence 6 * (d^2 + 2d).
+double bert_flops_per_step(const ph::ModelConfig& m, int B, int P) {
+  const double d = m.d_model, f = m.ffn_width(), V = m.vocab_size, T = m.seq_len, L = m.n_layers;
+  const double per_position = L * (6.0 * (4 * d * d + 2 * d * f) + 12.0 * T * d);
+  const double sentence = m.sentence_head != ph::SentenceHead::kNone ? 6.0 * (d * d + 2 * d) : 0;
+  return B * (T * per_position + P * 6.0 * (d * d + V * d) + sentence);
+}
+
+// BERT's micro-batch (see the header); returns the predictions it counts.
+int64_t fill_random_bert(const ph::ModelConfig& mc, std::mt19937_64& rng, ph::Batch& batch) {
+  const int B = batch.B, T = batch.T, P = batch.P;
+  std::uniform_int_distribution<int32_t> tok(0, mc.vocab_size - 1);
+  std::vector<int32_t> pos(static_cast<size_t>(T) - 1);
+  for (int b = 0; b < B; ++b) {
+    for (int t = 0; t < T; ++t) {
+      const size_t i = static_cast<size_t>(b) * T + static_cast<size_t>(t);
+      batch.tokens[i] = tok(rng);
+      batch.types[i] = 2 * t >= T ? 1 : 0;
+    }
+    std::iota(pos.begin(), pos.end(), 1);
+    std::shuffle(pos.begin(), pos.end(), rng);
+    for (int k = 0; k < P; ++k) {
+      const size_t i = static_cast<size_t>(b) * P + static_cast<size_t>(k);
+      batch.mlm_positions[i] = pos[static_cast<size_t>(k)];
+      batch.targets[i] = tok(rng);
+    }
+    if (!batch.sentence_labels.empty())
+      batch.sentence_labels[static_cast<size_t>(b)] = static_cast<int32_t>(rng() % 2);
+  }
+  return static_cast<int64_t>(B) * P;
+}
+
+// A micro-batch of random samples for the model type; returns the targets it counts.
+//   gpt: windows of T + 1 tokens, inputs the first T, targets the last T.
+//   encdec: pairs padded to S and T, source length in [S/2, S], target length in [T/2, T]
+//   (targets past it are ignored; the padded positions' tokens stay random: a step costs the
+//   same whatever they are).
+int64_t fill_random(const ph::ModelConfig& mc, std::mt19937_64& rng, ph::Batch& batch) {
+  const int B = batch.B, T = batch.T;
+  if (mc.type == ph::ModelType::kBert) return fill_random_bert(mc, rng, batch);
+  std::uniform_int_distribution<int32_t> tok(0, mc.vocab_size - 1);
+  if (mc.type != ph::ModelType::kEncDec) {
+    std::vector<int32_t> window(static_cast<size_t>(T) + 1);
+    for (int b = 0; b < B; ++b) {
+      for (int32_t& t : window) t = tok(rng);
+      std::copy_n(window.begin(), T, batch.tokens.begin() + static_cast<ptrdiff_t>(b) * T);
+      std::copy_n(window.begin() + 1, T, batch.targets.begin() + static_cast<ptrdiff_t>(b) * T);
+    }
+    return static_cast<int64_t>(B) * T;
+  }
+  const int S = batch.S;
+  std::uniform_int_distribution<int32_t> src_len(std::max(1, S / 2), S),
+      tgt_len(std::max(1, T / 2), T);
+  for (int32_t& t : batch.source) t = tok(rng);
+  for (int32_t& t : batch.tokens) t = tok(rng);
+  int64_t counted = 0;
+  for (int b = 0; b < B; ++b) {
+    batch.source_lengths[static_cast<size_t>(b)] = src_len(rng);
+    const int n = tgt_len(rng);
+    for (int t = 0; t < T; ++t)
+      batch.targets[static_cast<size_t>(b) * T + t] = t < n ? tok(rng) : ph::kIgnoreIndex;
+    counted += n;
+  }
+  return counted;
 }
 
 // Best FLOP/s of a 2048^3 sgemm with OpenBLAS running `threads` threads.
@@ -142,82 +244,125 @@ int run(int argc, char** argv) {
   const std::unique_ptr<ph::Backend> backend =
       ph::make_cpu_backend(cfg.runtime.precision == ph::Precision::kBf16 ? ph::GemmPrecision::Bf16
                                                                          : ph::GemmPrecision::Fp32);
-  ph::ModelSetup setup;
-  setup.max_batch = B;
-  setup.label_smoothing = cfg.train.label_smoothing;
-  ph::Gpt model(*backend, mc, setup);
-  model.initialize(seed);
-  ph::AdamW opt(*backend, cfg.optim, model.table());
-  ph::GradNorm norm(*backend, model.table(), 0, model.arena_size(), true);
-  const int64_t n_params = model.table().full_count();
+  const bool encdec = mc.type == ph::ModelType::kEncDec;
+  const bool bert = mc.type == ph::ModelType::kBert;
+  const ph::ProcessGrid grid;  // one rank
+  const std::unique_ptr<ph::Model> model = ph::make_model(*backend, cfg, grid, nullptr, B);
+  model->initialize(seed);
+  ph::AdamW opt(*backend, cfg.optim, model->table());
+  ph::GradNorm norm(*backend, model->table(), 0, model->arena_size(), true);
+  const int64_t n_params = model->table().full_count();
 
-  const size_t n_tok = static_cast<size_t>(B) * T;
-  std::vector<int32_t> window(n_tok + 1);
   ph::Batch batch;
   batch.B = B;
   batch.T = T;
-  batch.tokens.resize(n_tok);
-  batch.targets.resize(n_tok);
+  batch.tokens.resize(static_cast<size_t>(B) * T);
+  batch.targets.resize(static_cast<size_t>(B) * T);
+  if (bert) {
+    batch.P = cfg.data.mlm_predictions(T);
+    if (batch.P < 1 || batch.P >= T) usage("data.mlm gives no predictions or too many");
+    batch.types.resize(static_cast<size_t>(B) * T);
+    batch.lengths.assign(static_cast<size_t>(B), T);
+    batch.mlm_positions.resize(static_cast<size_t>(B) * static_cast<size_t>(batch.P));
+    batch.targets.resize(batch.mlm_positions.size());
+    if (mc.sentence_head != ph::SentenceHead::kNone) {
+      batch.sentence_labels.resize(static_cast<size_t>(B));
+      batch.sentence_dloss = 1.0f / static_cast<float>(B);
+    }
+  }
+  if (encdec) {
+    batch.S = mc.source_len();
+    batch.source.resize(static_cast<size_t>(B) * static_cast<size_t>(batch.S));
+    batch.source_lengths.resize(static_cast<size_t>(B));
+  }
   std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> tok(0, V - 1);
 
   std::vector<double> times;
+  int64_t timed_tokens = 0, timed_positions = 0;
   double loss = 0.0, gnorm = 0.0;
   for (int step = 0; step < warmup + steps; ++step) {
-    // Random windows of T + 1 tokens: inputs the first T, targets the last T.
-    for (int b = 0; b < B; ++b) {
-      for (int t = 0; t <= T; ++t) window[static_cast<size_t>(t)] = tok(rng);
-      std::copy_n(window.begin(), T, batch.tokens.begin() + static_cast<ptrdiff_t>(b) * T);
-      std::copy_n(window.begin() + 1, T, batch.targets.begin() + static_cast<ptrdiff_t>(b) * T);
-    }
+    const int64_t n_targets = fill_random(mc, rng, batch);
     const auto t0 = Clock::now();
-    model.zero_grads();
+    model->zero_grads();
     ph::DropoutContext d;
     d.train = true;
     d.seed = cfg.train.seed;
     d.step = static_cast<uint32_t>(step);
     int64_t counted = 0;
-    const float dloss = 1.0f / static_cast<float>(n_tok);
-    loss = model.forward_backward(batch, dloss, d, &counted) / static_cast<double>(counted);
-    gnorm = std::sqrt(norm.sum_squares(model.grads()));
+    const float dloss = 1.0f / static_cast<float>(n_targets);
+    loss = model->forward_backward(batch, dloss, d, &counted) / static_cast<double>(counted);
+    gnorm = std::sqrt(norm.sum_squares(model->grads()));
     const float lr = ph::learning_rate(cfg.optim, cfg.train.max_steps, step, mc.d_model);
     if (std::isfinite(loss) && std::isfinite(gnorm))
-      opt.step(model.params(), model.grads(), lr, step + 1,
+      opt.step(model->params(), model->grads(), lr, step + 1,
                ph::clip_scale(gnorm, cfg.train.grad_clip));
     const double dt = seconds_since(t0);
-    if (step >= warmup) times.push_back(dt);
+    if (step >= warmup) {
+      times.push_back(dt);
+      timed_tokens += counted;
+      timed_positions += static_cast<int64_t>(B) * T;
+    }
   }
 
   double total = 0.0;
   for (double t : times) total += t;
-  const double ms = 1e3 * total / static_cast<double>(times.size());
+  const double n_steps = static_cast<double>(times.size());
+  const double ms = 1e3 * total / n_steps;
   const double ms_min = 1e3 * *std::min_element(times.begin(), times.end());
-  const double tps = static_cast<double>(n_tok) * static_cast<double>(times.size()) / total;
+  // bert counts every position (B x T), the others their counted targets.
+  const double tps = static_cast<double>(bert ? timed_positions : timed_tokens) / total;
   const double rss = peak_rss_mib();  // before the sgemm probe allocates its 48 MiB
-  const double fpt = flops_per_token(mc, n_params);
+  // Model FLOPs per counted token: gpt's formula; encdec's step over the padded batch divided
+  // by the mean of its counted targets.
+  const double fpt =
+      encdec ? encdec_flops_per_step(mc, B) * n_steps / static_cast<double>(timed_tokens)
+      : bert ? bert_flops_per_step(mc, B, batch.P) / (static_cast<double>(B) * T)
+             : flops_per_token(mc, n_params);
   const double achieved = fpt * tps;
   const double peak = peak_sgemm_flops(threads);
   const double mfu = achieved / peak;
   const double arena_mib =
-      static_cast<double>(model.memory_bytes() + 2 * opt.size() * sizeof(float)) / 1048576.0;
+      static_cast<double>(model->memory_bytes() + 2 * opt.size() * sizeof(float)) / 1048576.0;
 
-  std::printf("polyhead: %s L=%d d=%d H=%d T=%d V=%d B=%d, %lld parameters, %d threads\n",
-              config_path.c_str(), mc.n_layers, mc.d_model, mc.n_heads, T, V, B,
-              static_cast<long long>(n_params), threads);
-  std::printf("%.2f ms/step | %.0f tok/s | peak RSS %.1f MiB (arenas %.1f MiB) | loss %.4f\n", ms,
-              tps, rss, arena_mib, loss);
+  if (encdec)
+    std::printf(
+        "polyhead: %s encdec L=%d+%d d=%d H=%d S=%d T=%d V=%d B=%d, %lld parameters, %d "
+        "threads\n",
+        config_path.c_str(), mc.encoder_depth(), mc.decoder_depth(), mc.d_model, mc.n_heads,
+        batch.S, T, V, B, static_cast<long long>(n_params), threads);
+  else if (bert)
+    std::printf(
+        "polyhead: %s bert L=%d d=%d H=%d T=%d V=%d B=%d P=%d, %lld parameters, %d "
+        "threads\n",
+        config_path.c_str(), mc.n_layers, mc.d_model, mc.n_heads, T, V, B, batch.P,
+        static_cast<long long>(n_params), threads);
+  else
+    std::printf("polyhead: %s L=%d d=%d H=%d T=%d V=%d B=%d, %lld parameters, %d threads\n",
+                config_path.c_str(), mc.n_layers, mc.d_model, mc.n_heads, T, V, B,
+                static_cast<long long>(n_params), threads);
+  std::printf("%.2f ms/step | %.0f %stok/s | peak RSS %.1f MiB (arenas %.1f MiB) | loss %.4f\n", ms,
+              tps, encdec ? "target " : "", rss, arena_mib, loss);
   std::printf(
       "MFU %.1f%%: %.2f GFLOP/s achieved (%.0f FLOP/token) of %.1f GFLOP/s peak sgemm "
       "(over %zu steps after %d warm-up)\n",
       100.0 * mfu, achieved * 1e-9, fpt, peak * 1e-9, times.size(), warmup);
+  char extra[128] = "";  // encdec: the source length and the figure under torch_encdec.py's name
+  if (bert)
+    std::snprintf(extra, sizeof extra,
+                  "\"type\": \"bert\", \"P\": %d, \"predictions_per_s\": %.1f, ", batch.P,
+                  static_cast<double>(timed_tokens) / total);
+  else if (encdec)
+    std::snprintf(extra, sizeof extra,
+                  "\"type\": \"encdec\", \"S\": %d, \"target_tokens_per_s\": %.1f, ", batch.S, tps);
   std::printf(
-      "{\"bench\": \"polyhead\", \"config\": \"%s\", \"threads\": %d, \"B\": %d, \"T\": %d, "
-      "\"V\": %d, \"params\": %lld, \"steps\": %zu, \"warmup\": %d, \"ms_per_step\": %.3f, "
-      "\"ms_per_step_min\": %.3f, \"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, "
-      "\"arena_mb\": %.1f, \"flops_per_token\": %.0f, \"achieved_gflops\": %.3f, "
-      "\"peak_sgemm_gflops\": %.3f, \"mfu\": %.4f, \"final_loss\": %.6f, \"grad_norm\": %.6f}\n",
-      config_path.c_str(), threads, B, T, V, static_cast<long long>(n_params), times.size(), warmup,
-      ms, ms_min, tps, rss, arena_mib, fpt, achieved * 1e-9, peak * 1e-9, mfu, loss, gnorm);
+      "{\"bench\": \"polyhead\", \"config\": \"%s\", %s\"threads\": %d, \"B\": %d, "
+      "\"T\": %d, \"V\": %d, \"params\": %lld, \"steps\": %zu, \"warmup\": %d, "
+      "\"ms_per_step\": %.3f, \"ms_per_step_min\": %.3f, \"tokens_per_s\": %.1f, "
+      "\"peak_rss_mb\": %.1f, \"arena_mb\": %.1f, \"flops_per_token\": %.0f, "
+      "\"achieved_gflops\": %.3f, \"peak_sgemm_gflops\": %.3f, \"mfu\": %.4f, "
+      "\"final_loss\": %.6f, \"grad_norm\": %.6f}\n",
+      config_path.c_str(), extra, threads, B, T, V, static_cast<long long>(n_params), times.size(),
+      warmup, ms, ms_min, tps, rss, arena_mib, fpt, achieved * 1e-9, peak * 1e-9, mfu, loss, gnorm);
   return 0;
 }
 

@@ -27,8 +27,18 @@ trains the config's shape (the paper's defaults for the keys it does not give) w
 torch.optim.AdamW (the config's betas, eps, weight decay of the matrices), label smoothing,
 gradient-norm clipping, on random pairs padded to S and T (source and target lengths drawn in
 [S/2, S] and [T/2, T]), and prints ms/step and non-pad target tokens/s over the timed steps, the
-peak RSS, and a final JSON line. nn's layers have one dropout for the attention probabilities,
-the residual branches and the FFN's hidden units: model.dropout.resid is used for all three.
+peak RSS, and a final JSON line. Dropout is at polyhead's sites: model.dropout.embed on the
+embeddings, model.dropout.attn on the attention probabilities, model.dropout.resid on every
+sub-layer's output (nn's dropout on the FFN's hidden units is removed).
+
+  torch_encdec.py --bench-translate --checkpoint CKPT --input FILE [--beam 4]
+                  [--length-penalty 0.6] [--max-len-a 0] [--max-len-b 200] [--batch 32]
+                  [--threads 2] [--output FILE]
+translates each line of FILE as `polyhead translate` does, with the same options and defaults,
+by the beam search of torch_translate.py (incremental decoding with a key/value cache), writes
+the best translation of each line to --output (if given), and prints sentences/s over the
+search (tokenizing, searching and detokenizing every line; not the start-up nor the loading of
+the checkpoint) and a final JSON line.
 """
 import argparse
 import json
@@ -87,7 +97,7 @@ class Embedding(nn.Module):
 
 
 class EncDec(nn.Module):
-    def __init__(self, m, dropout=0.0):
+    def __init__(self, m, dropout=False):
         super().__init__()
         if not m["bias"]:
             fail("model.bias false: torch 1.13's transformer layers always have biases")
@@ -106,10 +116,10 @@ class EncDec(nn.Module):
                 table.weight.normal_(0.0, m["init_std"])
         self.enc_embed = Embedding(m, S, self.enc_wte)
         self.dec_embed = Embedding(m, m["seq_len"], self.dec_wte)
-        # Parity runs with dropout 0 in training mode: no dropout, and never torch's fused
-        # inference path.
-        self.drop = nn.Dropout(m["dropout"]["embed"] if dropout > 0 else 0.0)
-        layer = dict(d_model=d, nhead=H, dim_feedforward=f, dropout=dropout, activation=act,
+        # Parity runs without dropout in training mode: never torch's fused inference path.
+        p = m["dropout"] if dropout else {"embed": 0.0, "attn": 0.0, "resid": 0.0}
+        self.drop = nn.Dropout(p["embed"])
+        layer = dict(d_model=d, nhead=H, dim_feedforward=f, dropout=p["resid"], activation=act,
                      layer_norm_eps=LN_EPS, batch_first=True, norm_first=pre)
         self.encoder = nn.TransformerEncoder(
             nn.TransformerEncoderLayer(**layer), depth(m, "encoder_layers"),
@@ -117,6 +127,14 @@ class EncDec(nn.Module):
         self.decoder = nn.TransformerDecoder(
             nn.TransformerDecoderLayer(**layer), depth(m, "decoder_layers"),
             norm=nn.LayerNorm(d, eps=LN_EPS) if pre else None)
+        # polyhead's dropout sites: model.dropout.attn on the attention probabilities,
+        # model.dropout.resid on each sub-layer's output before the residual sum (nn's
+        # dropout1/2/3), none on the FFN's hidden units (nn's `dropout`).
+        for block in list(self.encoder.layers) + list(self.decoder.layers):
+            block.dropout = nn.Identity()
+            block.self_attn.dropout = p["attn"]
+            if hasattr(block, "multihead_attn"):
+                block.multihead_attn.dropout = p["attn"]
 
     def forward(self, source, lengths, tokens):
         S, T = source.shape[1], tokens.shape[1]
@@ -204,7 +222,7 @@ def bench(args):
     m, o, tr = cfg["model"], cfg["optim"], cfg["train"]
     B, T, V = tr["micro_batch"], m["seq_len"], m["vocab_size"]
     S = m["src_seq_len"] if m["src_seq_len"] > 0 else T
-    model = EncDec(m, dropout=m["dropout"]["resid"])
+    model = EncDec(m, dropout=True)
     model.train()
     decay, no_decay = [], []
     for p in model.parameters():
@@ -255,21 +273,28 @@ def bench(args):
         "torch": torch.__version__, "threads": torch.get_num_threads(), "B": B, "S": S, "T": T,
         "V": V, "params": n_params, "steps": len(times), "warmup": args.warmup,
         "ms_per_step": round(ms, 3), "ms_per_step_min": round(1e3 * min(times), 3),
-        "target_tokens_per_s": round(tps, 1), "peak_rss_mb": round(rss, 1),
+        "target_tokens_per_s": round(tps, 1), "tokens_per_s": round(tps, 1),
+        "peak_rss_mb": round(rss, 1),
         "final_loss": round(loss.item(), 6)}))
 
 
-def evaluate(args):
+def load_checkpoint(path):
+    """The checkpoint's EncDec (eval mode), its resolved config and the HDF5 root attributes."""
     import h5py
 
-    with h5py.File(args.checkpoint, "r") as f:
-        text = f.attrs["config"]
-        cfg = yaml.safe_load(text.decode() if isinstance(text, bytes) else text)
+    with h5py.File(path, "r") as f:
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        cfg = yaml.safe_load(attrs["config"])
         m = cfg["model"]
         if m["type"] != "encdec":
-            fail(f"{args.checkpoint} holds a {m['type']} model, not encdec")
+            fail(f"{path} holds a {m['type']} model, not encdec")
         model = EncDec(m)
         model.load_polyhead(f["model"])
+    return model, cfg, attrs
+
+
+def evaluate(args):
+    model, _, _ = load_checkpoint(args.checkpoint)
     with open(args.batch) as fh:
         b = json.load(fh)
     B = len(b["source_lengths"])
@@ -289,20 +314,78 @@ def evaluate(args):
     print(f"loss {float(losses) / counted:.8f} over {counted} tokens")
 
 
+def bench_translate(args):
+    from torch_translate import PeerTokenizer, translate
+
+    torch.set_num_threads(args.threads)
+    model, cfg, attrs = load_checkpoint(args.checkpoint)
+    model.eval()
+    tok = PeerTokenizer(attrs.get("tokenizer", "bytes"), attrs.get("tokenizer_vocab", ""),
+                        attrs.get("tokenizer_merges", ""))
+    ids = {}
+    for key in ("pad", "bos", "eos"):
+        text = cfg["data"][f"{key}_token"]
+        if text not in tok.vocab:
+            fail(f"data.{key}_token {text!r} is not a token of the checkpoint's tokenizer")
+        ids[key] = tok.vocab[text]
+    opt = dict(beam=args.beam, length_penalty=args.length_penalty, max_len_a=args.max_len_a,
+               max_len_b=args.max_len_b, n_best=1, **ids)
+    with open(args.input, encoding="utf-8") as fh:
+        lines = [line.rstrip("\r") for line in fh.read().split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        texts, _ = translate(model, tok, lines, opt, args.batch)
+    seconds = time.perf_counter() - t0
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.writelines(t + "\n" for t in texts)
+    m = cfg["model"]
+    rate, rss = len(lines) / seconds, peak_rss_mb()
+    print(f"torch {torch.__version__}: {os.path.basename(args.checkpoint)} "
+          f"L={depth(m, 'encoder_layers')}+{depth(m, 'decoder_layers')} d={m['d_model']} "
+          f"H={m['n_heads']} T={m['seq_len']} V={m['vocab_size']}, beam {args.beam}, "
+          f"batch {args.batch}, {torch.get_num_threads()} threads")
+    print(f"{len(lines)} sentences in {seconds:.3f} s | {rate:.1f} sentences/s | "
+          f"peak RSS {rss:.1f} MiB")
+    print(json.dumps({
+        "bench": "torch_translate", "checkpoint": args.checkpoint, "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "beam": args.beam, "batch": args.batch,
+        "sentences": len(lines), "decode_s": round(seconds, 4),
+        "sentences_per_s": round(rate, 2), "peak_rss_mb": round(rss, 1)}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", help="polyhead HDF5 checkpoint")
-    ap.add_argument("--batch", help="padded batch (JSON) to evaluate the checkpoint on")
+    ap.add_argument("--batch", help="the padded batch (JSON) to evaluate the checkpoint on; "
+                    "bench-translate: sentences decoded at once (default 32)")
     ap.add_argument("--double", action="store_true", help="compute in float64")
     ap.add_argument("--bench", action="store_true", help="training throughput benchmark")
     ap.add_argument("--config", help="polyhead YAML config (bench)")
     ap.add_argument("--steps", type=int, default=20, help="timed steps (bench)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (bench)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (bench)")
+    ap.add_argument("--bench-translate", action="store_true",
+                    help="beam search speed on a checkpoint, as polyhead translate")
+    ap.add_argument("--input", help="sentences to translate, one a line (bench-translate)")
+    ap.add_argument("--output", help="where the translations go (bench-translate)")
+    ap.add_argument("--beam", type=int, default=4)
+    ap.add_argument("--length-penalty", type=float, default=0.6)
+    ap.add_argument("--max-len-a", type=float, default=0.0)
+    ap.add_argument("--max-len-b", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("overrides", nargs="*", help="key.path=value config overrides (bench)")
     args = ap.parse_args()
-    if args.bench:
+    if args.bench_translate:
+        if not (args.checkpoint and args.input):
+            ap.error("--bench-translate needs --checkpoint and --input")
+        args.batch = int(args.batch or 32)
+        if args.beam < 1 or args.batch < 1:
+            ap.error("--beam and --batch must be >= 1")
+        bench_translate(args)
+    elif args.bench:
         if not args.config:
             ap.error("--bench needs --config")
         if args.steps < 1:

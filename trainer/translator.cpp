@@ -20,12 +20,16 @@ std::vector<std::vector<Hypothesis>> Translator::translate_ids(
     const std::vector<std::vector<int32_t>>& sources, BeamOptions opt, int64_t* cropped) {
   const int n = static_cast<int>(sources.size());
   if (n == 0) return {};
-  const size_t S = static_cast<size_t>(S_);
+  // Padded to the longest source (with its eos) rather than to model.src_seq_len: the encoder
+  // then runs over the positions the batch has, and keys past a source's length are masked.
+  const size_t S_max = static_cast<size_t>(S_);
+  size_t S = 1;
+  for (const std::vector<int32_t>& x : sources) S = std::max(S, std::min(x.size(), S_max - 1) + 1);
   std::vector<int32_t> source(static_cast<size_t>(n) * S, pad_);
   std::vector<int32_t> lengths(static_cast<size_t>(n));
   for (int j = 0; j < n; ++j) {
     const std::vector<int32_t>& x = sources[static_cast<size_t>(j)];
-    const size_t m = std::min(x.size(), S - 1);
+    const size_t m = std::min(x.size(), S_max - 1);
     if (m < x.size() && cropped != nullptr) *cropped += 1;
     std::copy(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(m),
               source.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(j) * S));
@@ -35,7 +39,7 @@ std::vector<std::vector<Hypothesis>> Translator::translate_ids(
   opt.pad = pad_;
   opt.bos = bos_;
   opt.eos = eos_;
-  return beam_search(*decoder_, source.data(), lengths.data(), n, S_, opt);
+  return beam_search(*decoder_, source.data(), lengths.data(), n, static_cast<int>(S), opt);
 }
 
 std::string Translator::text(const std::vector<int32_t>& ids) const {
