@@ -16,7 +16,7 @@
 # Translation needs a trained checkpoint of that shape (an untrained model never ends a
 # sentence, so its search runs to the maximum length): unless CKPT is given, the synthetic task
 # is trained at the shape once into RUN (reused on later calls, TRAIN_STEPS steps, both cores;
-# about 15 minutes on a quiet 2-core machine), and LINES of its held-out sources are
+# 24 minutes on the shared 2-core machine), and LINES of its held-out sources are
 # translated. polyhead's decoding time is the wall time of `polyhead translate` on the
 # sentences minus that on an empty input (start-up and loading the checkpoint); torch's is
 # timed inside the script around the search (tokenizing, searching, detokenizing).

@@ -32,30 +32,24 @@ module); other text or tokenizer kinds are refused.
 """
 import json
 import math
+import os
 import re
+import sys
 
 import torch
 import torch.nn.functional as F
+
+# GPT-2's bytes-to-unicode table (byte -> the character that stands for it), from the tokenizer
+# tests' converter (standard library only).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "tokenizer"))
+from tiktoken_to_hf import bytes_to_unicode  # noqa: E402
 
 NEG_INF = float("-inf")
 
 # GPT-2's pre-tokenizer pattern with its Unicode classes restricted to ASCII.
 ASCII_PIECES = re.compile(
     r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""")
-
-
-def byte_alphabet():
-    """GPT-2's bytes-to-unicode table: byte -> the character that stands for it."""
-    keep = (list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD))
-            + list(range(0xAE, 0x100)))
-    table, extra = {}, 0
-    for b in range(256):
-        if b in keep:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return table
 
 
 class PeerTokenizer:
@@ -72,7 +66,7 @@ class PeerTokenizer:
                 continue
             a, b = line.split(" ")
             self.ranks[(a, b)] = len(self.ranks)
-        self.to_char = byte_alphabet()
+        self.to_char = bytes_to_unicode()
         self.to_byte = {c: b for b, c in self.to_char.items()}
         self.cache = {}
 

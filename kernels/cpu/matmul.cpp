@@ -16,6 +16,7 @@ namespace ph::cpu {
 namespace {
 
 constexpr int kRowBlock = 256;  // rows of inp / dinp per sgemm
+constexpr int kMinTasks = 4;    // forward: fewer row blocks than this split the columns too
 constexpr int kDwTile = 256;    // largest side of a dw tile
 constexpr int kColBlock = 64;   // channels per task when summing dbias over rows
 
@@ -65,18 +66,27 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
     inp = bf16->round(Bf16Operands::kInp, inp, static_cast<size_t>(N) * IC);
     w = bf16->round(Bf16Operands::kWeight, w, static_cast<size_t>(OC) * IC);
   }
+  // Tasks: blocks of kRowBlock rows; when there are fewer than kMinTasks of them (incremental
+  // decoding runs one row per hypothesis: 128 rows would be one task, one busy thread), each
+  // row block is also split into kMinTasks / blocks column blocks of a multiple of 16. A
+  // function of the shape only, never of the thread count.
   blas_single_threaded();
-  const int blocks = blocks_of(N, kRowBlock);
+  const int row_blocks = blocks_of(N, kRowBlock);
+  const int cb =
+      row_blocks >= kMinTasks ? OC : even_block(OC, blocks_of(OC * row_blocks, kMinTasks));
+  const int col_blocks = blocks_of(OC, cb);
 #pragma omp parallel for schedule(static)
-  for (int blk = 0; blk < blocks; ++blk) {
-    const int n0 = blk * kRowBlock;
-    const int rows = std::min(kRowBlock, N - n0);
-    float* y = out + static_cast<size_t>(n0) * OC;
+  for (int task = 0; task < row_blocks * col_blocks; ++task) {
+    const int n0 = task / col_blocks * kRowBlock, c0 = task % col_blocks * cb;
+    const int rows = std::min(kRowBlock, N - n0), cols = std::min(cb, OC - c0);
+    float* y = out + static_cast<size_t>(n0) * OC + c0;
     if (bias) {
-      for (int r = 0; r < rows; ++r) std::copy(bias, bias + OC, y + static_cast<size_t>(r) * OC);
+      for (int r = 0; r < rows; ++r)
+        std::copy(bias + c0, bias + c0 + cols, y + static_cast<size_t>(r) * OC);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, OC, IC, 1.0f,
-                inp + static_cast<size_t>(n0) * IC, IC, w, IC, bias ? 1.0f : 0.0f, y, OC);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, IC, 1.0f,
+                inp + static_cast<size_t>(n0) * IC, IC, w + static_cast<size_t>(c0) * IC, IC,
+                bias ? 1.0f : 0.0f, y, OC);
   }
 }
 
