@@ -55,7 +55,8 @@ import torch
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_gpt import DEFAULTS, apply_override, merge, peak_rss_mb  # noqa: E402
+from torch_gpt import (DEFAULTS, add_bench_arguments, adamw, apply_override,  # noqa: E402
+                       check_bench_arguments, merge, peak_rss_mb, timing_fields)
 
 # BERT's defaults (io/config.h with model.type bert's family defaults).
 BERT_DEFAULTS = {
@@ -219,13 +220,7 @@ def bench(args):
         fail(f"{P} predictions per sequence of {T} tokens")
     model = hf_model(m, dropout=m["dropout"])
     model.train()
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (decay if p.dim() >= 2 or o["decay_1d"] else no_decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": o["weight_decay"]},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"])
+    opt = adamw(model, o, o["lr"])
     clip = tr["grad_clip"] if tr["grad_clip"] > 0 else float("inf")
     gen = torch.Generator().manual_seed(args.seed)
     types = (torch.arange(T) >= T // 2).long().expand(B, T)
@@ -266,8 +261,7 @@ def bench(args):
         "bench": "hf_bert", "config": args.config, "overrides": list(args.overrides),
         "transformers": transformers.__version__, "torch": torch.__version__,
         "threads": torch.get_num_threads(), "B": B, "T": T, "V": V, "P": P,
-        "params": n_params, "steps": len(times), "warmup": args.warmup,
-        "ms_per_step": round(ms, 3), "ms_per_step_min": round(1e3 * min(times), 3),
+        "params": n_params, **timing_fields(times, args.warmup),
         "tokens_per_s": round(tps, 1), "peak_rss_mb": round(rss, 1),
         "final_loss": round(loss.item(), 6)}))
 
@@ -277,19 +271,10 @@ def main():
     ap.add_argument("--checkpoint", help="polyhead HDF5 checkpoint of a bert model")
     ap.add_argument("--batch", help="the batch (JSON) to evaluate the checkpoint on")
     ap.add_argument("--double", action="store_true", help="compute in float64")
-    ap.add_argument("--bench", action="store_true", help="training throughput benchmark")
-    ap.add_argument("--config", help="polyhead YAML config (bench)")
-    ap.add_argument("--steps", type=int, default=20, help="timed steps (bench)")
-    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (bench)")
-    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (bench)")
-    ap.add_argument("--seed", type=int, default=1337)
-    ap.add_argument("overrides", nargs="*", help="key.path=value config overrides (bench)")
+    add_bench_arguments(ap)
     args = ap.parse_args()
     if args.bench:
-        if not args.config:
-            ap.error("--bench needs --config")
-        if args.steps < 1:
-            ap.error("--steps must be >= 1")
+        check_bench_arguments(ap, args)
         bench(args)
     elif args.checkpoint and args.batch:
         evaluate(args)

@@ -54,7 +54,9 @@ import torch.nn.functional as F
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_gpt import DEFAULTS, apply_override, merge, peak_rss_mb, sinusoidal_table  # noqa: E402
+from torch_gpt import (DEFAULTS, add_bench_arguments, adamw, apply_override,  # noqa: E402
+                       check_bench_arguments, merge, peak_rss_mb, sinusoidal_table,
+                       timing_fields)
 
 # The encoder-decoder's defaults (io/config.h, with model.type encdec's family defaults).
 ENCDEC_DEFAULTS = {
@@ -224,14 +226,7 @@ def bench(args):
     S = m["src_seq_len"] if m["src_seq_len"] > 0 else T
     model = EncDec(m, dropout=True)
     model.train()
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (decay if p.dim() >= 2 or o["decay_1d"] else no_decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": o["weight_decay"]},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=o["lr"] if o["schedule"] != "noam" else 1e-4, betas=(o["beta1"], o["beta2"]),
-        eps=o["eps"])
+    opt = adamw(model, o, o["lr"] if o["schedule"] != "noam" else 1e-4)
     clip = tr["grad_clip"] if tr["grad_clip"] > 0 else float("inf")
     gen = torch.Generator().manual_seed(args.seed)
 
@@ -271,8 +266,7 @@ def bench(args):
     print(json.dumps({
         "bench": "torch_encdec", "config": args.config, "overrides": list(args.overrides),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "B": B, "S": S, "T": T,
-        "V": V, "params": n_params, "steps": len(times), "warmup": args.warmup,
-        "ms_per_step": round(ms, 3), "ms_per_step_min": round(1e3 * min(times), 3),
+        "V": V, "params": n_params, **timing_fields(times, args.warmup),
         "target_tokens_per_s": round(tps, 1), "tokens_per_s": round(tps, 1),
         "peak_rss_mb": round(rss, 1),
         "final_loss": round(loss.item(), 6)}))
@@ -362,11 +356,6 @@ def main():
     ap.add_argument("--batch", help="the padded batch (JSON) to evaluate the checkpoint on; "
                     "bench-translate: sentences decoded at once (default 32)")
     ap.add_argument("--double", action="store_true", help="compute in float64")
-    ap.add_argument("--bench", action="store_true", help="training throughput benchmark")
-    ap.add_argument("--config", help="polyhead YAML config (bench)")
-    ap.add_argument("--steps", type=int, default=20, help="timed steps (bench)")
-    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (bench)")
-    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (bench)")
     ap.add_argument("--bench-translate", action="store_true",
                     help="beam search speed on a checkpoint, as polyhead translate")
     ap.add_argument("--input", help="sentences to translate, one a line (bench-translate)")
@@ -375,8 +364,7 @@ def main():
     ap.add_argument("--length-penalty", type=float, default=0.6)
     ap.add_argument("--max-len-a", type=float, default=0.0)
     ap.add_argument("--max-len-b", type=int, default=200)
-    ap.add_argument("--seed", type=int, default=1337)
-    ap.add_argument("overrides", nargs="*", help="key.path=value config overrides (bench)")
+    add_bench_arguments(ap)
     args = ap.parse_args()
     if args.bench_translate:
         if not (args.checkpoint and args.input):
@@ -386,10 +374,7 @@ def main():
             ap.error("--beam and --batch must be >= 1")
         bench_translate(args)
     elif args.bench:
-        if not args.config:
-            ap.error("--bench needs --config")
-        if args.steps < 1:
-            ap.error("--steps must be >= 1")
+        check_bench_arguments(ap, args)
         bench(args)
     elif args.checkpoint and args.batch:
         evaluate(args)

@@ -372,6 +372,43 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
+def adamw(model, o, lr):
+    """torch.optim.AdamW as polyhead's: weight decay on the matrices (and on 1-D parameters with
+    optim.decay_1d), the config's betas and eps."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.dim() >= 2 or o["decay_1d"] else no_decay).append(p)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": o["weight_decay"]},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr, betas=(o["beta1"], o["beta2"]), eps=o["eps"])
+
+
+def add_bench_arguments(ap):
+    """The options every peer's --bench mode takes (and the config overrides)."""
+    ap.add_argument("--bench", action="store_true", help="training throughput benchmark")
+    ap.add_argument("--config", help="polyhead YAML config (bench)")
+    ap.add_argument("--steps", type=int, default=20, help="timed steps (bench)")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (bench)")
+    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (bench)")
+    ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("overrides", nargs="*", help="key.path=value config overrides (bench)")
+
+
+def check_bench_arguments(ap, args):
+    if not args.config:
+        ap.error("--bench needs --config")
+    if args.steps < 1:
+        ap.error("--steps must be >= 1")
+
+
+def timing_fields(times, warmup):
+    """The JSON fields of the timed steps' durations (seconds)."""
+    return {"steps": len(times), "warmup": warmup,
+            "ms_per_step": round(1e3 * sum(times) / len(times), 3),
+            "ms_per_step_min": round(1e3 * min(times), 3)}
+
+
 def bench(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -383,13 +420,7 @@ def bench(args):
     model.initialize(args.seed)
     model.train()
 
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (decay if p.dim() >= 2 or o["decay_1d"] else no_decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": o["weight_decay"]},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"])
+    opt = adamw(model, o, o["lr"])
     clip = tr["grad_clip"] if tr["grad_clip"] > 0 else float("inf")
 
     tokens = read_shard(args.data, V) if args.data else None
@@ -433,8 +464,7 @@ def bench(args):
     print(json.dumps({
         "bench": "torch", "config": args.config, "overrides": list(args.overrides),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "B": B, "T": T, "V": V,
-        "params": n_params, "steps": len(times), "warmup": args.warmup,
-        "ms_per_step": round(ms, 3), "ms_per_step_min": round(1e3 * min(times), 3),
+        "params": n_params, **timing_fields(times, args.warmup),
         "tokens_per_s": round(tps, 1), "peak_rss_mb": round(rss, 1),
         "final_loss": round(loss.item(), 6)}))
 
@@ -446,20 +476,11 @@ def main():
     ap.add_argument("--batches", type=int, default=None,
                     help="micro-batches to evaluate (default train.eval_batches; 0: all)")
     ap.add_argument("--double", action="store_true", help="evaluate in float64")
-    ap.add_argument("--bench", action="store_true", help="training throughput benchmark")
-    ap.add_argument("--config", help="polyhead YAML config (bench)")
-    ap.add_argument("--steps", type=int, default=20, help="timed steps (bench)")
-    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (bench)")
-    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (bench)")
-    ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--verbose", action="store_true", help="print every step (bench)")
-    ap.add_argument("overrides", nargs="*", help="key.path=value config overrides (bench)")
+    add_bench_arguments(ap)
     args = ap.parse_args()
     if args.bench:
-        if not args.config:
-            ap.error("--bench needs --config")
-        if args.steps < 1:
-            ap.error("--steps must be >= 1")
+        check_bench_arguments(ap, args)
         bench(args)
     elif args.checkpoint:
         if not args.data:
