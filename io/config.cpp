@@ -329,6 +329,23 @@ std::optional<Issue> check_consistency(const Config& c) {
                  {"data.train"},
                  "the synthetic task's lines have no spaces: each line would be one word, longer "
                  "than the predictions of a sequence, and nothing would be masked"};
+  if (task && bert && c.data.task == Task::kCopies && c.data.mlm_whole_word) {
+    // The words of a copies line are "qwert", " qwert", " qwert" and "\n" (io/mlm_task.h); a
+    // sequence whose predictions cannot hold a 6-token copy would only ever mask newlines.
+    const int ordinary = m.seq_len - (two ? 3 : 2);
+    const int budget = std::min(
+        c.data.mlm_predictions(m.seq_len),
+        std::max(1, static_cast<int>(
+                        std::floor(ordinary * static_cast<double>(c.data.mlm_prob) + 0.5))));
+    if (budget < 6)
+      return Issue{"data.mlm.whole_word",
+                   {"data.mlm.prob", "data.mlm.max_predictions", "model.seq_len"},
+                   "a word of the copies task is a copy of 5 or 6 tokens, but a sequence has at "
+                   "most " +
+                       str(budget) +
+                       " predictions, so only the newlines would be masked; raise model.seq_len "
+                       "or data.mlm.prob"};
+  }
   if (!c.data.tokenizer.empty() && c.data.train.empty())
     return Issue{"data.tokenizer",
                  {"data.train"},

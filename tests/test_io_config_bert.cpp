@@ -1,7 +1,8 @@
 // BERT's config keys: the family defaults (post-LN, gelu_erf, LayerNorm eps 1e-12, two token
 // types, [PAD] [CLS] [SEP] [MASK], the copies task) for the keys a config leaves out, the keys
 // only BERT has, and one message per bad value: missing special tokens, data.mlm.prob outside
-// (0, 1), max_predictions too small for prob x seq_len, sequences too short for two segments.
+// (0, 1), max_predictions too small for prob x seq_len, sequences too short for two segments,
+// whole-word masking where no word fits in a sequence's predictions.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -94,6 +95,26 @@ TEST(BertConfig, BadValuesHaveOneMessageEach) {
   EXPECT_EQ(parse_error(kBert, {"model.tie_embeddings=false"}),
             "command line: model.tie_embeddings: is gpt only: a bert model's masked-LM decoder is "
             "always wte");
+}
+
+// Whole-word masking on a synthetic task: an addition line is one word (nothing fits in the
+// predictions); a copies word is 5 or 6 tokens, so fewer predictions would only mask newlines.
+TEST(BertConfig, WholeWordMaskingNeedsRoomForAWord) {
+  EXPECT_EQ(parse_error(kBert + "data: {task: addition, mlm: {whole_word: true}}\n"),
+            "test.yaml: data.mlm.whole_word: the synthetic task's lines have no spaces: each line "
+            "would be one word, longer than the predictions of a sequence, and nothing would be "
+            "masked");
+  EXPECT_EQ(parse_error("model: {type: bert, vocab_size: 260, seq_len: 20}\n",
+                        {"data.mlm.whole_word=true"}),
+            "command line: data.mlm.whole_word: a word of the copies task is a copy of 5 or 6 "
+            "tokens, but a sequence has at most 3 predictions, so only the newlines would be "
+            "masked; raise model.seq_len or data.mlm.prob");
+  EXPECT_EQ(parse_error(kBert, {"data.mlm.whole_word=true", "data.mlm.max_predictions=5"}),
+            "command line: data.mlm.whole_word: a word of the copies task is a copy of 5 or 6 "
+            "tokens, but a sequence has at most 5 predictions, so only the newlines would be "
+            "masked; raise model.seq_len or data.mlm.prob");
+  // 56 tokens: round(54 x 0.15) = 8 predictions hold a copy.
+  EXPECT_EQ(parse_error(kBert, {"data.mlm.whole_word=true"}), "");
 }
 
 TEST(BertConfig, BertsKeysAreErrorsInTheOtherFamilies) {
