@@ -2,10 +2,8 @@
 // (1,1), (2,1), (1,2), (2,2) follows the same loss curve with dropout on, with or without
 // ZeRO-1; a checkpoint of one layout resumes on another (exactly on the same layout, bit for
 // bit); a layout that does not fit is refused with one message; a rank that dies brings the
-// job down; bad input seen by one rank only is agreed and printed once.
-//
-// This test is one process (an MPI singleton); every job is a nested mpiexec with a cleaned
-// environment (testing::mpiexec_command).
+// job down; bad input seen by one rank only is agreed and printed once. The GPT runs here; the
+// other families in test_layout_families; the shared machinery in tests/layout_runs.h.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -25,12 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "io/checkpoint.h"
-#include "io/config.h"
-#include "model/gpt.h"
-#include "test_util.h"
-#include "tests/model_batch.h"
-#include "tests/test_backend.h"
+#include "tests/layout_runs.h"
 
 extern char** environ;
 
@@ -38,138 +31,8 @@ namespace ph {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::count_occurrences;
-using testing::mpiexec_command;
-using testing::read_file;
-using testing::run_command;
-using testing::RunResult;
-using testing::TempDir;
+using namespace testing;
 
-const std::string kBin = POLYHEAD_BINARY;
-const std::string kConfig = std::string(POLYHEAD_SOURCE_DIR) + "/configs/tiny.yaml";
-
-// A small model and task (one step takes milliseconds), the same global batch on every
-// layout (dp=1 accumulates 4 micro-batches, dp=2 two), dropout on at every site, a record
-// per step. seq_len holds two 13-byte problem lines.
-const std::string kOverrides =
-    " model.n_layers=2 model.d_model=64 model.n_heads=4 model.seq_len=26"
-    " model.dropout.embed=0.1 model.dropout.attn=0.1 model.dropout.resid=0.1"
-    " data.task_digits=3 data.task_train_problems=20000 data.task_val_problems=200"
-    " train.global_batch=16 train.micro_batch=4 train.eval_interval=0 optim.warmup_steps=2"
-    " sample.count=0 log.interval=1 runtime.threads=1 checkpoint.interval=0";
-
-struct Layout {
-  int dp = 1, tp = 1;
-  int world() const { return dp * tp; }
-  std::string name() const {
-    return "(dp=" + std::to_string(dp) + ", tp=" + std::to_string(tp) + ")";
-  }
-};
-
-// One record of metrics.jsonl.
-struct StepRecord {
-  int64_t step = 0;
-  double train_loss = NAN, grad_norm = NAN;
-};
-
-double json_field(const std::string& line, const std::string& key) {
-  const std::string quoted = "\"" + key + "\": ";
-  const size_t at = line.find(quoted);
-  if (at == std::string::npos) return NAN;
-  return std::strtod(line.c_str() + at + quoted.size(), nullptr);
-}
-
-std::vector<StepRecord> read_metrics(const std::string& path) {
-  std::vector<StepRecord> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    StepRecord r;
-    r.step = static_cast<int64_t>(json_field(line, "step"));
-    r.train_loss = json_field(line, "train_loss");
-    r.grad_norm = json_field(line, "grad_norm");
-    out.push_back(r);
-  }
-  return out;
-}
-
-struct TrainedRun {
-  RunResult result;
-  std::string dir;
-  std::vector<StepRecord> records;
-};
-
-// Trains `extra` (overrides after kOverrides) on `layout` into dir.
-TrainedRun train_on(const Layout& layout, const std::string& dir, const std::string& extra) {
-  TrainedRun run;
-  run.dir = dir;
-  run.result =
-      run_command(mpiexec_command(layout.world()) + kBin + " train " + kConfig + kOverrides +
-                  " parallel.tp=" + std::to_string(layout.tp) + " run.dir=" + dir + " " + extra);
-  run.records = read_metrics(dir + "/metrics.jsonl");
-  return run;
-}
-
-// The runs of the invariance tests, trained once per test program (several tests compare
-// against the same reference).
-const TrainedRun& cached_run(const Layout& layout, const std::string& extra) {
-  static TempDir root;
-  static std::map<std::string, TrainedRun> runs;
-  const std::string key = layout.name() + extra;
-  auto it = runs.find(key);
-  if (it == runs.end()) {
-    const std::string dir = root / ("run" + std::to_string(runs.size()));
-    it = runs.emplace(key, train_on(layout, dir, extra)).first;
-  }
-  return it->second;
-}
-
-// Checks that a run succeeded on the layout it was asked for.
-void expect_trained(const TrainedRun& run, const Layout& layout, const std::string& what) {
-  ASSERT_EQ(run.result.exit_code, 0) << what << "\n" << run.result.output;
-  const std::string banner =
-      "layout dp=" + std::to_string(layout.dp) + " tp=" + std::to_string(layout.tp);
-  ASSERT_NE(run.result.output.find(banner), std::string::npos)
-      << what << ": expected '" << banner << "' in\n"
-      << run.result.output;
-}
-
-bool close_rel(double a, double ref, double tol) {
-  return std::isfinite(a) && std::isfinite(ref) && std::fabs(a - ref) <= tol * std::fabs(ref);
-}
-
-// Steps [first, last] of `got` match `ref`: losses within loss_tol, gradient norms within
-// norm_tol (relative to ref); norm_tol < 0 skips the gradient norms.
-void expect_same_curve(const std::vector<StepRecord>& got, const std::vector<StepRecord>& ref,
-                       int64_t first, int64_t last, double loss_tol, double norm_tol,
-                       const std::string& what) {
-  std::map<int64_t, StepRecord> g, r;
-  for (const StepRecord& s : got) g[s.step] = s;
-  for (const StepRecord& s : ref) r[s.step] = s;
-  for (int64_t step = first; step <= last; ++step) {
-    ASSERT_TRUE(g.count(step)) << what << ": no record of step " << step;
-    ASSERT_TRUE(r.count(step)) << what << ": the reference has no record of step " << step;
-    const StepRecord &a = g[step], &b = r[step];
-    EXPECT_TRUE(close_rel(a.train_loss, b.train_loss, loss_tol))
-        << what << ", step " << step << ": train_loss " << a.train_loss << " vs " << b.train_loss;
-    if (norm_tol >= 0) {
-      EXPECT_TRUE(close_rel(a.grad_norm, b.grad_norm, norm_tol))
-          << what << ", step " << step << ": grad_norm " << a.grad_norm << " vs " << b.grad_norm;
-    }
-  }
-}
-
-// The lines of `output` containing `needle`.
-std::string lines_with(const std::string& output, const std::string& needle) {
-  std::istringstream in(output);
-  std::string line, out;
-  while (std::getline(in, line))
-    if (line.find(needle) != std::string::npos) out += line + "\n";
-  return out;
-}
-
-const Layout k11{1, 1}, k21{2, 1}, k12{1, 2}, k22{2, 2};
 const std::string kSteps30 = "train.max_steps=30";
 
 TEST(LayoutInvariance, LossCurvesWithDropoutMatchOnEveryLayout) {
@@ -206,134 +69,12 @@ TEST(LayoutInvariance, ZeroOneGivesTheSameLosses) {
   }
 }
 
-// Every /model and /optim tensor of a checkpoint, read in full shape through the checkpoint
-// store with the parameter table of the config the checkpoint embeds.
-struct CheckpointTensors {
-  CheckpointMeta meta;
-  std::map<std::string, std::vector<float>> tensors;
-};
-
-CheckpointTensors read_all_tensors(const std::string& path) {
-  CheckpointTensors out;
-  out.meta = read_checkpoint_meta(path, MPI_COMM_WORLD);
-  const Config cfg = parse_config(out.meta.config_yaml, {}, "checkpoint " + path);
-  const Gpt model(ph::test::cpu(), cfg.model, ph::test::setup(1));
-  std::vector<TensorSlice> slices;
-  for (const char* prefix : {"/model/", "/optim/m/", "/optim/v/"})
-    for (const Param& p : model.table().params()) {
-      int64_t n = 1;
-      for (int64_t d : p.shape) n *= d;
-      std::vector<float>& data = out.tensors[prefix + p.name];
-      data.assign(static_cast<size_t>(n), NAN);
-      TensorSlice s;
-      s.name = prefix + p.name;
-      s.shape = p.shape;
-      s.data = data.data();
-      slices.push_back(std::move(s));
-    }
-  load_checkpoint(path, slices, MPI_COMM_WORLD);
-  // Nothing in the file escaped the comparison.
-  const std::string summary = describe_checkpoint(path, MPI_COMM_WORLD);
-  const std::string want = "\ntensors           " + std::to_string(slices.size()) + " (";
-  EXPECT_NE(summary.find(want), std::string::npos) << summary;
-  return out;
-}
-
-// The tensors that differ in any bit (all of them listed, or "" when none).
-std::string differing_tensors(const CheckpointTensors& a, const CheckpointTensors& b) {
-  std::string diff;
-  for (const auto& [name, va] : a.tensors) {
-    const auto it = b.tensors.find(name);
-    if (it == b.tensors.end() || it->second.size() != va.size() ||
-        std::memcmp(va.data(), it->second.data(), va.size() * sizeof(float)) != 0)
-      diff += " " + name;
-  }
-  return diff;
-}
-
 TEST(LayoutResume, CheckpointOfOneLayoutResumesOnAnother) {
   TempDir tmp;
-  const std::string base_extra =
-      "train.max_steps=20 checkpoint.interval=10 checkpoint.keep_last=100";
-  const TrainedRun base = train_on(k12, tmp / "base", base_extra);
-  ASSERT_NO_FATAL_FAILURE(expect_trained(base, k12, "uninterrupted (1,2)"));
-  ASSERT_EQ(base.records.size(), 20u);
-  const std::string ckpt10 = tmp / "base/checkpoints/step_00000010.h5";
-  const std::string ckpt20 = tmp / "base/checkpoints/step_00000020.h5";
-  ASSERT_TRUE(fs::exists(ckpt10)) << base.result.output;
-  ASSERT_TRUE(fs::exists(ckpt20)) << base.result.output;
-
-  std::string resumed_final;
-  for (const Layout& l : {k21, k11, k12}) {
-    const std::string dir =
-        tmp / ("resumed_dp" + std::to_string(l.dp) + "_tp" + std::to_string(l.tp));
-    const TrainedRun run = train_on(l, dir, base_extra + " checkpoint.resume=" + ckpt10);
-    const std::string what = "(1,2) step 10 resumed on " + l.name();
-    ASSERT_NO_FATAL_FAILURE(expect_trained(run, l, what));
-    EXPECT_NE(run.result.output.find("at step 10"), std::string::npos) << run.result.output;
-    ASSERT_FALSE(run.records.empty()) << what;
-    EXPECT_EQ(run.records.front().step, 11) << what;
-    EXPECT_EQ(run.records.size(), 10u) << what;
-    expect_same_curve(run.records, base.records, 11, 20, 1e-4, 1e-3, what);
-    if (l.tp == 2) resumed_final = dir + "/checkpoints/step_00000020.h5";
-  }
-
-  // Same layout: the resumed run ends in the very state of the uninterrupted one.
-  ASSERT_TRUE(fs::exists(resumed_final));
-  const CheckpointTensors a = read_all_tensors(ckpt20);
-  const CheckpointTensors b = read_all_tensors(resumed_final);
-  EXPECT_EQ(a.meta.step, 20);
-  EXPECT_EQ(b.meta.step, 20);
-  EXPECT_EQ(a.meta.consumed_samples, b.meta.consumed_samples);
-  EXPECT_EQ(a.meta.layout, b.meta.layout);
-  EXPECT_EQ(a.tensors.size(), b.tensors.size());
-  EXPECT_EQ(differing_tensors(a, b), "")
-      << "tensors of the resumed (1,2) run that differ from the uninterrupted run";
-  // And the comparison can fail: the step-10 state differs from the step-20 one.
-  const CheckpointTensors c = read_all_tensors(ckpt10);
-  EXPECT_NE(differing_tensors(a, c), "");
-}
-
-// The encoder-decoder on its translation task, the same overrides otherwise (dropout 0.1 at
-// every site of both stacks and cross-attention, the same global batch of padded pairs).
-const std::string kEncDec =
-    " model.type=encdec model.vocab_size=384 model.src_seq_len=8 model.seq_len=16 "
-    "data.task=translation"
-    " data.task_digits=5 data.task_train_problems=5000 data.task_val_problems=100"
-    " train.max_steps=20";
-const Layout k14{1, 4};
-
-TEST(LayoutInvariance, EncoderDecoderCurvesMatchOnEveryLayout) {
-  const TrainedRun& ref = cached_run(k11, kEncDec);
-  ASSERT_NO_FATAL_FAILURE(expect_trained(ref, k11, "encdec reference"));
-  ASSERT_NE(ref.result.output.find("model: encdec"), std::string::npos) << ref.result.output;
-  ASSERT_EQ(ref.records.size(), 20u) << ref.result.output;
-  for (const Layout& l : {k21, k12, k22, k14}) {
-    const TrainedRun& run = cached_run(l, kEncDec);
-    ASSERT_NO_FATAL_FAILURE(expect_trained(run, l, "encdec " + l.name()));
-    EXPECT_EQ(run.records.size(), 20u) << l.name();
-    expect_same_curve(run.records, ref.records, 1, 20, 1e-4, 1e-3,
-                      "encdec " + l.name() + " vs (1,1)");
-  }
-  EXPECT_LT(ref.records.back().train_loss, ref.records.front().train_loss - 0.5);
-}
-
-TEST(LayoutResume, EncoderDecoderResumesOnAnotherLayout) {
-  TempDir tmp;
-  const std::string extra = kEncDec + " checkpoint.interval=10 checkpoint.keep_last=100";
-  const TrainedRun base = train_on(k22, tmp / "base", extra);
-  ASSERT_NO_FATAL_FAILURE(expect_trained(base, k22, "encdec uninterrupted (2,2)"));
-  const std::string ckpt10 = tmp / "base/checkpoints/step_00000010.h5";
-  ASSERT_TRUE(fs::exists(ckpt10)) << base.result.output;
-  for (const Layout& l : {k11, k12}) {
-    const TrainedRun run = train_on(l, tmp / ("resumed_tp" + std::to_string(l.tp)),
-                                    extra + " checkpoint.resume=" + ckpt10);
-    const std::string what = "encdec (2,2) step 10 resumed on " + l.name();
-    ASSERT_NO_FATAL_FAILURE(expect_trained(run, l, what));
-    ASSERT_FALSE(run.records.empty()) << what;
-    EXPECT_EQ(run.records.front().step, 11) << what;
-    expect_same_curve(run.records, base.records, 11, 20, 1e-4, 1e-3, what);
-  }
+  ResumedRuns runs;
+  ASSERT_NO_FATAL_FAILURE(
+      resume_across(tmp, "gpt", k12, {k21, k11, k12}, "train.max_steps=20", runs));
+  expect_bit_exact_resume(runs.base, runs.resumed.back());
 }
 
 // Runs a job that must be refused: exit status 2 (bad input), one error line containing every
