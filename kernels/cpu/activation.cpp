@@ -3,7 +3,8 @@
 // GELU calls tanhf (the exact GELU erff and expf). glibc (>= 2.35, x86-64) ships vector
 // variants of them in libmvec but math.h declares them only under -ffast-math; declaring the
 // variants here lets g++ vectorise the shared gelu()/gelu_grad() unchanged (~0.3 ns instead of
-// ~9.5 ns per element on the target). Vector and scalar variants may differ in the last bits,
+// ~9.5 ns per element on the target; expf needs -fno-math-errno, set for this file in
+// CMakeLists.txt). Vector and scalar variants may differ in the last bits,
 // so work is split into fixed blocks: an element is computed by the same code path whatever
 // the thread count.
 #include "kernels/cpu/activation.h"
