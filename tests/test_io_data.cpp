@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "input_error.h"
 #include "io/addition_task.h"
 #include "io/config.h"
 #include "io/dataset.h"
@@ -43,15 +44,7 @@ __attribute__((noinline)) void operator delete(void* p, std::size_t) noexcept {
 
 namespace {
 
-// The message of the InputError that f throws ("" if it throws none).
-std::string input_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ph::InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using ph::testing::input_error;
 
 #define EXPECT_INPUT_ERROR(stmt, substr)                                    \
   do {                                                                      \

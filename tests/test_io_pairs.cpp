@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "input_error.h"
 #include "io/config.h"
 #include "io/dataset.h"
 #include "io/epoch_permutation.h"
@@ -32,15 +33,7 @@ struct Pair {
   Ids source, target;
 };
 
-// The message of the InputError that f throws ("" if it throws none).
-std::string input_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::input_error;
 
 void write_pairs(const std::string& path, int vocab, const std::vector<Pair>& pairs) {
   PairWriter w(path, vocab);

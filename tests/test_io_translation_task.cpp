@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "input_error.h"
 #include "io/config.h"
 #include "io/pair_file.h"
 #include "io/tokenizer.h"
@@ -33,14 +34,7 @@ std::vector<std::string> lines_of(const std::string& path) {
   return lines;
 }
 
-std::string input_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::input_error;
 
 TEST(TranslationTask, Words) {
   const std::vector<std::pair<long, std::string>> cases = {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "input_error.h"
 #include "io/config.h"
 #include "parallel/grid.h"
 
@@ -72,16 +73,7 @@ TEST_P(Grid, GroupsFollowTheLayout) {
 
 INSTANTIATE_TEST_SUITE_P(Tp, Grid, ::testing::Values(1, 2, 4));
 
-// Runs fn and returns the InputError's message ("" when nothing is thrown).
-template <typename F>
-std::string input_error(F&& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::input_error;
 
 TEST(MakeGrid, TpThatDoesNotDivideTheWorldIsBadInput) {
   EXPECT_EQ(input_error([] { make_grid(3); }),
