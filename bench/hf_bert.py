@@ -58,6 +58,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_gpt import (DEFAULTS, add_bench_arguments, adamw, apply_override,  # noqa: E402
                        check_bench_arguments, merge, peak_rss_mb, timing_fields)
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tools"))
+from hf_map import PortError, bert_config, bert_name_map  # noqa: E402
+
 # BERT's defaults (io/config.h with model.type bert's family defaults).
 BERT_DEFAULTS = {
     "model": dict(DEFAULTS["model"], type="bert", norm="post", activation="gelu_erf",
@@ -67,8 +71,6 @@ BERT_DEFAULTS = {
     "data": {"mlm": {"prob": 0.15, "max_predictions": 0}},
 }
 
-HF_ACT = {"gelu_erf": "gelu", "gelu": "gelu_new", "relu": "relu"}
-
 
 def fail(message):
     raise SystemExit(f"hf_bert.py: {message}")
@@ -76,30 +78,10 @@ def fail(message):
 
 def hf_config(m, dropout=None):
     """The BertConfig of polyhead's model section m; refuses what HF's BERT cannot be."""
-    from transformers import BertConfig
-
-    if m["type"] != "bert":
-        fail(f"the model is {m['type']}, not bert")
-    if m["norm"] != "post":
-        fail(f"model.norm {m['norm']}: HF's BERT is post-LN only (no pre-LN BertModel)")
-    if not m.get("bias", True):
-        fail("model.bias false: HF's BERT layers always have biases")
-    if m.get("pos_encoding", "learned") != "learned":
-        fail(f"model.pos_encoding {m['pos_encoding']}: HF's BERT learns its positions")
-    if m.get("embed_scale", False):
-        fail("model.embed_scale true: HF's BERT does not scale its embeddings")
-    if m["activation"] not in HF_ACT:
-        fail(f"model.activation {m['activation']} has no HF counterpart")
-    d = m["d_model"]
-    p = dropout or {"attn": 0.0, "resid": 0.0}
-    return BertConfig(
-        vocab_size=m["vocab_size"], hidden_size=d, num_hidden_layers=m["n_layers"],
-        num_attention_heads=m["n_heads"],
-        intermediate_size=m["d_ff"] if m.get("d_ff", 0) > 0 else 4 * d,
-        hidden_act=HF_ACT[m["activation"]], hidden_dropout_prob=p["resid"],
-        attention_probs_dropout_prob=p["attn"], max_position_embeddings=m["seq_len"],
-        type_vocab_size=m["type_vocab_size"], initializer_range=float(m.get("init_std", 0.02)),
-        layer_norm_eps=float(m["layer_norm_eps"]))  # PyYAML reads "1e-12" as a string
+    try:
+        return bert_config(m, dropout)
+    except PortError as e:
+        fail(str(e))
 
 
 def hf_model(m, dropout=None):
@@ -109,37 +91,10 @@ def hf_model(m, dropout=None):
     return BertForMaskedLM(cfg) if m["sentence_head"] == "none" else BertForPreTraining(cfg)
 
 
-def name_map(m):
-    """polyhead name → HF parameter name, for every parameter of the model."""
-    out = {"wte": "bert.embeddings.word_embeddings.weight",
-           "wpe": "bert.embeddings.position_embeddings.weight",
-           "wtt": "bert.embeddings.token_type_embeddings.weight",
-           "mlm.bias": "cls.predictions.bias"}
-    modules = {"emb_ln": "bert.embeddings.LayerNorm",
-               "mlm.dense": "cls.predictions.transform.dense",
-               "mlm.ln": "cls.predictions.transform.LayerNorm"}
-    for i in range(m["n_layers"]):
-        p, q = f"h.{i}.", f"bert.encoder.layer.{i}."
-        modules.update({p + "attn.q": q + "attention.self.query",
-                        p + "attn.k": q + "attention.self.key",
-                        p + "attn.v": q + "attention.self.value",
-                        p + "attn.proj": q + "attention.output.dense",
-                        p + "ln1": q + "attention.output.LayerNorm",
-                        p + "mlp.fc": q + "intermediate.dense",
-                        p + "mlp.proj": q + "output.dense",
-                        p + "ln2": q + "output.LayerNorm"})
-    if m["sentence_head"] != "none":
-        modules.update({"pooler": "bert.pooler.dense", "cls": "cls.seq_relationship"})
-    for ours, theirs in modules.items():
-        for x in ("weight", "bias"):
-            out[f"{ours}.{x}"] = f"{theirs}.{x}"
-    return out
-
-
 def load_polyhead(model, m, group):
     """Copies /model/<name> into the HF model; every HF parameter must be set and every stored
     tensor used."""
-    names = name_map(m)
+    names = bert_name_map(m)
     params = dict(model.named_parameters())  # tied ones once: the decoder is wte, its bias mlm.bias
     missing = sorted(set(params) - set(names.values()))
     if missing:

@@ -287,6 +287,17 @@ def load_checkpoint(path):
     return model, cfg, attrs
 
 
+def load_export(directory):
+    """The EncDec of `tools/export.py CKPT --to torch DIRECTORY`: config.yaml (the checkpoint's
+    resolved config) and model.pt (this model's state_dict). In training mode without dropout,
+    as evaluate(): never torch's fused inference path."""
+    with open(os.path.join(directory, "config.yaml"), encoding="utf-8") as fh:
+        m = yaml.safe_load(fh)["model"]
+    model = EncDec(m)
+    model.load_state_dict(torch.load(os.path.join(directory, "model.pt"), map_location="cpu"))
+    return model.train()
+
+
 def evaluate(args):
     model, _, _ = load_checkpoint(args.checkpoint)
     with open(args.batch) as fh:

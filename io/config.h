@@ -207,6 +207,8 @@ struct CheckpointConfig {
   int keep_last = 3;            // keep the newest N step checkpoints
   bool keep_best = false;       // also keep best.h5: the best evaluation so far
   std::string resume = "auto";  // auto | none | PATH
+  // A checkpoint whose weights (only) start a fresh run: step 0, fresh optimizer ("" = none).
+  std::string init_from;
   bool operator==(const CheckpointConfig&) const = default;
 };
 

@@ -292,6 +292,10 @@ std::vector<Option> option_table(Config& c) {
        .field = &c.checkpoint.resume,
        .non_empty = true,
        .help = "auto (latest in run.dir if any), none, or a checkpoint path"},
+      {.key = "checkpoint.init_from",
+       .field = &c.checkpoint.init_from,
+       .help = "a checkpoint (e.g. from tools/import.py) whose weights start a fresh run: step 0, "
+               "a fresh optimizer; the run's own checkpoints, once it has some, take precedence"},
       {.key = "log.interval",
        .field = &c.log.interval,
        .limits = at_least(1),

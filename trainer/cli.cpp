@@ -28,6 +28,7 @@
 #include "trainer/compute.h"
 #include "trainer/data_source.h"
 #include "trainer/evaluator.h"
+#include "trainer/logits_file.h"
 #include "trainer/memory_estimate.h"
 #include "trainer/model_factory.h"
 #include "trainer/signals.h"
@@ -47,7 +48,8 @@ const char* kUsage =
     "commands:\n"
     "  train CONFIG [--dry-run] [key.path=value ...]\n"
     "                                          train a model described by a YAML config\n"
-    "  eval CONFIG|--checkpoint PATH [--data PATH] [--batches N] [key.path=value ...]\n"
+    "  eval CONFIG|--checkpoint PATH [--data PATH] [--batches N] [--logits OUT]\n"
+    "       [key.path=value ...]\n"
     "                                          loss (and task accuracy) on a dataset\n"
     "  sample --checkpoint PATH [--prompt TEXT | --prompts FILE [--batch N]]\n"
     "         [--max-tokens N] [--temperature T] [--top-k K] [--seed S]\n"
@@ -87,13 +89,15 @@ const char* kTrainHelp =
 
 const char* kEvalHelp =
     "usage: polyhead eval CONFIG [--data PATH] [--batches N] [key.path=value ...]\n"
-    "       polyhead eval --checkpoint PATH [--data PATH] [--batches N]\n"
+    "       polyhead eval --checkpoint PATH [--data PATH] [--batches N] [--logits OUT]\n"
     "\n"
     "Prints the mean token loss (and, for the synthetic task, the exact-match accuracy) on the\n"
     "validation data of the config, or on the shard(s) given by --data. With CONFIG the\n"
     "newest checkpoint of its run directory is evaluated (the freshly initialised model if\n"
     "there is none); with --checkpoint the model and config come from that file. --batches\n"
-    "limits the number of micro-batches (default train.eval_batches; 0 = the whole set).\n";
+    "limits the number of micro-batches (default train.eval_batches; 0 = the whole set).\n"
+    "--logits OUT writes the logits of the first micro-batch, with its inputs, to OUT (JSON;\n"
+    "README \"Exporting and importing models\") instead of evaluating; one process only.\n";
 
 const char* kPrepareHelp =
     "usage: polyhead prepare --input FILE [FILE ...] --out DIR [--val-fraction F]\n"
@@ -192,10 +196,11 @@ int cmd_eval(const std::vector<std::string>& args) {
     std::printf("%s", kEvalHelp);
     return 0;
   }
-  const Parsed p = parse_args(args, "eval", {"--checkpoint", "--data", "--batches"});
+  const Parsed p = parse_args(args, "eval", {"--checkpoint", "--data", "--batches", "--logits"});
   const std::string* ckpt = option(p, "--checkpoint");
   const std::string* data = option(p, "--data");
   const std::string* batches = option(p, "--batches");
+  const std::string* logits = option(p, "--logits");
   Config cfg;
   std::string from;
   std::optional<Tokenizer> tokenizer;  // the checkpoint's, else the data's (loaded below)
@@ -219,6 +224,10 @@ int cmd_eval(const std::vector<std::string>& args) {
   set_comm_timeout(cfg.runtime.comm_timeout);
   const ProcessGrid grid = make_grid(cfg.parallel.tp);
   check_layout(cfg, grid, /*training=*/false);
+  if (logits && grid.world != 1)
+    throw InputError(
+        "eval: --logits needs one process (it writes the logits of one micro-batch); "
+        "run it without mpirun");
   const int max_batches =
       batches ? static_cast<int>(to_long("eval", "--batches", *batches, 0, 1L << 30))
               : cfg.train.eval_batches;
@@ -242,6 +251,11 @@ int cmd_eval(const std::vector<std::string>& args) {
   } else {
     std::printf("model: freshly initialised (seed %llu; no checkpoint in %s/checkpoints)\n",
                 static_cast<unsigned long long>(cfg.train.seed), cfg.run.dir.c_str());
+  }
+  if (logits) {
+    write_logits_file(*logits, *model, *ds.val, cfg.train.micro_batch);
+    std::printf("logits of the first micro-batch written to %s\n", logits->c_str());
+    return 0;
   }
   Evaluator ev(cfg.train.micro_batch, *model);
   const EvalResult r = ev.run(*model, *ds.val, ds.task ? &*ds.task : nullptr, max_batches, grid);

@@ -170,6 +170,30 @@ std::string RunDirectory::resume_point() {
   return from;
 }
 
+std::string RunDirectory::init_point(const std::string& resume_from) {
+  const std::string& init = cfg_.checkpoint.init_from;
+  if (init.empty()) return "";
+  const std::string& resume = cfg_.checkpoint.resume;
+  if (resume != "auto" && resume != "none")
+    throw InputError("checkpoint.init_from=" + init + " and checkpoint.resume=" + resume +
+                     " both name a checkpoint to start from: give one (init_from starts a fresh "
+                     "run from its weights, resume continues a run)");
+  if (!resume_from.empty()) {
+    if (grid_.rank == 0)
+      std::printf(
+          "note: checkpoint.init_from=%s is not used: the run continues from its own "
+          "checkpoint %s\n",
+          init.c_str(), resume_from.c_str());
+    return "";
+  }
+  try {
+    check_checkpoint_matches(init, cfg_);
+  } catch (const InputError& e) {
+    throw InputError("checkpoint.init_from: " + std::string(e.what()));
+  }
+  return init;
+}
+
 void RunDirectory::check_checkpoint_room(uint64_t bytes) {
   const std::string dir = cfg_.run.dir + "/checkpoints";
   agree(*grid_.world_comm, [&] {

@@ -38,6 +38,13 @@ class RunDirectory {
   // config, and settings that changed since are printed.
   std::string resume_point();
 
+  // The checkpoint whose weights start this run (checkpoint.init_from), "" for none, given the
+  // resume point found above. The run's own checkpoint takes precedence (an interrupted
+  // fine-tuning run continues where it stopped, saying so); init_from beside an explicit
+  // checkpoint.resume=PATH is refused. The file must exist, verify its attributes and hold the
+  // config's architecture (the differences named key by key). Collective.
+  std::string init_point(const std::string& resume_from);
+
   // Checks, before the first step, that a checkpoint of `bytes` can be written: the checkpoints
   // path is a directory (created if missing) that this process can write, with room for one
   // checkpoint. InputError otherwise. Collective.

@@ -54,6 +54,7 @@ class Training {
   Tokenizer tokenizer_;  // before the run directory: a bad tokenizer writes nothing
   RunDirectory dir_;
   std::string resume_from_;
+  std::string init_from_;  // checkpoint.init_from when it starts this run, else ""
   DataSource data_;
   bool zero_;
   std::unique_ptr<Model> model_;
@@ -107,7 +108,8 @@ Training::Training(const Config& cfg)
       compute_(make_compute(cfg, grid_)),
       tokenizer_(checked_tokenizer(cfg, *grid_.world_comm)),
       dir_(cfg, grid_),
-      resume_from_(dir_.resume_point()) {
+      resume_from_(dir_.resume_point()),
+      init_from_(dir_.init_point(resume_from_)) {
   Communicator& world = *grid_.world_comm;
   // One process writes the synthetic data; then every rank opens and validates the shards.
   agree(world, [&] {
@@ -121,6 +123,7 @@ Training::Training(const Config& cfg)
   }
   if (!resume_from_.empty())
     check_checkpoint_tokenizer(resume_from_, tokenizer_, tokenizer_name(cfg));
+  if (!init_from_.empty()) check_checkpoint_tokenizer(init_from_, tokenizer_, tokenizer_name(cfg));
   agree(world, [&] { data_ = open_data(cfg, /*need_train=*/true, "", tokenizer_); });
 
   // ZeRO-1: the arena is cut into dp equal shards; this rank's optimizer holds one.
@@ -154,6 +157,11 @@ Training::Training(const Config& cfg)
       std::printf("checkpoint is already at train.max_steps = %d; nothing to train\n",
                   cfg.train.max_steps);
     resume_best();
+  } else if (!init_from_.empty()) {
+    // Weights only: the optimizer, the step and the data position start afresh.
+    load_training_checkpoint(init_from_, cfg, *model_, nullptr, grid_);
+    std::printf("initialised from the weights of %s (step 0, fresh optimizer)\n",
+                init_from_.c_str());
   }
   agree(world, [&] {
     if (grid_.rank == 0) {
