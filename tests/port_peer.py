@@ -12,7 +12,7 @@ python3-yaml, and transformers 4.30.2 + safetensors 0.3.3 on PYTHONPATH (.venv/h
       runs MODEL_DIR (an HF directory, or tools/export.py --to torch's for encdec) on the batch
       of LOGITS.json and prints `max_abs_diff X over N logits` against the file's logits (BERT:
       the counted prediction slots), then `tokenizer CLASS of N tokens` when MODEL_DIR holds
-      tokenizer files (AutoTokenizer loads them).
+      tokenizer_config.json (AutoTokenizer loads the tokenizer).
   port_peer.py same-tensors A.h5 B.h5
       prints `N tensors, K differ NAMES`: the /model tensors of two checkpoints, byte for byte.
 """
@@ -90,7 +90,7 @@ def compare(logits_file, model_dir):
         rows = rows[np.asarray(b["targets"]) != -1]
     diff = np.abs(ours[rows] - theirs[rows])
     print(f"max_abs_diff {diff.max():.3e} over {diff.size} logits")
-    if os.path.exists(os.path.join(model_dir, "vocab.json")):
+    if os.path.exists(os.path.join(model_dir, "tokenizer_config.json")):
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(model_dir)

@@ -32,14 +32,20 @@ std::string python() {
          (py ? std::string(py) : std::string("/usr/bin/python3"));
 }
 
+// Why the peers cannot run ("" when they can); asked once per test program.
 std::string python_missing() {
-  const RunResult r =
-      run_command(python() + " -c 'import torch, h5py, numpy, yaml, transformers, safetensors'");
-  if (r.exit_code == 0) return "";
-  return python() +
-         " cannot import torch, h5py, numpy, yaml, transformers and safetensors (Debian's "
-         "python3-torch python3-h5py python3-numpy python3-yaml; launch/pyenv.sh for .venv/hf):\n" +
-         r.output;
+  static const std::string why = [] {
+    const RunResult r = run_command(python() +
+                                    " -c 'import torch, h5py, numpy, yaml, transformers, "
+                                    "safetensors'");
+    if (r.exit_code == 0) return std::string();
+    return python() +
+           " cannot import torch, h5py, numpy, yaml, transformers and safetensors (Debian's "
+           "python3-torch python3-h5py python3-numpy python3-yaml; launch/pyenv.sh for "
+           ".venv/hf):\n" +
+           r.output;
+  }();
+  return why;
 }
 
 RunResult tool(const std::string& script, const std::string& args) {
@@ -161,27 +167,59 @@ TEST(Port, EncDecExportGivesTorchEncDecTheSameLogits) {
   EXPECT_NE(peer.find("tokenizer GPT2TokenizerFast of "), std::string::npos) << peer;
 }
 
+// Imports the HF model in tmp/hf: polyhead's logits (eval with `eval_args`) are HF's within
+// 1e-4; then `train` (a command line training 20 steps in tmp/tune) with checkpoint.init_from
+// starts from those weights and lowers the loss.
+void expect_import_and_fine_tune(const TempDir& tmp, const std::string& eval_args,
+                                 const std::string& train, const std::string& what) {
+  const std::string imported = tmp / "imported.h5";
+  const RunResult im = tool("tools/import.py", (tmp / "hf") + " --out " + imported);
+  ASSERT_EQ(im.exit_code, 0) << im.output;
+  // polyhead checks every checksum while it loads the file.
+  expect_same_logits(tmp, imported, eval_args, tmp / "hf", what + " import");
+
+  const RunResult tune = run_command(train + " run.dir=" + (tmp / "tune") +
+                                     " log.interval=1 checkpoint.init_from=" + imported);
+  ASSERT_EQ(tune.exit_code, 0) << tune.output;
+  EXPECT_NE(tune.output.find("initialised from the weights of " + imported), std::string::npos)
+      << tune.output;
+  const std::vector<double> l = losses(tmp / "tune");
+  ASSERT_EQ(l.size(), 20u) << tune.output;
+  EXPECT_LT(l.back(), l.front() - 0.5) << tune.output;
+  std::printf("[ port ] %s fine-tuned from the import: loss %.4f -> %.4f\n", what.c_str(),
+              l.front(), l.back());
+}
+
 TEST(Port, ImportedGpt2GivesHfLogitsAndFineTunesFromInitFrom) {
   if (const std::string why = python_missing(); !why.empty()) GTEST_SKIP() << why;
   TempDir tmp;
   const RunResult mk = tool("tests/port_peer.py", "make-hf gpt " + (tmp / "hf"));
   ASSERT_EQ(mk.exit_code, 0) << mk.output;
-  const std::string imported = tmp / "imported.h5";
-  const RunResult im = tool("tools/import.py", (tmp / "hf") + " --out " + imported);
-  ASSERT_EQ(im.exit_code, 0) << im.output;
+  expect_import_and_fine_tune(tmp, " run.dir=" + (tmp / "eval"),
+                              kBin + " train " + write_config(tmp, "cfg", 20), "gpt");
+}
 
-  // polyhead checks every checksum while it loads the file.
-  expect_same_logits(tmp, imported, " run.dir=" + (tmp / "eval"), tmp / "hf", "gpt import");
-
-  const RunResult tune = run_command(kBin + " train " + write_config(tmp, "tune", 20) +
-                                     " checkpoint.init_from=" + imported);
-  ASSERT_EQ(tune.exit_code, 0) << tune.output;
-  EXPECT_NE(tune.output.find("initialised from the weights of " + imported), std::string::npos)
-      << tune.output;
-  const std::vector<double> l = losses(tmp / "tune");
-  ASSERT_GE(l.size(), 20u) << tune.output;
-  EXPECT_LT(l.back(), l.front() - 0.5) << tune.output;
-  std::printf("[ port ] fine-tuned from the import: loss %.4f -> %.4f\n", l.front(), l.back());
+TEST(Port, ImportedBertGivesHfLogitsAndFineTunesFromInitFrom) {
+  if (const std::string why = python_missing(); !why.empty()) GTEST_SKIP() << why;
+  TempDir tmp;
+  // bert-tiny's copies task, its data and its tokenizer (bytes and [PAD] [CLS] [SEP] [MASK]) from
+  // a one-step run; the HF model of its shape gets that tokenizer.
+  const std::string train = kBin + " train " + kSrc +
+                            "/configs/bert-tiny.yaml model.d_model=32 model.d_ff=64 "
+                            "train.micro_batch=8 optim.warmup_steps=1 sample.count=0 "
+                            "train.eval_interval=0 train.eval_batches=1";
+  const RunResult run = run_command(train + " train.max_steps=1 run.dir=" + (tmp / "run"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const RunResult mk =
+      tool("tests/port_peer.py", "make-hf bert " + (tmp / "hf") +
+                                     " vocab_size=260 hidden_size=32 intermediate_size=64 "
+                                     "max_position_embeddings=20");
+  ASSERT_EQ(mk.exit_code, 0) << mk.output;
+  for (const char* f : {"vocab.json", "merges.txt"})
+    std::filesystem::copy_file(tmp / (std::string("run/tokenizer/") + f),
+                               tmp / (std::string("hf/") + f));
+  expect_import_and_fine_tune(tmp, " data.task=copies run.dir=" + (tmp / "run"),
+                              train + " train.max_steps=20", "bert");
 }
 
 TEST(Port, ExportRefusesWhatHfCannotExpress) {

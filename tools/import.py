@@ -13,8 +13,9 @@ the LM head tied unless tie_word_embeddings is false), BERT a bert model (post-L
 sentence head when the weights hold cls.seq_relationship). The checkpoint is format version 5
 (README "Checkpoints"): step 0, zero AdamW moments, every checksum, the model section as its
 config, and the tokenizer (vocab.json + merges.txt of HF_DIR as a byte-level BPE tokenizer;
-else bytes). An HF config polyhead cannot hold, or weights that do not fit it, stop the import
-with one message before anything is written.
+else bytes; the config's data section names the special tokens it holds: <|endoftext|>, or
+BERT's [PAD] [CLS] [SEP] [MASK]). An HF config polyhead cannot hold, or weights that do not
+fit it, stop the import with one message before anything is written.
 """
 import argparse
 import json
@@ -63,7 +64,14 @@ def read_state(hf_dir):
     return out
 
 
-def read_tokenizer(hf_dir):
+# The special tokens of the config's data section, by their usual texts in each family's vocabulary.
+SPECIALS = {"gpt2": {"eot_token": "<|endoftext|>"},
+            "bert": {"pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]",
+                     "mask_token": "[MASK]"}}
+
+
+def read_tokenizer(hf_dir, kind):
+    """The tokenizer attributes, and the special tokens its vocabulary holds (data section)."""
     vocab, merges = os.path.join(hf_dir, "vocab.json"), os.path.join(hf_dir, "merges.txt")
     if not (os.path.exists(vocab) and os.path.exists(merges)):
         return ("bytes", "", ""), {}
@@ -71,9 +79,8 @@ def read_tokenizer(hf_dir):
         vocab_text = fh.read()
     with open(merges, encoding="utf-8") as fh:
         merges_text = fh.read()
-    data = {}
-    if "<|endoftext|>" in json.loads(vocab_text):
-        data["eot_token"] = "<|endoftext|>"
+    vocab = json.loads(vocab_text)
+    data = {key: text for key, text in SPECIALS[kind].items() if text in vocab}
     return ("bpe", vocab_text, merges_text), data
 
 
@@ -92,7 +99,7 @@ def main():
         fail(f"{args.hf_dir} holds a '{kind}' model: import takes GPT-2 (model_type gpt2) and "
              "BERT (model_type bert)")
     state = read_state(args.hf_dir)
-    tokenizer, data = read_tokenizer(args.hf_dir)
+    tokenizer, data = read_tokenizer(args.hf_dir, kind)
     try:
         if kind == "gpt2":
             m = gpt_model_section(c)
