@@ -139,10 +139,14 @@ void expect_import_round_trip(const TempDir& tmp, const std::string& ckpt, int t
 TEST(Port, GptExportGivesHfTheSameLogitsAndImportGivesBackTheSameBytes) {
   if (const std::string why = python_missing(); !why.empty()) GTEST_SKIP() << why;
   TempDir tmp;
-  const std::string ckpt = expect_export_logits(tmp, write_config(tmp, "cfg", 10), "", 10, "hf");
+  // The options HF's GPT-2 expresses beside its defaults (the import test has those): its own
+  // head (tie_word_embeddings false) and ReLU.
+  const std::string ckpt =
+      expect_export_logits(tmp, write_config(tmp, "cfg", 10),
+                           "model.tie_embeddings=false model.activation=relu", 10, "hf");
   EXPECT_TRUE(std::filesystem::exists(tmp / "out/config.json"));
   EXPECT_TRUE(std::filesystem::exists(tmp / "out/model.safetensors"));
-  expect_import_round_trip(tmp, ckpt, 36);
+  expect_import_round_trip(tmp, ckpt, 37);
 }
 
 TEST(Port, BertExportGivesHfTheSameLogitsAndImportGivesBackTheSameBytes) {
@@ -234,6 +238,24 @@ TEST(Port, ExportRefusesWhatHfCannotExpress) {
   EXPECT_NE(ex.output.find("model.norm post: HF's GPT-2 is pre-LN only"), std::string::npos)
       << ex.output;
   EXPECT_FALSE(std::filesystem::exists(tmp / "hf"));
+}
+
+TEST(Port, EvalLogitsRefusesBadUse) {
+  TempDir tmp;
+  const RunResult train = run_command(kBin + " train " + write_config(tmp, "run", 1));
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  const std::string eval = kBin + " eval --checkpoint " +
+                           (tmp / "run/checkpoints/step_00000001.h5") + " --data " +
+                           (tmp / "run/data/val.bin") + " --logits ";
+  RunResult r = run_command(eval + (tmp / "missing/logits.json"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("eval --logits: cannot write " + (tmp / "missing/logits.json.tmp")),
+            std::string::npos)
+      << r.output;
+  r = run_command(testing::mpiexec_command(2) + eval + (tmp / "logits.json"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("eval: --logits needs one process"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "logits.json"));
 }
 
 TEST(Port, ImportRefusesOtherModelsAndWeightsThatDoNotFit) {

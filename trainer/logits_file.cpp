@@ -76,7 +76,7 @@ void write_logits_file(const std::string& path, Model& model, SampleSource& val,
   std::vector<double> wide(logits.begin(), logits.end());
   append_list(out, "logits", wide, wide.size(), "%.9g");
   out += "}\n";
-  write_text_atomically(path, out);
+  write_text_atomically(path, out, "eval --logits");
 }
 
 }  // namespace ph

@@ -59,17 +59,18 @@ KeptMetrics metrics_up_to(const std::string& text, int64_t step) {
   return kept;
 }
 
-void write_text_atomically(const std::string& path, const std::string& text) {
+void write_text_atomically(const std::string& path, const std::string& text,
+                           const std::string& what) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw InputError("run.dir: cannot write " + tmp);
+    if (!f) throw InputError(what + ": cannot write " + tmp);
     f << text;
-    if (!f.flush()) throw InputError("run.dir: cannot write " + tmp);
+    if (!f.flush()) throw InputError(what + ": cannot write " + tmp);
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
-  if (ec) throw InputError("run.dir: cannot rename " + tmp + " to " + path + ": " + ec.message());
+  if (ec) throw InputError(what + ": cannot rename " + tmp + " to " + path + ": " + ec.message());
 }
 
 std::string TrainingLog::json_number(double v, const char* fmt) {

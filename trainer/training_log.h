@@ -71,7 +71,9 @@ struct KeptMetrics {
 };
 KeptMetrics metrics_up_to(const std::string& text, int64_t step);
 
-// Writes `text` to `path` through path.tmp and a rename. InputError on failure.
-void write_text_atomically(const std::string& path, const std::string& text);
+// Writes `text` to `path` through path.tmp and a rename. InputError "what: cannot write ..."
+// on failure.
+void write_text_atomically(const std::string& path, const std::string& text,
+                           const std::string& what = "run.dir");
 
 }  // namespace ph
