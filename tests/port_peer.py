@@ -21,13 +21,13 @@ import os
 import sys
 
 import numpy as np
-import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "bench"))
 
 
 def make_hf(family, out, overrides):
+    import torch
     from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(7)
@@ -47,6 +47,8 @@ def make_hf(family, out, overrides):
 
 
 def model_logits(b, model_dir):
+    import torch
+
     B, T = b["B"], b["T"]
     tokens = torch.tensor(b["tokens"], dtype=torch.long).view(B, T)
     with torch.no_grad():

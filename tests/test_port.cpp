@@ -199,7 +199,7 @@ TEST(Port, ImportedGpt2GivesHfLogitsAndFineTunesFromInitFrom) {
   TempDir tmp;
   const RunResult mk = tool("tests/port_peer.py", "make-hf gpt " + (tmp / "hf"));
   ASSERT_EQ(mk.exit_code, 0) << mk.output;
-  expect_import_and_fine_tune(tmp, " run.dir=" + (tmp / "eval"),
+  expect_import_and_fine_tune(tmp, " train.micro_batch=4 run.dir=" + (tmp / "eval"),
                               kBin + " train " + write_config(tmp, "cfg", 20), "gpt");
 }
 
