@@ -137,6 +137,9 @@ def main():
             os.replace(os.path.join(tmp, name), os.path.join(out, name))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if ckpt.tokenizer == "tiktoken":
+        print("note: the checkpoint's tiktoken rank file has no HF tokenizer files here; the "
+              "tokenizer is not exported")
     print(f"exported {args.checkpoint} ({ph_checkpoint.model_summary(ckpt.model)}) to {out}: "
           + ", ".join(sorted(os.listdir(out))))
 
