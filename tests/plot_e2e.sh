@@ -17,7 +17,7 @@ fail() {
   echo "plot_e2e: FAILED: $*" >&2
   exit 1
 }
-if ! missing=$(/usr/bin/python3 -c "import matplotlib, yaml, PIL" 2>&1); then
+if ! missing=$(/usr/bin/python3 -c "import matplotlib, yaml, PIL" 2>&1 | tail -1); then
   echo "plot_e2e: SKIPPED: /usr/bin/python3 cannot import matplotlib/yaml/PIL (install" \
     "python3-matplotlib python3-yaml): $missing"
   exit 77
