@@ -2,7 +2,8 @@
 # The Python peers of the tokenizer tests and benchmarks, in a virtual environment beside the
 # sources (.venv, ignored by git): tiktoken, HF tokenizers and sacrebleu (the BLEU peer) from
 # PyPI, over Debian's python3
-# (its site packages stay visible, so python3-torch still serves the PyTorch parity test), and
+# (its site packages stay visible, so python3-torch still serves the PyTorch parity test),
+# tensorboard (its event reader checks polyhead's event files), and
 # GPT-2's BPE ranks (whisper/assets/gpt2.tiktoken from the openai-whisper source package) as
 # .venv/share/gpt2.tiktoken; and HF transformers for the BERT parity test (bench/hf_bert.py) in
 # .venv/hf, a directory for PYTHONPATH under Debian's /usr/bin/python3 (python3-torch 1.13),
@@ -17,6 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 venv=.venv
 versions="tiktoken==0.14.0 tokenizers==0.23.3 sacrebleu==2.6.0"
 whisper=openai-whisper==20250625
+tensorboard=tensorboard==2.20.0
 
 if [ ! -x "$venv/bin/python" ]; then
   dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "install ok installed" || {
@@ -27,6 +29,10 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if ! "$venv/bin/python" -c "import tiktoken, tokenizers, sacrebleu" 2>/dev/null; then
   "$venv/bin/pip" install -q --disable-pip-version-check $versions
+fi
+# TensorBoard's own reader, for the test that reads polyhead's event files back.
+if ! "$venv/bin/python" -c "import tensorboard" 2>/dev/null; then
+  "$venv/bin/pip" install -q --disable-pip-version-check $tensorboard
 fi
 # transformers and its pure-Python dependencies without their resolver (--no-deps: torch,
 # numpy, pyyaml and h5py are Debian's), pinned.
