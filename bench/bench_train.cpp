@@ -25,9 +25,7 @@
 //
 // The thread count is OpenMP's default, i.e. OMP_NUM_THREADS (this program does not read
 // runtime.threads). No MPI: one rank, tp = 1.
-#include <cblas.h>
 #include <omp.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -47,8 +45,11 @@
 #include "model/model.h"
 #include "model/vocab_parallel_loss.h"
 #include "parallel/grid.h"
+#include "trainer/device_peak.h"
 #include "trainer/model_factory.h"
+#include "trainer/model_flops.h"
 #include "trainer/optimizer.h"
+#include "trainer/process_memory.h"
 #include "trainer/schedule.h"
 
 namespace {
@@ -57,59 +58,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux reports KiB
-}
-
-// Model FLOPs per trained token (forward + backward), the PaLM-appendix convention:
-//   6 * N_nonembedding            every weight is used in one multiply-add forward and two
-//                                 backward (input and weight gradients): 2 + 4 FLOPs,
-//   + 6 * V * d                   the LM head matmul (tied or not; the embedding lookup itself
-//                                 costs no FLOPs, so wte / wpe are excluded from N),
-//   + 12 * L * T * d              attention scores and the weighted sum of values: 2 * 2 * T * d
-//                                 per layer forward, twice that backward (full T x T, the
-//                                 causal half is not discounted).
-// N_nonembedding = all parameters - wte [V, d] - wpe [T, d] - lm_head [V, d] (untied).
-double flops_per_token(const ph::ModelConfig& m, int64_t n_params) {
-  const double V = m.vocab_size, d = m.d_model, T = m.seq_len, L = m.n_layers;
-  double n_embed = V * d;
-  if (m.pos_encoding == ph::PosEncoding::kLearned) n_embed += T * d;
-  if (!m.tie_embeddings) n_embed += V * d;
-  const double n_nonembed = static_cast<double>(n_params) - n_embed;
-  return 6.0 * n_nonembed + 6.0 * V * d + 12.0 * L * T * d;
-}
-
-// Model FLOPs of one encoder-decoder step over the padded batch (every position is computed),
-// the same convention: 6 per matmul weight and position, attention scores and weighted sums
-// 12 * keys * d per query position and layer (full, not discounting the causal half), the
-// output layer 6 * V * d per target position; biases, LayerNorms and embeddings are left out.
-//   encoder, per source position and layer:  6 * (4d^2 + 2df) + 12 * S * d
-//   decoder, per target position and layer:  6 * (6d^2 + 2df) + 12 * T * d + 12 * S * d
-//            (self-attention q|k|v|proj, cross-attention q and proj, the FFN; self and cross
-//            scores)
-//   cross-attention keys and values, per source position and decoder layer: 6 * 2d^2
-double encdec_flops_per_step(const ph::ModelConfig& m, int B) {
-  const double d = m.d_model, f = m.ffn_width(), V = m.vocab_size, S = m.source_len(),
-               T = m.seq_len, Le = m.encoder_depth(), Ld = m.decoder_depth();
-  const double per_source =
-      Le * (6.0 * (4 * d * d + 2 * d * f) + 12.0 * S * d) + Ld * 6.0 * 2 * d * d;
-  const double per_target =
-      Ld * (6.0 * (6 * d * d + 2 * d * f) + 12.0 * T * d + 12.0 * S * d) + 6.0 * V * d;
-  return B * (S * per_source + T * per_target);
-}
-
-// Model FLOPs of one BERT step, the same convention: per position and layer 6 * (4d^2 + 2df)
-// + 12 * T * d (full attention); the MLM head per prediction 6 * (d^2 + V * d); the sentence
-// head per sequence 6 * (d^2 + 2d).
-double bert_flops_per_step(const ph::ModelConfig& m, int B, int P) {
-  const double d = m.d_model, f = m.ffn_width(), V = m.vocab_size, T = m.seq_len, L = m.n_layers;
-  const double per_position = L * (6.0 * (4 * d * d + 2 * d * f) + 12.0 * T * d);
-  const double sentence = m.sentence_head != ph::SentenceHead::kNone ? 6.0 * (d * d + 2 * d) : 0;
-  return B * (T * per_position + P * 6.0 * (d * d + V * d) + sentence);
 }
 
 // BERT's micro-batch (see the header); returns the predictions it counts.
@@ -168,29 +116,6 @@ int64_t fill_random(const ph::ModelConfig& mc, std::mt19937_64& rng, ph::Batch& 
     counted += n;
   }
   return counted;
-}
-
-// Best FLOP/s of a 2048^3 sgemm with OpenBLAS running `threads` threads.
-double peak_sgemm_flops(int threads) {
-  const int n = 2048;
-  const size_t nn = static_cast<size_t>(n) * n;
-  std::vector<float> a(nn), b(nn), c(nn, 0.0f);
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (size_t i = 0; i < nn; ++i) {
-    a[i] = u(rng);
-    b[i] = u(rng);
-  }
-  openblas_set_num_threads(threads);
-  double best = 1e30;
-  for (int rep = 0; rep < 5; ++rep) {
-    const auto t0 = Clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
-                0.0f, c.data(), n);
-    best = std::min(best, seconds_since(t0));
-  }
-  openblas_set_num_threads(1);
-  return 2.0 * n * static_cast<double>(n) * n / best;
 }
 
 [[noreturn]] void usage(const char* msg) {
@@ -311,15 +236,14 @@ int run(int argc, char** argv) {
   const double ms_min = 1e3 * *std::min_element(times.begin(), times.end());
   // bert counts every position (B x T), the others their counted targets.
   const double tps = static_cast<double>(bert ? timed_positions : timed_tokens) / total;
-  const double rss = peak_rss_mib();  // before the sgemm probe allocates its 48 MiB
-  // Model FLOPs per counted token: gpt's formula; encdec's step over the padded batch divided
-  // by the mean of its counted targets.
+  const double rss = ph::peak_rss_mib();  // before the sgemm probe allocates its 48 MiB
+  // Model FLOPs per counted token (trainer/model_flops.h): gpt's and bert's per position;
+  // encdec's step over the padded batch divided by the mean of its counted targets.
   const double fpt =
-      encdec ? encdec_flops_per_step(mc, B) * n_steps / static_cast<double>(timed_tokens)
-      : bert ? bert_flops_per_step(mc, B, batch.P) / (static_cast<double>(B) * T)
-             : flops_per_token(mc, n_params);
+      encdec ? ph::encdec_flops_per_step(mc, B) * n_steps / static_cast<double>(timed_tokens)
+             : ph::flops_per_token(cfg, n_params);
   const double achieved = fpt * tps;
-  const double peak = peak_sgemm_flops(threads);
+  const double peak = ph::peak_sgemm_flops(threads, 5);
   const double mfu = achieved / peak;
   const double arena_mib =
       static_cast<double>(model->memory_bytes() + 2 * opt.size() * sizeof(float)) / 1048576.0;

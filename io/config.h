@@ -213,7 +213,8 @@ struct CheckpointConfig {
 };
 
 struct LogConfig {
-  int interval = 10;  // steps between log lines / metrics records
+  int interval = 10;        // steps between log lines / metrics records
+  std::string tensorboard;  // TensorBoard event files' directory (relative: in run.dir); "": none
   bool operator==(const LogConfig&) const = default;
 };
 
@@ -231,6 +232,7 @@ struct RuntimeConfig {
   DeviceChoice device = DeviceChoice::kCpu;  // auto: cuda if a GPU is present, else cpu
   Precision precision = Precision::kFp32;    // bf16: bf16 operands in the linear-layer GEMMs
   float comm_timeout = 600.0f;  // seconds a collective (MPI or NCCL) may take before the job ends
+  float peak_tflops = 0.0f;     // MFU's peak per device; 0: measured (CPU) or from a table (GPU)
   bool operator==(const RuntimeConfig&) const = default;
 };
 

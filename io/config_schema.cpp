@@ -300,6 +300,10 @@ std::vector<Option> option_table(Config& c) {
        .field = &c.log.interval,
        .limits = at_least(1),
        .help = "steps between log lines and metrics records"},
+      {.key = "log.tensorboard",
+       .field = &c.log.tensorboard,
+       .help = "directory for TensorBoard event files of the metrics records (relative paths "
+               "are inside run.dir); empty: none"},
       {.key = "sample.count",
        .field = &s.count,
        .limits = at_least(0),
@@ -335,6 +339,11 @@ std::vector<Option> option_table(Config& c) {
        .limits = positive(),
        .help = "seconds any collective between ranks (MPI, NCCL, checkpoint I/O) may take before "
                "the job is ended with a message naming it"},
+      {.key = "runtime.peak_tflops",
+       .field = &c.runtime.peak_tflops,
+       .limits = at_least(0),
+       .help = "peak TFLOP/s of one device for MFU; 0: an sgemm measured at start-up (CPU) or "
+               "the GPU model's dense peak for runtime.precision from a table"},
       {.key = "run.dir",
        .field = &c.run.dir,
        .non_empty = true,

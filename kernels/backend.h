@@ -51,6 +51,13 @@ class Backend {
   // The precision of the linear layer's GEMMs, fixed when the backend is made. Fp32 unless a
   // backend says otherwise.
   virtual GemmPrecision gemm_precision() const { return GemmPrecision::Fp32; }
+  // The device's model name as its runtime reports it ("NVIDIA H100 80GB HBM3"); "cpu" on the
+  // CPU backend. Chooses the peak FLOP/s of MFU (trainer/device_peak.h).
+  virtual std::string device_name() const { return "cpu"; }
+  // Bytes of the device's memory in use (its total less what the runtime reports free, as
+  // nvidia-smi counts it: other processes' too), or -1 where the backend computes in host
+  // memory (the CPU).
+  virtual int64_t device_memory_used() const { return -1; }
 
   // --- memory ---
   // Zero-filled, aligned to at least 256 bytes; bytes == 0 gives nullptr. Throws

@@ -13,9 +13,12 @@
 #include "trainer/checkpointing.h"
 #include "trainer/compute.h"
 #include "trainer/data_source.h"
+#include "trainer/device_peak.h"
 #include "trainer/evaluator.h"
 #include "trainer/memory_estimate.h"
 #include "trainer/model_factory.h"
+#include "trainer/model_flops.h"
+#include "trainer/process_memory.h"
 #include "trainer/run_setup.h"
 #include "trainer/samples.h"
 #include "trainer/signals.h"
@@ -42,9 +45,9 @@ class Training {
   // train.early_stopping says stop.
   bool follow_best();
   void resume_best();
-  std::string evaluate();
-  std::string evaluate_translation(const EvalResult& loss);
-  std::string evaluate_mlm(const EvalResult& r);
+  Metrics evaluate();
+  Metrics evaluate_translation(const EvalResult& loss);
+  Metrics evaluate_mlm(const EvalResult& r);
   Translator& translator();
   void print_run() const;
 
@@ -55,6 +58,7 @@ class Training {
   RunDirectory dir_;
   std::string resume_from_;
   std::string init_from_;  // checkpoint.init_from when it starts this run, else ""
+  double peak_flops_;      // MFU's: the job's, the sum over the ranks; 0: unknown
   DataSource data_;
   bool zero_;
   std::unique_ptr<Model> model_;
@@ -102,6 +106,25 @@ Tokenizer checked_tokenizer(const Config& cfg, Communicator& world) {
   return t;
 }
 
+// MFU's peak FLOP/s of the job: every rank's (trainer/device_peak.h) summed, or 0 when any rank's
+// is unknown. Collective. The high-water mark of host memory restarts after the CPU's probe.
+double job_peak(const Config& cfg, const Backend& backend, Communicator& world) {
+  const DevicePeak peak = device_peak(cfg, backend);
+  reset_peak_rss();
+  double sum = peak.flops, least = peak.flops;
+  world.all_reduce(&sum, 1, ReduceOp::Sum);
+  world.all_reduce(&least, 1, ReduceOp::Min);
+  const int ranks = world.size();
+  if (least <= 0)
+    std::printf("MFU is not reported: %s\n", peak.source.c_str());
+  else if (ranks == 1)
+    std::printf("MFU peak %.1f GFLOP/s (%s)\n", sum * 1e-9, peak.source.c_str());
+  else
+    std::printf("MFU peak %.1f GFLOP/s over %d ranks (rank 0: %.1f GFLOP/s, %s)\n", sum * 1e-9,
+                ranks, peak.flops * 1e-9, peak.source.c_str());
+  return least > 0 ? sum : 0.0;
+}
+
 Training::Training(const Config& cfg)
     : cfg_(cfg),
       grid_(checked_grid(cfg)),
@@ -109,7 +132,8 @@ Training::Training(const Config& cfg)
       tokenizer_(checked_tokenizer(cfg, *grid_.world_comm)),
       dir_(cfg, grid_),
       resume_from_(dir_.resume_point()),
-      init_from_(dir_.init_point(resume_from_)) {
+      init_from_(dir_.init_point(resume_from_)),
+      peak_flops_(job_peak(cfg, *compute_.backend, *grid_.world_comm)) {
   Communicator& world = *grid_.world_comm;
   // One process writes the synthetic data; then every rank opens and validates the shards.
   agree(world, [&] {
@@ -169,7 +193,13 @@ Training::Training(const Config& cfg)
       tokenizer_.save(cfg.run.dir + "/tokenizer");
     }
   });
-  log_ = std::make_unique<TrainingLog>(cfg, world, st_.step, !resume_from_.empty());
+  Throughput throughput;
+  throughput.flops_per_token = flops_per_token(cfg, model_->table().full_count());
+  throughput.positions_per_step =
+      static_cast<int64_t>(step_->global_batch()) * static_cast<int64_t>(cfg.model.seq_len);
+  throughput.peak_flops = peak_flops_;
+  log_ = std::make_unique<TrainingLog>(cfg, world, *compute_.backend, throughput, st_.step,
+                                       !resume_from_.empty());
   evaluator_ = std::make_unique<Evaluator>(cfg.train.micro_batch, *model_);
   first_step_ = st_.step;
   print_run();
@@ -249,7 +279,7 @@ bool Training::after_step(const StepResult& r) {
     if (st_.step % cfg_.log.interval == 0 || last || eval_now || st_.step == first_step_ + 1) {
       log_->print(st_.step, r);
       evaluated = eval_now && data_.val;
-      log_->record(st_.consumed_samples, evaluated ? evaluate() : std::string());
+      log_->record(st_.consumed_samples, evaluated ? evaluate() : Metrics{});
     }
   } catch (const IoError& e) {
     // A write of the run failed (a full disk): keep what can be kept, then stop with exit 1.
@@ -307,8 +337,8 @@ bool Training::follow_best() {
   return patience > 0 && best_.stale() >= patience && st_.step < cfg_.train.max_steps;
 }
 
-// Evaluates on the validation data and returns the JSON fields of the metrics record.
-std::string Training::evaluate() {
+// Evaluates on the validation data and returns the fields of the metrics record.
+Metrics Training::evaluate() {
   const EvalResult r = evaluator_->run(*model_, *data_.val, data_.task ? &*data_.task : nullptr,
                                        cfg_.train.eval_batches, grid_);
   summary_.final_val_loss = r.loss;
@@ -316,10 +346,10 @@ std::string Training::evaluate() {
   last_eval_.val_loss = r.loss;
   if (data_.val->pairs()) return evaluate_translation(r);
   if (r.has_mlm) return evaluate_mlm(r);
-  std::string json = ", \"val_loss\": " + TrainingLog::json_number(r.loss, "%.6f");
+  Metrics fields = {{"val_loss", r.loss}};
   if (!r.has_task) {
     std::printf("eval step %lld | val loss %.4f\n", static_cast<long long>(st_.step), r.loss);
-    return json;
+    return fields;
   }
   summary_.task_accuracy = r.task_accuracy();
   last_eval_.task_accuracy = r.task_accuracy();
@@ -327,7 +357,8 @@ std::string Training::evaluate() {
       "eval step %lld | val loss %.4f | task accuracy %.2f%% (%lld/%lld held-out problems)\n",
       static_cast<long long>(st_.step), r.loss, 100.0 * r.task_accuracy(),
       static_cast<long long>(r.task_correct), static_cast<long long>(r.task_total));
-  return json + ", \"task_accuracy\": " + TrainingLog::json_number(r.task_accuracy(), "%.6f");
+  fields.push_back({"task_accuracy", r.task_accuracy()});
+  return fields;
 }
 
 Translator& Training::translator() {
@@ -342,7 +373,7 @@ Translator& Training::translator() {
 
 // The encoder-decoder's evaluation: the loss and its perplexity, then the held-out pairs that
 // the loss read decoded greedily: corpus BLEU and, for the synthetic task, exact match.
-std::string Training::evaluate_translation(const EvalResult& loss) {
+Metrics Training::evaluate_translation(const EvalResult& loss) {
   BeamOptions greedy;
   greedy.beam = 1;
   greedy.max_len_a = 0;
@@ -352,8 +383,7 @@ std::string Training::evaluate_translation(const EvalResult& loss) {
   const DecodeScore d = score_decoding(translator(), *data_.val->pairs(), greedy, pairs,
                                        cfg_.train.micro_batch, grid_);
   last_eval_.bleu = d.bleu.score;
-  std::string json = ", \"val_loss\": " + TrainingLog::json_number(loss.loss, "%.6f") +
-                     ", \"bleu\": " + TrainingLog::json_number(d.bleu.score, "%.4f");
+  Metrics fields = {{"val_loss", loss.loss}, {"bleu", d.bleu.score}};
   std::string line = "eval step " + std::to_string(st_.step) + " | val loss " +
                      TrainingLog::json_number(loss.loss, "%.4f") + " | ppl " +
                      TrainingLog::json_number(std::exp(loss.loss), "%.2f") + " | BLEU " +
@@ -361,24 +391,23 @@ std::string Training::evaluate_translation(const EvalResult& loss) {
   if (data_.translation) {
     summary_.task_accuracy = d.exact_match();
     last_eval_.task_accuracy = d.exact_match();
-    json += ", \"task_accuracy\": " + TrainingLog::json_number(d.exact_match(), "%.6f");
+    fields.push_back({"task_accuracy", d.exact_match()});
     line += " | exact match " + TrainingLog::json_number(100.0 * d.exact_match(), "%.2f") + "% (" +
             std::to_string(d.exact) + "/" + std::to_string(d.total) + " held-out pairs, greedy)";
   }
   std::printf("%s\n", line.c_str());
-  return json;
+  return fields;
 }
 
 // BERT's evaluation: the masked-LM loss and accuracy over the held-out predictions, and the
 // sentence head's loss and accuracy; val_loss is their sum, as the training loss.
-std::string Training::evaluate_mlm(const EvalResult& r) {
+Metrics Training::evaluate_mlm(const EvalResult& r) {
   summary_.final_val_loss = r.total_loss();
   last_eval_.val_loss = r.total_loss();
   last_eval_.mlm_accuracy = r.mlm_accuracy();
   summary_.mlm_accuracy = r.mlm_accuracy();
-  std::string json = ", \"val_loss\": " + TrainingLog::json_number(r.total_loss(), "%.6f") +
-                     ", \"mlm_loss\": " + TrainingLog::json_number(r.loss, "%.6f") +
-                     ", \"mlm_accuracy\": " + TrainingLog::json_number(r.mlm_accuracy(), "%.6f");
+  Metrics fields = {
+      {"val_loss", r.total_loss()}, {"mlm_loss", r.loss}, {"mlm_accuracy", r.mlm_accuracy()}};
   std::string line = "eval step " + std::to_string(st_.step) + " | val loss " +
                      TrainingLog::json_number(r.total_loss(), "%.4f") + " | mlm loss " +
                      TrainingLog::json_number(r.loss, "%.4f") + " | mlm accuracy " +
@@ -387,13 +416,13 @@ std::string Training::evaluate_mlm(const EvalResult& r) {
                      " held-out predictions)";
   if (r.has_sentence) {
     summary_.sentence_accuracy = r.sentence_accuracy();
-    json += ", \"sentence_loss\": " + TrainingLog::json_number(r.sentence_loss(), "%.6f") +
-            ", \"sentence_accuracy\": " + TrainingLog::json_number(r.sentence_accuracy(), "%.6f");
+    fields.push_back({"sentence_loss", r.sentence_loss()});
+    fields.push_back({"sentence_accuracy", r.sentence_accuracy()});
     line += " | sentence accuracy " +
             TrainingLog::json_number(100.0 * r.sentence_accuracy(), "%.2f") + "%";
   }
   std::printf("%s\n", line.c_str());
-  return json;
+  return fields;
 }
 
 void Training::print_run() const {

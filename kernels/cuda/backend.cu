@@ -81,6 +81,13 @@ class CudaBackendImpl final : public CudaBackend {
   std::string describe() const override {
     return "cuda:" + std::to_string(ordinal_) + " (" + name_ + ")";
   }
+  std::string device_name() const override { return name_; }
+  int64_t device_memory_used() const override {
+    size_t free = 0, total = 0;
+    if (cudaSetDevice(ordinal_) != cudaSuccess || cudaMemGetInfo(&free, &total) != cudaSuccess)
+      return -1;  // an error of the device is reported by the next op that checks it
+    return static_cast<int64_t>(total - free);
+  }
 
   // --- memory ---
 
