@@ -137,6 +137,35 @@ TEST(TrainingMetrics, MfuIsModelFlopsPerSecondOverTheConfiguredPeak) {
   }
 }
 
+// The formulas of trainer/model_flops.h, counted by hand on small shapes.
+TEST(ModelFlops, CountedByHand) {
+  // tiny.yaml: V 256, d 128, T 52, L 2, learned positions, tied; 436224 parameters, of which
+  // wte 32768 and wpe 6656: 6 * 396800 + 6 * 256 * 128 + 12 * 2 * 52 * 128.
+  EXPECT_EQ(flops_per_token(load_config(kTiny, {}), 436224), 2737152.0);
+  ModelConfig m;
+  m.d_model = 2;
+  m.d_ff = 8;
+  m.vocab_size = 10;
+  m.seq_len = 4;
+  m.n_layers = 1;
+  m.src_seq_len = 3;
+  // encoder per source position 6 (16 + 32) + 12 * 3 * 2 = 360, + cross k|v 6 * 8 = 48;
+  // decoder per target position 6 (24 + 32) + 12 * 4 * 2 + 12 * 3 * 2 + 6 * 10 * 2 = 624.
+  EXPECT_EQ(encdec_flops_per_step(m, 1), 3 * 408.0 + 4 * 624.0);
+  EXPECT_EQ(encdec_flops_per_step(m, 5), 5 * encdec_flops_per_step(m, 1));
+  // per position 6 (16 + 32) + 12 * 4 * 2 = 384; per prediction 6 (4 + 20); nsp 6 (4 + 4).
+  m.sentence_head = SentenceHead::kNsp;
+  EXPECT_EQ(bert_flops_per_step(m, 1, 1), 4 * 384.0 + 144 + 48);
+  m.sentence_head = SentenceHead::kNone;
+  EXPECT_EQ(bert_flops_per_step(m, 2, 3), 2 * (4 * 384.0 + 3 * 144));
+  Config cfg;
+  cfg.model = m;
+  cfg.model.type = ModelType::kEncDec;
+  EXPECT_EQ(flops_per_token(cfg, 0), encdec_flops_per_step(m, 1) / 4);
+  cfg.model.type = ModelType::kBert;
+  EXPECT_EQ(flops_per_token(cfg, 0), bert_flops_per_step(m, 1, cfg.data.mlm_predictions(4)) / 4);
+}
+
 TEST(DevicePeak, GpuTableByNameAndPrecision) {
   EXPECT_EQ(gpu_peak_tflops("NVIDIA H100 80GB HBM3", Precision::kBf16), 989);
   EXPECT_EQ(gpu_peak_tflops("NVIDIA H100 80GB HBM3", Precision::kFp32), 67);
