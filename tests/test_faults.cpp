@@ -234,6 +234,47 @@ TEST(Faults, AFullDiskDuringTrainingStopsWithExitOneAndWholeRecords) {
   EXPECT_EQ(count_occurrences(metrics, "{"), count_occurrences(metrics, "}\n"));
 }
 
+// A TensorBoard event file holds whole records only: each record's length leads exactly to the
+// next one and to the file's end (a record is 8 + 4 + length + 4 bytes).
+bool whole_records(const std::string& file) {
+  size_t at = 0;
+  while (at + 12 <= file.size()) {
+    uint64_t n = 0;
+    std::memcpy(&n, file.data() + at, sizeof n);
+    at += 16 + n;
+  }
+  return at == file.size();
+}
+
+// The event file alone on the full disk (log.tensorboard absolute): its failed write stops the
+// run like metrics.jsonl's, and the checkpoint saved on the way out holds the run.
+TEST(Faults, AFullDiskUnderTensorBoardStopsWithExitOneAndWholeRecords) {
+  TempDir tmp;
+  SmallDisk disk(tmp, "8m");
+  REQUIRE_MOUNTED(disk);
+  const std::string run = tmp / "run", tb = disk.path + "/tb";
+  Background b = start(tmp, "full",
+                       kBin + " train " + quick_config(tmp, run) +
+                           " train.max_steps=100000 checkpoint.interval=0 log.tensorboard=" + tb);
+  ASSERT_TRUE(wait_for([&] { return lines_of(run + "/metrics.jsonl") >= 2; }, 60))
+      << read_file(b.log);
+  fill(disk.path);
+  ASSERT_TRUE(wait_for([&] { return b.finished(); }, 60)) << read_file(b.log);
+  const std::string out = read_file(b.log);
+  EXPECT_EQ(b.exit_code(), 1) << out;
+  EXPECT_EQ(count_occurrences(out, "polyhead: error"), 1) << out;
+  EXPECT_NE(out.find("cannot write " + tb + "/events.out.tfevents."), std::string::npos) << out;
+  EXPECT_NE(out.find("No space left on device; saved checkpoint"), std::string::npos) << out;
+  int files = 0;
+  for (const auto& f : std::filesystem::directory_iterator(tb)) {
+    ++files;
+    const std::string events = read_file(f.path().string());
+    EXPECT_GT(events.size(), 100u);
+    EXPECT_TRUE(whole_records(events)) << f.path() << ": " << events.size() << " bytes";
+  }
+  EXPECT_EQ(files, 1);
+}
+
 TEST(Faults, AFullDiskDuringASaveExitsOneAndKeepsTheLastCheckpoint) {
   TempDir tmp;
   SmallDisk disk(tmp, "8m");
