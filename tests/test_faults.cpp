@@ -210,21 +210,31 @@ void fill(const std::string& dir) {
   run_command("dd if=/dev/zero of=" + dir + "/filler bs=64k 2>/dev/null");
 }
 
+// Trains the quick config into `run` (with the `extra` overrides) until its records begin, fills
+// `disk`, and returns the output once the run has stopped, expecting exit status 1 and one error.
+std::string train_until_the_disk_is_full(const TempDir& tmp, const SmallDisk& disk,
+                                         const std::string& run, const std::string& extra) {
+  Background b = start(tmp, "full",
+                       kBin + " train " + quick_config(tmp, run) +
+                           " train.max_steps=100000 checkpoint.interval=0" + extra);
+  if (!wait_for([&] { return lines_of(run + "/metrics.jsonl") >= 2; }, 60)) {
+    ADD_FAILURE() << "no records within a minute\n" << read_file(b.log);
+    return "";
+  }
+  fill(disk.path);
+  EXPECT_TRUE(wait_for([&] { return b.finished(); }, 60)) << read_file(b.log);
+  const std::string out = read_file(b.log);
+  EXPECT_EQ(b.exit_code(), 1) << out;
+  EXPECT_EQ(count_occurrences(out, "polyhead: error"), 1) << out;
+  return out;
+}
+
 TEST(Faults, AFullDiskDuringTrainingStopsWithExitOneAndWholeRecords) {
   TempDir tmp;
   SmallDisk disk(tmp, "8m");
   REQUIRE_MOUNTED(disk);
   const std::string run = disk.path + "/run";
-  Background b = start(
-      tmp, "full",
-      kBin + " train " + quick_config(tmp, run) + " train.max_steps=100000 checkpoint.interval=0");
-  ASSERT_TRUE(wait_for([&] { return lines_of(run + "/metrics.jsonl") >= 2; }, 60))
-      << read_file(b.log);
-  fill(disk.path);
-  ASSERT_TRUE(wait_for([&] { return b.finished(); }, 60)) << read_file(b.log);
-  const std::string out = read_file(b.log);
-  EXPECT_EQ(b.exit_code(), 1) << out;
-  EXPECT_EQ(count_occurrences(out, "polyhead: error"), 1) << out;
+  const std::string out = train_until_the_disk_is_full(tmp, disk, run, "");
   EXPECT_NE(out.find("cannot write " + run + "/metrics.jsonl at step "), std::string::npos) << out;
   EXPECT_NE(out.find("No space left on device"), std::string::npos) << out;
   // Every record is whole: the file ends with a line break and every line is one object.
@@ -253,16 +263,7 @@ TEST(Faults, AFullDiskUnderTensorBoardStopsWithExitOneAndWholeRecords) {
   SmallDisk disk(tmp, "8m");
   REQUIRE_MOUNTED(disk);
   const std::string run = tmp / "run", tb = disk.path + "/tb";
-  Background b = start(tmp, "full",
-                       kBin + " train " + quick_config(tmp, run) +
-                           " train.max_steps=100000 checkpoint.interval=0 log.tensorboard=" + tb);
-  ASSERT_TRUE(wait_for([&] { return lines_of(run + "/metrics.jsonl") >= 2; }, 60))
-      << read_file(b.log);
-  fill(disk.path);
-  ASSERT_TRUE(wait_for([&] { return b.finished(); }, 60)) << read_file(b.log);
-  const std::string out = read_file(b.log);
-  EXPECT_EQ(b.exit_code(), 1) << out;
-  EXPECT_EQ(count_occurrences(out, "polyhead: error"), 1) << out;
+  const std::string out = train_until_the_disk_is_full(tmp, disk, run, " log.tensorboard=" + tb);
   EXPECT_NE(out.find("cannot write " + tb + "/events.out.tfevents."), std::string::npos) << out;
   EXPECT_NE(out.find("No space left on device; saved checkpoint"), std::string::npos) << out;
   int files = 0;
