@@ -98,7 +98,7 @@ TEST(TfEvents, EventBytes) {
   // wall_time 1.5, step 300 (varint AC 02), summary (field 5) of one Value {tag "a",
   // simple_value 2.0f (field 2, fixed32)}.
   EXPECT_EQ(event_scalars(1.5, 300, {{"a", 2.0f}}),
-            bytes({0x09, 0, 0,    0, 0,    0, 0,   0xF8, 0x3F, 0x10, 0xAC, 0x02,
+            bytes({0x09, 0,  0,    0, 0,    0, 0,   0xF8, 0x3F, 0x10, 0xAC, 0x02,
                    0x2A, 10, 0x0A, 8, 0x0A, 1, 'a', 0x15, 0,    0,    0,    0x40}));
   // session_log (field 7) {status START = 1} at step 5.
   EXPECT_EQ(event_session_start(0.0, 5),
