@@ -1,9 +1,18 @@
 // The CPU backend: host memory and the kernels/cpu ops, in issue order on the calling thread.
 // In bf16 mode the linear layer rounds its operands into host scratch the backend owns
 // (cpu::Bf16Operands, sized by reserve_linear when a model is built).
+//
+// Large buffers (the arenas) are anonymous mappings: zero-filled by the kernel page by page as
+// they are first touched, so a buffer sized for the largest case (a training-sized activation
+// arena that translate or sample uses a corner of) costs memory and start-up time only for what
+// runs touch, and the pages of a training step are faulted in once, by the first step.
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 
 #include "kernels/backend.h"
 #include "kernels/cpu/activation.h"
@@ -30,13 +39,32 @@ class CpuBackend final : public Backend {
 
   void* allocate(size_t bytes) override {
     if (bytes == 0) return nullptr;
+    if (bytes >= kMapBytes) {
+      void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) throw std::bad_alloc();
+      const std::lock_guard<std::mutex> lock(mapped_mutex_);
+      mapped_[p] = bytes;
+      return p;  // page-aligned, zero-filled on first touch
+    }
     const size_t rounded = (bytes + 255) / 256 * 256;
     void* p = std::aligned_alloc(256, rounded);
     if (!p) throw std::bad_alloc();
     std::memset(p, 0, rounded);
     return p;
   }
-  void release(void* p) noexcept override { std::free(p); }
+  void release(void* p) noexcept override {
+    if (p == nullptr) return;
+    {
+      const std::lock_guard<std::mutex> lock(mapped_mutex_);
+      const auto it = mapped_.find(p);
+      if (it != mapped_.end()) {
+        munmap(p, it->second);
+        mapped_.erase(it);
+        return;
+      }
+    }
+    std::free(p);
+  }
   void zero(void* dst, size_t bytes) override {
     if (bytes) std::memset(dst, 0, bytes);
   }
@@ -173,8 +201,12 @@ class CpuBackend final : public Backend {
     return precision_ == GemmPrecision::Bf16 ? &bf16_operands_ : nullptr;
   }
 
+  static constexpr size_t kMapBytes = size_t{1} << 20;  // buffers this large are mappings
+
   GemmPrecision precision_;
   cpu::Bf16Operands bf16_operands_;
+  std::mutex mapped_mutex_;
+  std::unordered_map<void*, size_t> mapped_;  // mapping -> its length
 };
 
 }  // namespace
