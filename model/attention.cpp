@@ -88,7 +88,8 @@ void SelfAttention::step(float* y, const float* x, const DecodeStep& s, float* c
   float* now = cache[(s.pos + 1) % 2];
   qkv_.forward_names(qkv_out_, x, s.n, 0, 1);  // q [n, Cl]
   // k | v of the new positions [n, 2Cl], after the old rows
-  qkv_.forward_names(old + sz(s.n) * sz(s.pos) * 2 * sz(Cl_), x, s.n, 1, 2);
+  const int prev_n = s.prev_n > 0 ? s.prev_n : s.n;
+  qkv_.forward_names(old + sz(prev_n) * sz(s.pos) * 2 * sz(Cl_), x, s.n, 1, 2);
   be().gather_rows(now, old, s.gather, s.n * (s.pos + 1), 2 * Cl_);
   AttentionDims d;
   d.B = s.n;

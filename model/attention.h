@@ -50,8 +50,12 @@ struct Memory {
 struct DecodeStep {
   int n = 0;    // hypotheses (rows of the step)
   int pos = 0;  // the position they take (the caches hold pos positions per hypothesis)
+  // Hypotheses of the previous step (0: n): the old cache holds prev_n * pos rows. Fewer than n
+  // never; more when hypotheses left the batch (IncrementalDecoder::retain).
+  int prev_n = 0;
   // [n * (pos + 1)] device: row h * (pos + 1) + j of the rebuilt cache is row gather[...] of the
-  // old one: parent(h) * pos + j for j < pos, and n * pos + h (the new row, appended) for j = pos.
+  // old one: parent(h) * pos + j for j < pos (parent(h) numbered as in the previous step), and
+  // prev_n * pos + h (the new row, appended) for j = pos.
   const int32_t* gather = nullptr;
   int beams = 1;                // hypothesis h reads memory sample h / beams
   const Memory* mem = nullptr;  // the memory (Tk, key_len) of cross-attention
@@ -68,8 +72,8 @@ class SelfAttention : public Block {
   void backward(float* dx, const float* dy, const float* x, const Pass& pass,
                 const int32_t* key_len);
   // Causal incremental step: y [n, C] for x [n, C] at position s.pos. cache[pos % 2] holds the
-  // keys and values (k | v per row) of positions < pos, [n, pos, 2C/tp], with room for n more
-  // rows; the step writes those of positions <= pos, [n, pos + 1, 2C/tp], into
+  // keys and values (k | v per row) of positions < pos, [prev_n, pos, 2C/tp], with room for n
+  // more rows; the step writes those of positions <= pos, [n, pos + 1, 2C/tp], into
   // cache[(pos + 1) % 2].
   void step(float* y, const float* x, const DecodeStep& s, float* const cache[2]);
 

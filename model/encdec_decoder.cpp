@@ -1,5 +1,7 @@
 #include "model/encdec_decoder.h"
 
+#include <algorithm>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 
@@ -52,6 +54,8 @@ EncDecDecoder::EncDecDecoder(EncDec& model, int max_sources, int max_beams)
   lengths_ = DeviceBuffer<int32_t>(be, sz(max_sources));
   tokens_ = DeviceBuffer<int32_t>(be, sz(max_sources) * sz(max_beams));
   host_source_.resize(sz(max_sources) * sz(model.S_));
+  host_lengths_.resize(sz(max_sources));
+  prev_slot_.resize(sz(max_sources) * sz(max_beams));
 }
 
 void EncDecDecoder::start(const int32_t* source, const int32_t* lengths, int n, int S, int beams) {
@@ -68,6 +72,7 @@ void EncDecDecoder::start(const int32_t* source, const int32_t* lengths, int n, 
   }
   Backend& be = m_.backend();
   be.upload(source_.data(), host_source_.data(), sz(n) * sz(S) * sizeof(int32_t));
+  std::copy(lengths, lengths + n, host_lengths_.begin());
   be.upload(lengths_.data(), lengths, sz(n) * sizeof(int32_t));
   Pass enc;  // no dropout
   enc.B = n;
@@ -80,6 +85,8 @@ void EncDecDecoder::start(const int32_t* source, const int32_t* lengths, int n, 
   n_ = n;
   beams_ = beams;
   pos_ = 0;
+  prev_n_ = n * beams;
+  std::iota(prev_slot_.begin(), prev_slot_.begin() + prev_n_, 0);
 }
 
 void EncDecDecoder::step(const int32_t* tokens, const int32_t* parents, float* logprobs) {
@@ -87,7 +94,7 @@ void EncDecDecoder::step(const int32_t* tokens, const int32_t* parents, float* l
   require(pos_ < T_, "step " + std::to_string(pos_ + 1) + " exceeds the model's " +
                          std::to_string(T_) + " target positions");
   const int slots = n_ * beams_;
-  const int32_t* gather = self_.gather(parents, slots, pos_, beams_);
+  const int32_t* gather = self_.gather(parents, slots, pos_, beams_, prev_slot_.data(), prev_n_);
   m_.backend().upload(tokens_.data(), tokens, sz(slots) * sizeof(int32_t));
   Pass pass;  // no dropout
   pass.B = slots;
@@ -95,6 +102,7 @@ void EncDecDecoder::step(const int32_t* tokens, const int32_t* parents, float* l
   DecodeStep s;
   s.n = slots;
   s.pos = pos_;
+  s.prev_n = prev_n_;
   s.gather = gather;
   s.beams = beams_;
   s.mem = &mem_;
@@ -102,6 +110,30 @@ void EncDecDecoder::step(const int32_t* tokens, const int32_t* parents, float* l
   m_.head_.forward(m_.decoder_.step(x, s, self_.layers()), slots);
   log_softmax_(slots, logprobs);
   ++pos_;
+  prev_n_ = slots;
+  std::iota(prev_slot_.begin(), prev_slot_.begin() + slots, 0);
+}
+
+void EncDecDecoder::retain(const int32_t* keep, int m) {
+  require(n_ > 0, "retain before start");
+  require(m >= 1 && m <= n_,
+          "retain of " + std::to_string(m) + " of " + std::to_string(n_) + " sources");
+  for (int i = 0; i < m; ++i)
+    require(keep[i] >= i && keep[i] < n_ && (i == 0 || keep[i] > keep[i - 1]),
+            "retain: the kept sources must be increasing indices of the current ones");
+  if (m == n_) return;  // all kept: keep is the identity
+  Backend& be = m_.backend();
+  const size_t block = sz(mem_.Tk) * kv_width_;  // one source's keys and values in a layer
+  for (int i = 0; i < m; ++i) {
+    const int j = keep[i];  // j >= i: no block is read after it is overwritten
+    if (j == i) continue;
+    for (float* kv : cross_) be.copy(kv + sz(i) * block, kv + sz(j) * block, block * sizeof(float));
+    host_lengths_[sz(i)] = host_lengths_[sz(j)];
+    for (int b = 0; b < beams_; ++b)
+      prev_slot_[sz(i * beams_ + b)] = prev_slot_[sz(j * beams_ + b)];
+  }
+  be.upload(lengths_.data(), host_lengths_.data(), sz(m) * sizeof(int32_t));
+  n_ = m;
 }
 
 }  // namespace ph

@@ -9,6 +9,10 @@
 // [max_sources * max_beams, T, 2d/tp] (model/kv_cache.h) and the memory's keys and values
 // [max_sources * S, 2d/tp], and the gathered logits. The rows of a step run in the model's own
 // activation arena. Made by EncDec::incremental_decoder().
+//
+// retain() moves the kept sources' memory keys and values down in place (their lengths too) and
+// records where each kept slot was; the next step's cache gather then reads the kept
+// hypotheses' rows from where they were, so dropping sources costs no pass over the caches.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -24,6 +28,9 @@ class EncDecDecoder final : public IncrementalDecoder {
 
   void start(const int32_t* source, const int32_t* lengths, int n, int S, int beams) override;
   void step(const int32_t* tokens, const int32_t* parents, float* logprobs) override;
+  // Moves the kept sources' cross-attention keys and values and lengths down in place; the
+  // self-attention caches are compacted by the next step's gather (DecodeStep::prev_n).
+  void retain(const int32_t* keep, int m) override;
 
   int vocab_size() const override { return m_.config().vocab_size; }
   int max_length() const override { return T_; }
@@ -35,13 +42,15 @@ class EncDecDecoder final : public IncrementalDecoder {
   int max_sources_, max_beams_, T_;
   size_t kv_width_;  // floats per cached row: k | v of this rank's heads
   int n_ = 0, beams_ = 0, pos_ = 0;
+  int prev_n_ = 0;  // slots of the previous step (rows per position of the self-attention cache)
   Memory mem_;
   SelfKvCache self_;
   VocabLogSoftmax log_softmax_;
   DeviceBuffer<float> cross_kv_;
   DeviceBuffer<int32_t> source_, lengths_, tokens_;
   std::vector<float*> cross_;
-  std::vector<int32_t> host_source_;
+  std::vector<int32_t> host_source_, host_lengths_;
+  std::vector<int32_t> prev_slot_;  // slot -> its number in the previous step
 };
 
 }  // namespace ph

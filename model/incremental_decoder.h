@@ -6,6 +6,9 @@
 // i / beams. The encoder output and every decoder layer's cross-attention keys and values are
 // computed once, in start(); decoder self-attention keeps a key/value cache per slot, so a
 // step costs one position, never the whole prefix.
+//
+// Sources whose search is over leave the batch (retain): the later steps then run on the slots
+// of the remaining sources only, and their results are the same as if every slot had been kept.
 #pragma once
 #include <cstdint>
 
@@ -28,6 +31,13 @@ class IncrementalDecoder {
   // Every tensor-parallel rank returns the same values. At most max_length() steps after a
   // start().
   virtual void step(const int32_t* tokens, const int32_t* parents, float* logprobs) = 0;
+
+  // Keeps sources keep[0, m) of the current ones (strictly increasing indices into them,
+  // 1 <= m <= their count) with their slots' hypotheses and caches, and drops the others: the
+  // kept sources are then numbered 0 .. m-1 in that order, and so are their slots (slot i is
+  // beam i % beams of kept source i / beams), for the parents and tokens of the next step().
+  // The log-probabilities of the kept slots are the same as if nothing had been dropped.
+  virtual void retain(const int32_t* keep, int m) = 0;
 
   virtual int vocab_size() const = 0;
   virtual int max_length() const = 0;  // decoder positions (the model's target length T)

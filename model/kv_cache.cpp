@@ -28,16 +28,19 @@ SelfKvCache::SelfKvCache(Backend& be, int layers, int max_rows, int T, size_t kv
   }
 }
 
-const int32_t* SelfKvCache::gather(const int32_t* parents, int n, int pos, int group) {
+const int32_t* SelfKvCache::gather(const int32_t* parents, int n, int pos, int group,
+                                   const int32_t* prev_slot, int prev_n) {
+  if (prev_slot == nullptr) prev_n = n;
   for (int i = 0; i < n; ++i) {
     const int p = pos == 0 || parents == nullptr ? i : parents[i];
     if (p < 0 || p >= n || p / group != i / group)
       throw std::logic_error("incremental decoding: parent " + std::to_string(p) +
                              " of hypothesis " + std::to_string(i) + " is not one of its group's " +
                              std::to_string(group));
+    const int q = prev_slot == nullptr ? p : prev_slot[p];  // the parent's rows in the old cache
     int32_t* row = host_rows_.data() + sz(i) * sz(pos + 1);
-    for (int j = 0; j < pos; ++j) row[j] = p * pos + j;
-    row[pos] = n * pos + i;  // the new row, appended after the old ones
+    for (int j = 0; j < pos; ++j) row[j] = q * pos + j;
+    row[pos] = prev_n * pos + i;  // the new row, appended after the old ones
   }
   be_.upload(rows_.data(), host_rows_.data(), sz(n) * sz(pos + 1) * sizeof(int32_t));
   return rows_.data();

@@ -20,8 +20,11 @@ class SelfKvCache {
 
   // The rows of the caches rebuilt at position pos (DecodeStep::gather), uploaded: hypothesis i
   // continues parents[i] (ignored at pos 0; null: i itself), which must lie in i's group of
-  // `group` consecutive hypotheses (std::logic_error otherwise). Returns the device rows.
-  const int32_t* gather(const int32_t* parents, int n, int pos, int group);
+  // `group` consecutive hypotheses (std::logic_error otherwise). After hypotheses left the batch,
+  // prev_slot [n] maps a hypothesis to its number in the previous step, which had prev_n of them
+  // (DecodeStep::prev_n); null: the same numbering, prev_n = n. Returns the device rows.
+  const int32_t* gather(const int32_t* parents, int n, int pos, int group,
+                        const int32_t* prev_slot = nullptr, int prev_n = 0);
 
   // Each layer's caches (LayerCache::self); set LayerCache::cross where the layers have one.
   std::vector<LayerCache>& layers() { return layers_; }

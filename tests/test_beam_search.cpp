@@ -306,6 +306,35 @@ TEST(BeamSearch, BatchesEqualOneSourceAtATime) {
   }
 }
 
+// Sources that finish at different steps (lengths 1..5, at most a * length + b output tokens)
+// leave the batch when their search is over: each source is stepped exactly as often as when it
+// is searched alone, and the hypotheses are the same.
+TEST(BeamSearch, FinishedSourcesLeaveTheBatch) {
+  const LogProbFn fn = hashed_logprobs(kV, kEos, 23, 2.0f, -1.0f);
+  const std::vector<Tokens> sources = random_sources(8, 29);
+  const BeamOptions opt = options(3, 0.6, 1.0, 1, 1);
+  ToyDecoder batched(kV, 12, 8, 3, fn);
+  const auto all = search(batched, sources, opt);
+  EXPECT_EQ(batched.starts, 1);
+  EXPECT_GT(batched.retains, 0);
+  long alone_slots = 0;
+  int longest = 0;
+  for (size_t j = 0; j < sources.size(); ++j) {
+    ToyDecoder single(kV, 12, 1, 3, fn);
+    const auto one = search(single, {sources[j]}, opt);
+    alone_slots += single.total_slots;
+    longest = std::max(longest, single.total_steps);
+    ASSERT_EQ(one[0].size(), all[j].size());
+    for (size_t k = 0; k < one[0].size(); ++k) {
+      EXPECT_EQ(one[0][k].tokens, all[j][k].tokens) << "source " << j;
+      EXPECT_EQ(one[0][k].score, all[j][k].score);
+    }
+  }
+  EXPECT_EQ(batched.total_steps, longest);
+  EXPECT_EQ(batched.total_slots, alone_slots);
+  EXPECT_LT(batched.total_slots, static_cast<long>(longest) * 8 * 3);
+}
+
 // eos right away is far likelier than anything else: nothing live can beat it after one step.
 TEST(BeamSearch, StopsWhenNoLiveHypothesisCanWin) {
   const LogProbFn fn = hashed_logprobs(kV, kEos, 19, 0.5f, 12.0f);

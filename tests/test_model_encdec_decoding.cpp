@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -71,6 +72,69 @@ TEST(EncDecDecoding, GreedyAndARestart) {
   EXPECT_EQ(decoder->max_length(), 7);
   EXPECT_EQ(decoder->max_sources(), 4);
   EXPECT_EQ(decoder->max_beams(), 2);
+}
+
+// Sources that leave the batch (retain) change nothing for the others: a second decoder on the
+// same sources and random parents drops sources before steps 0, 2 and 4 (twice in a row), and
+// its slots' log-probabilities equal those of the decoder that keeps them all. (To rounding
+// only: OpenBLAS's sgemm rounds a row differently by its place in the kernel's row tiles, so a
+// row's result depends on the rows around it, with or without retain.)
+TEST(EncDecDecoding, RetainedSourcesDecodeAsIfNoneLeft) {
+  const ModelConfig m = decoding_model();
+  const int n = 5, beams = 2, S = m.source_len(), T = m.seq_len, V = m.vocab_size;
+  const auto model = model_of(m, n * beams);
+  auto full = model->incremental_decoder(n, beams);
+  auto part = model->incremental_decoder(n, beams);
+  std::mt19937 rng(7);
+  std::vector<int32_t> source(static_cast<size_t>(n * S)), lengths;
+  for (int32_t& t : source) t = static_cast<int32_t>(rng() % static_cast<unsigned>(V));
+  for (int j = 0; j < n; ++j) lengths.push_back(S - j % S);
+  full->start(source.data(), lengths.data(), n, S, beams);
+  part->start(source.data(), lengths.data(), n, S, beams);
+  std::vector<int> kept = {0, 1, 2, 3, 4};  // part's sources, numbered as full's
+  const auto retain = [&](const std::vector<int32_t>& keep) {
+    part->retain(keep.data(), static_cast<int>(keep.size()));
+    std::vector<int> next;
+    for (int32_t a : keep) next.push_back(kept[static_cast<size_t>(a)]);
+    kept = next;
+  };
+  std::vector<float> want(static_cast<size_t>(n * beams * V)), got(want.size());
+  for (int pos = 0; pos < T; ++pos) {
+    if (pos == 0) retain({0, 1, 2, 3});
+    if (pos == 2) retain({0, 2, 3});
+    if (pos == 4) {
+      retain({1, 2});
+      retain({1});
+    }
+    std::vector<int32_t> tokens, parents;
+    for (int i = 0; i < n * beams; ++i) {
+      tokens.push_back(static_cast<int32_t>(rng() % static_cast<unsigned>(V)));
+      parents.push_back(i / beams * beams + static_cast<int32_t>(rng() % 2u));
+    }
+    std::vector<int32_t> part_tokens, part_parents;
+    for (size_t a = 0; a < kept.size(); ++a) {
+      for (int b = 0; b < beams; ++b) {
+        const size_t i = static_cast<size_t>(kept[a] * beams + b);
+        part_tokens.push_back(tokens[i]);
+        part_parents.push_back(parents[i] - (kept[a] - static_cast<int>(a)) * beams);
+      }
+    }
+    full->step(tokens.data(), pos == 0 ? nullptr : parents.data(), want.data());
+    part->step(part_tokens.data(), pos == 0 ? nullptr : part_parents.data(), got.data());
+    for (size_t a = 0; a < kept.size(); ++a) {
+      for (int b = 0; b < beams; ++b) {
+        const size_t i = static_cast<size_t>(kept[a] * beams + b);
+        const size_t k = a * static_cast<size_t>(beams) + static_cast<size_t>(b);
+        for (int v = 0; v < V; ++v)
+          ASSERT_NEAR(got[k * static_cast<size_t>(V) + static_cast<size_t>(v)],
+                      want[i * static_cast<size_t>(V) + static_cast<size_t>(v)], 2e-5)
+              << "position " << pos << ", source " << kept[a] << ", beam " << b;
+      }
+    }
+  }
+  ASSERT_EQ(kept, std::vector<int>{3});
+  const int32_t bad[] = {1, 0};
+  EXPECT_THROW(part->retain(bad, 2), std::logic_error);  // one source left; not increasing
 }
 
 TEST(EncDecDecoding, MisuseIsALogicError) {

@@ -89,6 +89,23 @@ class ToyDecoder : public IncrementalDecoder {
     prefixes_ = std::move(next);
     ++steps_;
     ++total_steps;
+    total_slots += M;
+  }
+
+  void retain(const int32_t* keep, int m) override {
+    const int n = static_cast<int>(sources_.size());
+    if (m < 1 || m > n) throw std::logic_error("toy: retain() of a bad count");
+    std::vector<Tokens> sources, prefixes;
+    for (int i = 0; i < m; ++i) {
+      if (keep[i] < 0 || keep[i] >= n || (i > 0 && keep[i] <= keep[i - 1]))
+        throw std::logic_error("toy: retain() of a bad source list");
+      sources.push_back(sources_[static_cast<size_t>(keep[i])]);
+      for (int b = 0; b < beams_; ++b)
+        prefixes.push_back(prefixes_[static_cast<size_t>(keep[i] * beams_ + b)]);
+    }
+    sources_ = std::move(sources);
+    prefixes_ = std::move(prefixes);
+    ++retains;
   }
 
   int vocab_size() const override { return V_; }
@@ -98,6 +115,8 @@ class ToyDecoder : public IncrementalDecoder {
 
   std::set<std::pair<Tokens, Tokens>> fed;  // (source, prefix) of every slot of every step
   int starts = 0, total_steps = 0;
+  int retains = 0;       // retain() calls that were made
+  long total_slots = 0;  // slots stepped, over all steps
 
  private:
   int V_, T_, max_sources_, max_beams_;

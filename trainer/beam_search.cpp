@@ -126,14 +126,41 @@ bool search_over(const SourceState& s, int t, const BeamOptions& opt) {
   return s.live.front().score / denom <= s.pool[static_cast<size_t>(opt.n_best) - 1].hyp.score;
 }
 
-// One group of n <= decoder.max_sources() sources.
+// Drops the sources whose search is over from the decoder's batch (IncrementalDecoder::retain)
+// and moves the slots of the others down, with their next tokens and parents: active[a] is the
+// source at place a of the batch, whose slots are a * beam .. (a + 1) * beam - 1.
+void drop_done(IncrementalDecoder& dec, const std::vector<SourceState>& st, int beam,
+               std::vector<int>& active, std::vector<int32_t>& tokens,
+               std::vector<int32_t>& parents) {
+  std::vector<int32_t> keep;
+  for (int a = 0; a < static_cast<int>(active.size()); ++a)
+    if (!st[static_cast<size_t>(active[static_cast<size_t>(a)])].done) keep.push_back(a);
+  if (keep.empty() || keep.size() == active.size()) return;
+  dec.retain(keep.data(), static_cast<int>(keep.size()));
+  for (size_t i = 0; i < keep.size(); ++i) {
+    const int a = keep[i];  // >= i
+    active[i] = active[static_cast<size_t>(a)];
+    for (int r = 0; r < beam; ++r) {
+      const size_t to = i * static_cast<size_t>(beam) + static_cast<size_t>(r);
+      const size_t from = static_cast<size_t>(a * beam + r);
+      tokens[to] = tokens[from];
+      parents[to] = parents[from] - (a - static_cast<int>(i)) * beam;
+    }
+  }
+  active.resize(keep.size());
+}
+
+// One group of n <= decoder.max_sources() sources. Sources whose search is over leave the
+// decoder's batch, so later steps run on the slots of the others only.
 void search_group(IncrementalDecoder& dec, const int32_t* source, const int32_t* lengths, int n,
                   int S, const BeamOptions& opt, std::vector<std::vector<Hypothesis>>& out) {
   const int N = opt.beam, V = dec.vocab_size(), M = n * N;
   std::vector<SourceState> st(static_cast<size_t>(n));
+  std::vector<int> active(static_cast<size_t>(n));  // the source at each place of the batch
   for (int j = 0; j < n; ++j) {
     st[static_cast<size_t>(j)].max_len = max_output_length(opt, lengths[j], dec.max_length());
     st[static_cast<size_t>(j)].live.resize(1);  // the empty hypothesis, score 0
+    active[static_cast<size_t>(j)] = j;
   }
   std::vector<int32_t> tokens(static_cast<size_t>(M), opt.bos), parents(static_cast<size_t>(M));
   std::vector<float> lp(static_cast<size_t>(M) * static_cast<size_t>(V));
@@ -142,9 +169,9 @@ void search_group(IncrementalDecoder& dec, const int32_t* source, const int32_t*
   for (int t = 0;; ++t) {
     dec.step(tokens.data(), t == 0 ? nullptr : parents.data(), lp.data());
     bool all_done = true;
-    for (int j = 0; j < n; ++j) {
-      SourceState& s = st[static_cast<size_t>(j)];
-      const int slot0 = j * N;
+    for (int a = 0; a < static_cast<int>(active.size()); ++a) {
+      SourceState& s = st[static_cast<size_t>(active[static_cast<size_t>(a)])];
+      const int slot0 = a * N;
       for (int r = 0; r < N; ++r) {  // idle slots keep their cache and read pad
         tokens[static_cast<size_t>(slot0 + r)] = opt.pad;
         parents[static_cast<size_t>(slot0 + r)] = slot0 + r;
@@ -181,6 +208,7 @@ void search_group(IncrementalDecoder& dec, const int32_t* source, const int32_t*
       all_done = all_done && s.done;
     }
     if (all_done) break;
+    drop_done(dec, st, N, active, tokens, parents);
   }
   for (SourceState& s : st) {
     std::vector<Hypothesis> best;

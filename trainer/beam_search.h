@@ -25,7 +25,8 @@
 // s / max(l0^A, (L + 1)^A). (fairseq and Marian also stop once `beam` hypotheses have finished;
 // that rule loses the best hypothesis when a confident model's beam fills with poor prefixes
 // whose eos ranks high — seen on the translation task, where it cost beam 4 five points of exact
-// match against greedy — so it is not used.)
+// match against greedy — so it is not used.) A source whose search is over leaves the decoder's
+// batch (IncrementalDecoder::retain): the later steps run on the others' slots only.
 #pragma once
 #include <cstdint>
 #include <vector>
