@@ -1,16 +1,21 @@
-// Training-step throughput of polyhead's CPU backend on one rank.
+// Training-step throughput of polyhead on one rank, on the backend of runtime.device (cpu, cuda,
+// or auto) at runtime.precision.
 //
 //   OMP_NUM_THREADS=2 build/bench/bench_train configs/small.yaml [key.path=value ...]
 //       [--steps N] [--warmup W] [--seed S]
+//   build/bench/bench_train configs/gpt2-124m.yaml runtime.device=cuda runtime.precision=bf16
 //
 // Builds the config's model (model.type gpt, encdec or bert; micro-batch train.micro_batch) and
 // AdamW, and runs exactly what the trainer does per optimizer step on one rank (no gradient
 // accumulation): zero the gradient arena, forward_backward on a micro-batch of random tokens,
 // the global gradient norm, the learning rate and one AdamW step with the clipping factor. W
 // untimed steps come first, then N timed ones. Prints ms/step, tokens/s, peak RSS, the arenas'
-// size, and the model FLOP utilisation (MFU): achieved model FLOP/s over the peak sgemm FLOP/s
-// measured at the end of the same run (cblas_sgemm, 2048 x 2048 x 2048, best of several, with
-// OpenBLAS given the same thread count). A final JSON line carries every figure.
+// size, device memory on a GPU, and the model FLOP utilisation (MFU): achieved model FLOP/s over
+// the device's peak (trainer/device_peak.h): runtime.peak_tflops when set; on the CPU the peak
+// sgemm FLOP/s measured at the end of the same run (cblas_sgemm, 2048 x 2048 x 2048, best of 5,
+// with OpenBLAS given the same thread count); on a GPU the dense peak of its model for
+// runtime.precision from a table. Each timed step ends when the device has finished it. A final
+// JSON line carries every figure.
 //
 // gpt: B windows of T + 1 random tokens (T = model.seq_len); tokens/s counts B x T per step.
 // encdec: B random pairs padded to S = model.src_seq_len and T = model.seq_len, as the trainer
@@ -24,7 +29,7 @@
 // predictions/s).
 //
 // The thread count is OpenMP's default, i.e. OMP_NUM_THREADS (this program does not read
-// runtime.threads). No MPI: one rank, tp = 1.
+// runtime.threads). One rank, tp = 1 (MPI is initialised only on a GPU, whose set-up needs it).
 #include <omp.h>
 
 #include <algorithm>
@@ -37,6 +42,7 @@
 #include <exception>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -45,12 +51,15 @@
 #include "model/model.h"
 #include "model/vocab_parallel_loss.h"
 #include "parallel/grid.h"
+#include "parallel/runtime.h"
+#include "trainer/compute.h"
 #include "trainer/device_peak.h"
 #include "trainer/model_factory.h"
 #include "trainer/model_flops.h"
 #include "trainer/optimizer.h"
 #include "trainer/process_memory.h"
 #include "trainer/schedule.h"
+#include "trainer/training_log.h"
 
 namespace {
 
@@ -165,14 +174,28 @@ int run(int argc, char** argv) {
   const int B = cfg.train.micro_batch, T = mc.seq_len, V = mc.vocab_size;
   const int threads = omp_get_max_threads();
 
-  // runtime.precision selects the GEMM precision, as in the trainer.
-  const std::unique_ptr<ph::Backend> backend =
-      ph::make_cpu_backend(cfg.runtime.precision == ph::Precision::kBf16 ? ph::GemmPrecision::Bf16
-                                                                         : ph::GemmPrecision::Fp32);
+  // runtime.device and runtime.precision choose the backend and its GEMM precision, as in the
+  // trainer (a cuda device that is missing is refused with the trainer's message).
+  // MPI is initialised only for a GPU (its set-up checks run over MPI; on the CPU a singleton MPI
+  // would add ~160 MiB to the peak RSS this program reports).
+  ph::check_device(cfg);
+  const bool cpu = cfg.runtime.device == ph::DeviceChoice::kCpu || !ph::cuda_unavailable().empty();
+  std::optional<ph::MpiRuntime> mpi;
+  ph::ProcessGrid one_rank;
+  ph::Compute compute;
+  if (cpu) {
+    compute.backend = ph::make_cpu_backend(cfg.runtime.precision == ph::Precision::kBf16
+                                               ? ph::GemmPrecision::Bf16
+                                               : ph::GemmPrecision::Fp32);
+  } else {
+    mpi.emplace(&argc, &argv);
+    one_rank = ph::make_grid(1);
+    compute = ph::make_compute(cfg, one_rank);
+  }
+  ph::Backend* const backend = compute.backend.get();
   const bool encdec = mc.type == ph::ModelType::kEncDec;
   const bool bert = mc.type == ph::ModelType::kBert;
-  const ph::ProcessGrid grid;  // one rank
-  const std::unique_ptr<ph::Model> model = ph::make_model(*backend, cfg, grid, nullptr, B);
+  const std::unique_ptr<ph::Model> model = ph::make_model(*backend, cfg, one_rank, nullptr, B);
   model->initialize(seed);
   ph::AdamW opt(*backend, cfg.optim, model->table());
   ph::GradNorm norm(*backend, model->table(), 0, model->arena_size(), true);
@@ -221,6 +244,7 @@ int run(int argc, char** argv) {
     if (std::isfinite(loss) && std::isfinite(gnorm))
       opt.step(model->params(), model->grads(), lr, step + 1,
                ph::clip_scale(gnorm, cfg.train.grad_clip));
+    backend->synchronize();  // the step ends when the device has finished it
     const double dt = seconds_since(t0);
     if (step >= warmup) {
       times.push_back(dt);
@@ -243,8 +267,12 @@ int run(int argc, char** argv) {
       encdec ? ph::encdec_flops_per_step(mc, B) * n_steps / static_cast<double>(timed_tokens)
              : ph::flops_per_token(cfg, n_params);
   const double achieved = fpt * tps;
-  const double peak = ph::peak_sgemm_flops(threads, 5);
-  const double mfu = achieved / peak;
+  // The CPU's sgemm probe takes the best of 5 calls here (the trainer's start-up takes 3).
+  const double peak = cpu && cfg.runtime.peak_tflops <= 0 ? ph::peak_sgemm_flops(threads, 5)
+                                                          : ph::device_peak(cfg, *backend).flops;
+  const double mfu = peak > 0 ? achieved / peak : NAN;
+  const int64_t device_bytes = backend->device_memory_used();
+  const double device_mib = device_bytes >= 0 ? static_cast<double>(device_bytes) / 1048576.0 : NAN;
   const double arena_mib =
       static_cast<double>(model->memory_bytes() + 2 * opt.size() * sizeof(float)) / 1048576.0;
 
@@ -264,13 +292,21 @@ int run(int argc, char** argv) {
     std::printf("polyhead: %s L=%d d=%d H=%d T=%d V=%d B=%d, %lld parameters, %d threads\n",
                 config_path.c_str(), mc.n_layers, mc.d_model, mc.n_heads, T, V, B,
                 static_cast<long long>(n_params), threads);
+  if (!cpu)
+    std::printf("device %s, %s GEMMs, %.0f MiB of device memory in use\n",
+                backend->device_name().c_str(),
+                cfg.runtime.precision == ph::Precision::kBf16 ? "bf16" : "fp32", device_mib);
   std::printf("%.2f ms/step | %.0f %stok/s | peak RSS %.1f MiB (arenas %.1f MiB) | loss %.4f\n", ms,
               tps, encdec ? "target " : "", rss, arena_mib, loss);
   std::printf(
-      "MFU %.1f%%: %.2f GFLOP/s achieved (%.0f FLOP/token) of %.1f GFLOP/s peak sgemm "
+      "MFU %.1f%%: %.2f GFLOP/s achieved (%.0f FLOP/token) of %.1f GFLOP/s peak %s "
       "(over %zu steps after %d warm-up)\n",
-      100.0 * mfu, achieved * 1e-9, fpt, peak * 1e-9, times.size(), warmup);
-  char extra[128] = "";  // encdec: the source length and the figure under torch_encdec.py's name
+      100.0 * mfu, achieved * 1e-9, fpt, peak * 1e-9,
+      cfg.runtime.peak_tflops > 0 ? "(runtime.peak_tflops)"
+      : cpu                       ? "sgemm"
+                                  : "(GPU table)",
+      times.size(), warmup);
+  char extra[256] = "";  // encdec: the source length and the figure under torch_encdec.py's name
   if (bert)
     std::snprintf(extra, sizeof extra,
                   "\"type\": \"bert\", \"P\": %d, \"predictions_per_s\": %.1f, ", batch.P,
@@ -278,15 +314,23 @@ int run(int argc, char** argv) {
   else if (encdec)
     std::snprintf(extra, sizeof extra,
                   "\"type\": \"encdec\", \"S\": %d, \"target_tokens_per_s\": %.1f, ", batch.S, tps);
+  if (!cpu) {  // the GPU's name, the GEMM precision and device memory (MiB)
+    const size_t used = std::strlen(extra);
+    std::snprintf(extra + used, sizeof extra - used,
+                  "\"device\": \"%s\", \"precision\": \"%s\", \"device_mem_mb\": %.1f, ",
+                  backend->device_name().c_str(),
+                  cfg.runtime.precision == ph::Precision::kBf16 ? "bf16" : "fp32", device_mib);
+  }
   std::printf(
       "{\"bench\": \"polyhead\", \"config\": \"%s\", %s\"threads\": %d, \"B\": %d, "
       "\"T\": %d, \"V\": %d, \"params\": %lld, \"steps\": %zu, \"warmup\": %d, "
       "\"ms_per_step\": %.3f, \"ms_per_step_min\": %.3f, \"tokens_per_s\": %.1f, "
       "\"peak_rss_mb\": %.1f, \"arena_mb\": %.1f, \"flops_per_token\": %.0f, "
-      "\"achieved_gflops\": %.3f, \"peak_sgemm_gflops\": %.3f, \"mfu\": %.4f, "
+      "\"achieved_gflops\": %.3f, \"peak_sgemm_gflops\": %.3f, \"mfu\": %s, "
       "\"final_loss\": %.6f, \"grad_norm\": %.6f}\n",
       config_path.c_str(), extra, threads, B, T, V, static_cast<long long>(n_params), times.size(),
-      warmup, ms, ms_min, tps, rss, arena_mib, fpt, achieved * 1e-9, peak * 1e-9, mfu, loss, gnorm);
+      warmup, ms, ms_min, tps, rss, arena_mib, fpt, achieved * 1e-9, peak * 1e-9,
+      ph::TrainingLog::json_number(mfu, "%.4f").c_str(), loss, gnorm);
   return 0;
 }
 

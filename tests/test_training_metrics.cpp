@@ -21,6 +21,7 @@
 #include "io/flat_json.h"
 #include "tests/tensorboard_peer.h"
 #include "tests/test_util.h"
+#include "trainer/compute.h"
 #include "trainer/device_peak.h"
 #include "trainer/model_flops.h"
 
@@ -337,6 +338,31 @@ TEST(TrainingMetrics, TensorBoardHoldsEveryNumericFieldAcrossAResume) {
   for (const char* key : {"train_loss", "lr", "grad_norm", "tokens_per_s", "mfu", "flops_per_token",
                           "peak_rss_mb", "elapsed_s", "val_loss", "task_accuracy"})
     EXPECT_TRUE(tb.scalars.count(key)) << key;
+}
+
+// bench_train runs on the backend of runtime.device with the run's peak: a cuda device that is
+// missing is refused with the trainer's message (exit 2), and runtime.peak_tflops is MFU's
+// denominator as in the trainer.
+TEST(TrainingMetrics, BenchTrainTakesTheRunsDeviceAndPeak) {
+  ASSERT_TRUE(fs::exists(kBench)) << kBench << " is not built";
+  const std::string quick = " model.d_model=32 model.n_heads=2 --steps 2 --warmup 1";
+  const std::string why = cuda_unavailable();
+  if (!why.empty()) {
+    const RunResult r = run_command(kBench + " " + kTiny + " runtime.device=cuda" + quick);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_EQ(
+        testing::count_occurrences(r.output, "bench_train: error: runtime.device=cuda: " + why), 1)
+        << r.output;
+  }
+  const RunResult r =
+      run_command(kBench + " " + kTiny + " runtime.device=cpu runtime.peak_tflops=0.002" + quick);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("GFLOP/s peak (runtime.peak_tflops)"), std::string::npos) << r.output;
+  const std::map<std::string, double> json = bench_fields(r.output);
+  ASSERT_TRUE(json.count("mfu") && json.count("achieved_gflops") && json.count("peak_sgemm_gflops"))
+      << r.output;
+  EXPECT_EQ(json.at("peak_sgemm_gflops"), 2.0);
+  EXPECT_NEAR(json.at("mfu"), json.at("achieved_gflops") / 2.0, 1e-3) << r.output;
 }
 
 }  // namespace
