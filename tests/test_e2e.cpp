@@ -32,10 +32,10 @@ double last_value(const std::string& jsonl, const std::string& key) {
 
 TEST(EndToEnd, TinyConfigLearnsHeldOutAddition) {
   TempDir tmp;
-  // The default job, shortened from 2000 to 1500 steps to keep the suite fast.
-  const auto r =
-      run_command(kBin + " train " + kTiny + " train.max_steps=1500 run.dir=" + (tmp / "run") +
-                  " log.interval=100 train.eval_interval=500");
+  // The default job as it is (2000 steps): a run cut to 1500 steps decays its learning rate
+  // sooner and reached 77% in the portable build against >= 90% in the native one: luck.
+  const auto r = run_command(kBin + " train " + kTiny + " run.dir=" + (tmp / "run") +
+                             " log.interval=100 train.eval_interval=500");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string metrics = read_file(tmp / "run/metrics.jsonl");
   for (const char* key : {"\"step\"", "\"train_loss\"", "\"lr\"", "\"grad_norm\"",
