@@ -20,7 +20,7 @@
 namespace ph::testing {
 
 inline std::string fixture_path(const std::string& name) {
-  return std::string(POLYHEAD_SOURCE_DIR) + "/tests/fixtures/gpt_fd280f6/" + name;
+  return testing::source_dir() + "/tests/fixtures/gpt_fd280f6/" + name;
 }
 
 struct StepRecord {
@@ -39,7 +39,7 @@ inline std::vector<StepRecord> read_curve(const std::string& name) {
 // The recorded run (fixtures README) in run directory `dir` with tensor parallelism `tp`.
 inline Config fixture_config(const std::string& dir, int tp) {
   return load_config(
-      std::string(POLYHEAD_SOURCE_DIR) + "/configs/tiny.yaml",
+      testing::source_dir() + "/configs/tiny.yaml",
       {"model.dropout.embed=0.1", "model.dropout.attn=0.1", "model.dropout.resid=0.1",
        "train.max_steps=30", "optim.warmup_steps=10", "train.eval_interval=0", "sample.count=0",
        "checkpoint.interval=0", "log.interval=10", "data.task_train_problems=20000",

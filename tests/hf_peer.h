@@ -12,7 +12,7 @@ namespace ph::testing {
 
 inline std::string hf_python() {
   if (const char* p = std::getenv("POLYHEAD_PYTHON")) return p;
-  return std::string(POLYHEAD_SOURCE_DIR) + "/.venv/bin/python";
+  return testing::source_dir() + "/.venv/bin/python";
 }
 
 // Why the peer cannot run ("" when it can).
@@ -30,8 +30,7 @@ inline std::string hf_peer_missing() {
 
 // Runs the peer with `args` (see tests/bpe_hf_peer.py).
 inline RunResult run_hf_peer(const std::string& args) {
-  return run_command(hf_python() + " " + std::string(POLYHEAD_SOURCE_DIR) +
-                     "/tests/bpe_hf_peer.py " + args);
+  return run_command(hf_python() + " " + testing::source_dir() + "/tests/bpe_hf_peer.py " + args);
 }
 
 }  // namespace ph::testing

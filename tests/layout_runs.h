@@ -26,8 +26,8 @@
 
 namespace ph::testing {
 
-inline const std::string kBin = POLYHEAD_BINARY;
-inline const std::string kConfig = std::string(POLYHEAD_SOURCE_DIR) + "/configs/tiny.yaml";
+inline const std::string kBin = testing::polyhead_binary();
+inline const std::string kConfig = testing::source_dir() + "/configs/tiny.yaml";
 
 // A small model and task (one step takes milliseconds), the same global batch on every
 // layout (dp=1 accumulates 4 micro-batches, dp=2 two), dropout on at every site, a record

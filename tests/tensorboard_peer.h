@@ -33,8 +33,8 @@ struct TbRead {
 
 inline TbRead read_tensorboard(const std::string& dir) {
   TbRead r;
-  r.run = run_command(hf_python() + " " + std::string(POLYHEAD_SOURCE_DIR) +
-                      "/tests/tensorboard_reader.py " + dir);
+  r.run = run_command(hf_python() + " " + testing::source_dir() + "/tests/tensorboard_reader.py " +
+                      dir);
   std::istringstream in(r.run.output);
   std::string line;
   while (std::getline(in, line)) {

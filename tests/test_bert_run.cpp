@@ -16,8 +16,8 @@ using testing::read_file;
 using testing::run_command;
 using testing::TempDir;
 
-const std::string kBin = POLYHEAD_BINARY;
-const std::string kConfig = std::string(POLYHEAD_SOURCE_DIR) + "/configs/bert-tiny.yaml";
+const std::string kBin = testing::polyhead_binary();
+const std::string kConfig = testing::source_dir() + "/configs/bert-tiny.yaml";
 
 // The number after "key": in a JSON line, or -1 when absent.
 double field(const std::string& line, const std::string& key) {

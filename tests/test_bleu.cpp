@@ -275,7 +275,7 @@ TEST(Bleu, EqualsSacrebleu) {
   testing::TempDir dir;
   testing::write_file(dir / "corpora.bin", blob);
   const testing::RunResult r =
-      testing::run_command(testing::hf_python() + " " + POLYHEAD_SOURCE_DIR +
+      testing::run_command(testing::hf_python() + " " + testing::source_dir() +
                            "/tests/bleu_peer.py " + (dir / "corpora.bin") + " " + (dir / "out"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::ifstream out(dir / "out");

@@ -14,9 +14,8 @@ namespace {
 using testing::run_command;
 using testing::TempDir;
 
-const std::string kBin = POLYHEAD_BINARY;
-const std::string kCorpus =
-    std::string(POLYHEAD_SOURCE_DIR) + "/tests/fixtures/tokenizer/train_corpus.txt";
+const std::string kBin = testing::polyhead_binary();
+const std::string kCorpus = testing::source_dir() + "/tests/fixtures/tokenizer/train_corpus.txt";
 
 // Text the corpus does not hold: other scripts, contractions, digits, runs of white space,
 // emoji (4-byte UTF-8 that byte-level tokens split), a character and its combining accent.
@@ -53,8 +52,7 @@ TEST(BpeHfCompat, HfEncodesLikePolyheadWithAPolyheadVocabulary) {
                   " --special '<|endoftext|>' --threads 2");
   ASSERT_EQ(train.exit_code, 0) << train.output;
   expect_same_ids(tok, kCorpus, tmp);
-  expect_same_ids(
-      tok, std::string(POLYHEAD_SOURCE_DIR) + "/tests/fixtures/tokenizer/multilingual.txt", tmp);
+  expect_same_ids(tok, testing::source_dir() + "/tests/fixtures/tokenizer/multilingual.txt", tmp);
   testing::write_file(tmp / "other.txt", kOtherText);
   expect_same_ids(tok, tmp / "other.txt", tmp);
 }

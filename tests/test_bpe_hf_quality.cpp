@@ -13,9 +13,8 @@ namespace {
 using testing::run_command;
 using testing::TempDir;
 
-const std::string kBin = POLYHEAD_BINARY;
-const std::string kCorpus =
-    std::string(POLYHEAD_SOURCE_DIR) + "/tests/fixtures/tokenizer/train_corpus.txt";
+const std::string kBin = testing::polyhead_binary();
+const std::string kCorpus = testing::source_dir() + "/tests/fixtures/tokenizer/train_corpus.txt";
 
 TEST(BpeHfQuality, TokensPerByteWithinOnePercentOfHf) {
   if (const std::string why = testing::hf_peer_missing(); !why.empty()) GTEST_SKIP() << why;

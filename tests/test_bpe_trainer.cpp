@@ -33,9 +33,8 @@ using testing::run_command;
 using testing::TempDir;
 using testing::write_file;
 
-const std::string kBin = POLYHEAD_BINARY;
-const std::string kCorpus =
-    std::string(POLYHEAD_SOURCE_DIR) + "/tests/fixtures/tokenizer/train_corpus.txt";
+const std::string kBin = testing::polyhead_binary();
+const std::string kCorpus = testing::source_dir() + "/tests/fixtures/tokenizer/train_corpus.txt";
 
 BpeTokenizer train(const std::vector<std::string>& inputs, int vocab, int threads,
                    std::vector<std::string> specials = {}, uint64_t min_frequency = 2,

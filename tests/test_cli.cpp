@@ -23,7 +23,7 @@ using testing::run_command;
 using testing::TempDir;
 using testing::write_file;
 
-const std::string kBin = POLYHEAD_BINARY;
+const std::string kBin = testing::polyhead_binary();
 
 // A small, fast config writing into dir.
 std::string quick_config(const TempDir& tmp, const std::string& extra = "") {
@@ -266,14 +266,8 @@ TEST(Cli, SigintSavesACheckpointAndExitsZero) {
 
 TEST(Cli, BadInputUnderMpirunIsPrintedOnce) {
   TempDir tmp;
-  // This test process is itself an MPI singleton: its OMPI_/PMIX_ variables must not leak
-  // into the nested mpiexec.
-  const std::string clean_env =
-      "for v in $(env | grep -o '^\\(OMPI\\|PMIX\\|OPAL\\)[A-Za-z0-9_]*'); do unset $v; done; "
-      "export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; ";
-  const testing::RunResult r =
-      run_command(clean_env + MPIEXEC_BIN + " -n 2 --oversubscribe --bind-to none " + kBin +
-                  " train " + quick_config(tmp) + " model.n_heads=3");
+  const testing::RunResult r = run_command(testing::mpiexec_command(2) + kBin + " train " +
+                                           quick_config(tmp) + " model.n_heads=3");
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_EQ(count_occurrences(r.output, "polyhead: error"), 1) << r.output;
 }

@@ -15,8 +15,8 @@ using testing::read_file;
 using testing::run_command;
 using testing::TempDir;
 
-const std::string kBin = POLYHEAD_BINARY;
-const std::string kTiny = std::string(POLYHEAD_SOURCE_DIR) + "/configs/tiny.yaml";
+const std::string kBin = testing::polyhead_binary();
+const std::string kTiny = testing::source_dir() + "/configs/tiny.yaml";
 
 // The value of "key": in the last line of a JSON-lines file that has it.
 double last_value(const std::string& jsonl, const std::string& key) {

@@ -19,8 +19,8 @@ using testing::read_file;
 using testing::run_command;
 using testing::TempDir;
 
-const std::string kBin = POLYHEAD_BINARY;
-const std::string kConfigs = std::string(POLYHEAD_SOURCE_DIR) + "/configs/";
+const std::string kBin = testing::polyhead_binary();
+const std::string kConfigs = testing::source_dir() + "/configs/";
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

@@ -31,7 +31,7 @@ using testing::run_command;
 using testing::TempDir;
 using testing::write_file;
 
-const std::string kBin = POLYHEAD_BINARY;
+const std::string kBin = testing::polyhead_binary();
 
 // A small, fast config writing into run_dir.
 std::string quick_config(const TempDir& tmp, const std::string& run_dir,

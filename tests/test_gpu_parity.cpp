@@ -137,12 +137,13 @@ TEST(GpuParity, TwentyTrainingStepsFollowTheCpuLossCurve) {
 TEST(GpuParity, TensorAndDataParallelOverNcclFollowOneCpuRank) {
   PH_REQUIRE_GPUS(4);
   TempDir tmp;
-  const std::string base = std::string(" train ") + POLYHEAD_SOURCE_DIR +
+  const std::string base = " train " + testing::source_dir() +
                            "/configs/tiny.yaml train.max_steps=20 log.interval=1 "
                            "train.eval_interval=0 checkpoint.interval=0 sample.count=0 ";
-  const auto cpu = run_command(POLYHEAD_BINARY + base + "runtime.device=cpu run.dir=" + tmp / "c");
+  const auto cpu =
+      run_command(testing::polyhead_binary() + base + "runtime.device=cpu run.dir=" + tmp / "c");
   ASSERT_EQ(cpu.exit_code, 0) << cpu.output;
-  const auto gpu = run_command(testing::mpiexec_command(4) + " " + POLYHEAD_BINARY + base +
+  const auto gpu = run_command(testing::mpiexec_command(4) + testing::polyhead_binary() + base +
                                "runtime.device=cuda parallel.tp=2 run.dir=" + tmp / "g");
   ASSERT_EQ(gpu.exit_code, 0) << gpu.output;
   const std::vector<double> c = loss_curve(tmp / "c/metrics.jsonl");

@@ -40,9 +40,8 @@ std::string env_or(const char* name, const std::string& fallback) {
 }
 
 const std::string kPython = env_or("POLYHEAD_PYTHON", "/usr/bin/python3");
-const std::string kHfPath =
-    env_or("POLYHEAD_HF_PATH", std::string(POLYHEAD_SOURCE_DIR) + "/.venv/hf");
-const std::string kPeer = std::string(POLYHEAD_SOURCE_DIR) + "/bench/hf_bert.py";
+const std::string kHfPath = env_or("POLYHEAD_HF_PATH", testing::source_dir() + "/.venv/hf");
+const std::string kPeer = testing::source_dir() + "/bench/hf_bert.py";
 
 std::string peer_command(const std::string& args) {
   return "PYTHONPATH='" + kHfPath + "' " + kPython + " " + kPeer + " " + args;

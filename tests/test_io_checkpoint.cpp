@@ -28,6 +28,7 @@
 
 #include "io/checkpoint.h"
 #include "parallel/errors.h"
+#include "tests/test_paths.h"
 
 namespace ph {
 namespace {
@@ -263,7 +264,7 @@ void make_version_1(const std::string& path) {
 }
 
 std::string fixture_v1() {
-  return std::string(POLYHEAD_SOURCE_DIR) + "/tests/fixtures/gpt_fd280f6/checkpoint_v1.h5";
+  return testing::source_dir() + "/tests/fixtures/gpt_fd280f6/checkpoint_v1.h5";
 }
 
 class CheckpointTest : public ::testing::Test {
@@ -917,7 +918,7 @@ TEST_F(CheckpointTest, DescribeListsTensorsStepAndConfig) {
 
 // The fenced ```python block of README.md that defines `function`.
 std::string readme_python_block(const std::string& function) {
-  std::ifstream in(std::string(POLYHEAD_SOURCE_DIR) + "/README.md");
+  std::ifstream in(testing::source_dir() + "/README.md");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const size_t def = text.find("def " + function + "(");
   if (def == std::string::npos) return "";

@@ -16,6 +16,7 @@
 
 #include "io/config.h"
 #include "io/config_schema.h"
+#include "tests/test_paths.h"
 
 namespace ph {
 namespace {
@@ -648,7 +649,7 @@ TEST(ConfigYaml, HelpShowsDefaults) {
 // --- the shipped configs -----------------------------------------------------------------
 
 TEST(ConfigShipped, AllLoad) {
-  const std::string dir = POLYHEAD_SOURCE_DIR "/configs/";
+  const std::string dir = testing::source_dir() + "/configs/";
   const Config tiny = load_config(dir + "tiny.yaml", {});
   EXPECT_TRUE(tiny.data.train.empty());
   EXPECT_EQ(tiny.run.dir, "runs/tiny");

@@ -25,8 +25,6 @@
 
 #include "tests/layout_runs.h"
 
-extern char** environ;
-
 namespace ph {
 namespace {
 
@@ -134,13 +132,25 @@ class BackgroundJob {
  public:
   BackgroundJob(const std::vector<std::string>& argv, const std::string& log) {
     // Everything the child needs is prepared before fork (the parent has threads).
+    // Without the variables MPI_Init added to this process (as testing::mpiexec_command).
+    const std::vector<std::string> added = mpi_variables_added();
     for (char** e = environ; *e; ++e) {
-      const std::string v = *e;
-      if (!v.starts_with("OMPI_") && !v.starts_with("PMIX_") && !v.starts_with("OPAL_"))
-        env_.push_back(v);
+      const std::string name = mpi_variable_name(*e);
+      if (name.empty() || std::find(added.begin(), added.end(), name) == added.end())
+        env_.push_back(*e);
     }
     env_.push_back("OMPI_ALLOW_RUN_AS_ROOT=1");
     env_.push_back("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1");
+    // A program named without a folder (mpiexec by default) is looked up on PATH here.
+    program_ = argv[0];
+    std::istringstream path(
+        program_.find('/') == std::string::npos && std::getenv("PATH") ? std::getenv("PATH") : "");
+    for (std::string dir; std::getline(path, dir, ':');) {
+      if (!dir.empty() && access((dir + "/" + argv[0]).c_str(), X_OK) == 0) {
+        program_ = dir + "/" + argv[0];
+        break;
+      }
+    }
     std::vector<char*> args, envp;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -154,7 +164,7 @@ class BackgroundJob {
         dup2(fd, 1);
         dup2(fd, 2);
       }
-      execve(args[0], args.data(), envp.data());
+      execve(program_.c_str(), args.data(), envp.data());
       _exit(127);
     }
     if (pid_ > 0) setpgid(pid_, pid_);
@@ -210,6 +220,7 @@ class BackgroundJob {
   }
 
  private:
+  std::string program_;
   std::vector<std::string> env_;
   pid_t pid_ = -1;
   bool reaped_ = false;
@@ -235,7 +246,7 @@ TEST(LayoutFailure, AKilledRankBringsTheJobDown) {
   TempDir tmp;
   const std::string run_dir = tmp / "run";
   std::vector<std::string> argv = {
-      MPIEXEC_BIN, "-n", "2", "--oversubscribe", "--bind-to", "none", kBin, "train", kConfig};
+      mpiexec(), "-n", "2", "--oversubscribe", "--bind-to", "none", kBin, "train", kConfig};
   std::istringstream overrides(kOverrides);
   for (std::string o; overrides >> o;) argv.push_back(o);
   argv.push_back("train.max_steps=100000");

@@ -30,7 +30,7 @@ using testing::run_command;
 using testing::TempDir;
 using testing::write_file;
 
-const std::string kBin = POLYHEAD_BINARY;
+const std::string kBin = testing::polyhead_binary();
 
 Config config_of(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
   return parse_config(yaml, overrides, "test");
@@ -302,7 +302,7 @@ TEST(MemoryCheck, EstimateWithinFifteenPercentOfPeakRss) {
   // The tiny config, a few steps and a checkpoint at the end (the peak: staging). The larger
   // configs are measured in bench/README.md ("Memory estimate").
   TempDir tmp;
-  const std::string tiny = std::string(POLYHEAD_SOURCE_DIR) + "/configs/tiny.yaml";
+  const std::string tiny = testing::source_dir() + "/configs/tiny.yaml";
   const std::vector<std::string> overrides = {"train.max_steps=3",    "train.eval_interval=0",
                                               "optim.warmup_steps=1", "sample.count=0",
                                               "runtime.threads=2",    "run.dir=" + (tmp / "run")};

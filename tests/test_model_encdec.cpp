@@ -17,6 +17,7 @@
 #include "tests/encdec_batch.h"
 #include "tests/model_gradient_check.h"
 #include "tests/test_backend.h"
+#include "tests/test_paths.h"
 
 namespace ph {
 namespace {
@@ -213,7 +214,7 @@ TEST(EncDecModel, ParameterNamesFollowTheDesignInEverySharingMode) {
 // LayerNorms), per decoder layer that plus cross-attention 4(d^2 + d) and a LayerNorm 2 d.
 TEST(EncDecModel, TransformerBaseHas63082496Parameters) {
   // Sinusoidal positions: the lengths add no parameter (short ones keep the arena small).
-  const Config c = load_config(std::string(POLYHEAD_SOURCE_DIR) + "/configs/transformer-base.yaml",
+  const Config c = load_config(testing::source_dir() + "/configs/transformer-base.yaml",
                                {"model.seq_len=8", "model.src_seq_len=8", "train.micro_batch=1"});
   const ModelConfig& m = c.model;
   EXPECT_EQ(m.type, ModelType::kEncDec);

@@ -22,8 +22,8 @@ using testing::RunResult;
 using testing::TempDir;
 using testing::write_file;
 
-const std::string kBin = POLYHEAD_BINARY;
-const std::string kSrc = POLYHEAD_SOURCE_DIR;
+const std::string kBin = testing::polyhead_binary();
+const std::string kSrc = testing::source_dir();
 
 std::string python() {
   const char* py = std::getenv("POLYHEAD_PYTHON");

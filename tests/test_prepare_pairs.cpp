@@ -24,7 +24,7 @@ using testing::run_command;
 using testing::TempDir;
 using testing::write_file;
 
-const std::string kBin = POLYHEAD_BINARY;
+const std::string kBin = testing::polyhead_binary();
 
 const std::vector<std::string> kSource = {"the cat sat on the mat",
                                           "a dog barks",

@@ -19,7 +19,7 @@ using testing::run_command;
 using testing::TempDir;
 using testing::write_file;
 
-const std::string kBin = POLYHEAD_BINARY;
+const std::string kBin = testing::polyhead_binary();
 
 std::string random_bytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);

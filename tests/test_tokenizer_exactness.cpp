@@ -38,8 +38,8 @@ namespace {
 using testing::run_command;
 using testing::TempDir;
 
-const std::string kBin = POLYHEAD_BINARY;
-const std::string kSource = POLYHEAD_SOURCE_DIR;
+const std::string kBin = testing::polyhead_binary();
+const std::string kSource = testing::source_dir();
 const std::string kFixtures = kSource + "/tests/fixtures/tokenizer/";
 const std::string kScripts = kSource + "/tests/tokenizer/";
 

@@ -29,7 +29,7 @@ using testing::run_command;
 using testing::TempDir;
 using testing::write_file;
 
-const std::string kBin = POLYHEAD_BINARY;
+const std::string kBin = testing::polyhead_binary();
 
 // A small byte-level BPE vocabulary: the 256 bytes in GPT-2's order, a few English merges and
 // `extra` further tokens that no merge makes, then "<|endoftext|>" (and optionally "<pad>").

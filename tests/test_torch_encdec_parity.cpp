@@ -30,7 +30,7 @@ using testing::TempDir;
 
 const std::string kPython =
     std::getenv("POLYHEAD_PYTHON") ? std::getenv("POLYHEAD_PYTHON") : "/usr/bin/python3";
-const std::string kPeer = std::string(POLYHEAD_SOURCE_DIR) + "/bench/torch_encdec.py";
+const std::string kPeer = testing::source_dir() + "/bench/torch_encdec.py";
 
 std::string python_missing() {
   const testing::RunResult r = run_command(kPython + " -c 'import torch, h5py, numpy, yaml'");

@@ -19,10 +19,10 @@ using testing::run_command;
 using testing::TempDir;
 using testing::write_file;
 
-const std::string kBin = POLYHEAD_BINARY;
+const std::string kBin = testing::polyhead_binary();
 const std::string kPython =
     std::getenv("POLYHEAD_PYTHON") ? std::getenv("POLYHEAD_PYTHON") : "/usr/bin/python3";
-const std::string kPeer = std::string(POLYHEAD_SOURCE_DIR) + "/bench/torch_gpt.py";
+const std::string kPeer = testing::source_dir() + "/bench/torch_gpt.py";
 
 struct EvalLine {
   double loss = NAN;

@@ -34,9 +34,8 @@ using testing::run_command;
 using testing::RunResult;
 using testing::TempDir;
 
-const std::string kBin = POLYHEAD_BINARY;
-const std::string kBench = (fs::path(POLYHEAD_BINARY).parent_path() / "bench/bench_train").string();
-const std::string kTiny = std::string(POLYHEAD_SOURCE_DIR) + "/configs/tiny.yaml";
+const std::string kBin = testing::polyhead_binary();
+const std::string kTiny = testing::source_dir() + "/configs/tiny.yaml";
 
 // One metrics record: each field's JSON text, in order.
 using Record = std::vector<std::pair<std::string, std::string>>;
@@ -216,8 +215,8 @@ Pair train_and_bench(const std::string& model, int steps, const std::string& ext
   p.trainer = train(tmp / "run", "train.max_steps=" + std::to_string(steps) +
                                      " log.interval=2 train.eval_batches=1 " + model + extra);
   p.records = read_records(tmp / "run/metrics.jsonl");
-  p.bench = run_command(kBench + " " + kTiny + " " + model + " --steps " + std::to_string(steps) +
-                        " --warmup 2");
+  p.bench = run_command(testing::bench_train_binary() + " " + kTiny + " " + model + " --steps " +
+                        std::to_string(steps) + " --warmup 2");
   p.bench_json = bench_fields(p.bench.output);
   return p;
 }
@@ -227,7 +226,8 @@ Pair train_and_bench(const std::string& model, int steps, const std::string& ext
 // to the larger (the trainer's process holds ~25 MiB more of its own: MPI, the data, the
 // evaluator, at every size).
 TEST(TrainingMetrics, AgreesWithBenchTrainOnFlopsAndMemory) {
-  ASSERT_TRUE(fs::exists(kBench)) << kBench << " is not built";
+  const std::string bench = testing::bench_train_binary();
+  ASSERT_TRUE(fs::exists(bench)) << bench << " is not built";
   const std::string sizes[2] = {"model.d_model=128",
                                 "model.d_model=256 model.n_layers=4 train.micro_batch=8"};
   double rss[2][2];  // [size][trainer, bench]
@@ -257,7 +257,8 @@ TEST(TrainingMetrics, AgreesWithBenchTrainOnFlopsAndMemory) {
 // when none agrees and the machine was busy (two back-to-back sgemm probes of this process
 // differed by more than 5%), the test says so and skips instead of failing.
 TEST(TrainingMetrics, AgreesWithBenchTrainOnPeakAndMfu) {
-  ASSERT_TRUE(fs::exists(kBench)) << kBench << " is not built";
+  const std::string bench = testing::bench_train_binary();
+  ASSERT_TRUE(fs::exists(bench)) << bench << " is not built";
   std::string report;
   bool agreed = false, busy = false;
   for (int attempt = 1; attempt <= 3 && !agreed; ++attempt) {
@@ -344,18 +345,19 @@ TEST(TrainingMetrics, TensorBoardHoldsEveryNumericFieldAcrossAResume) {
 // missing is refused with the trainer's message (exit 2), and runtime.peak_tflops is MFU's
 // denominator as in the trainer.
 TEST(TrainingMetrics, BenchTrainTakesTheRunsDeviceAndPeak) {
-  ASSERT_TRUE(fs::exists(kBench)) << kBench << " is not built";
+  const std::string bench = testing::bench_train_binary();
+  ASSERT_TRUE(fs::exists(bench)) << bench << " is not built";
   const std::string quick = " model.d_model=32 model.n_heads=2 --steps 2 --warmup 1";
   const std::string why = cuda_unavailable();
   if (!why.empty()) {
-    const RunResult r = run_command(kBench + " " + kTiny + " runtime.device=cuda" + quick);
+    const RunResult r = run_command(bench + " " + kTiny + " runtime.device=cuda" + quick);
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_EQ(
         testing::count_occurrences(r.output, "bench_train: error: runtime.device=cuda: " + why), 1)
         << r.output;
   }
   const RunResult r =
-      run_command(kBench + " " + kTiny + " runtime.device=cpu runtime.peak_tflops=0.002" + quick);
+      run_command(bench + " " + kTiny + " runtime.device=cpu runtime.peak_tflops=0.002" + quick);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("GFLOP/s peak (runtime.peak_tflops)"), std::string::npos) << r.output;
   const std::map<std::string, double> json = bench_fields(r.output);

@@ -1,4 +1,5 @@
-// Helpers shared by the tests that run training or the polyhead binary.
+// Helpers shared by the tests that run training or the polyhead binary (where they find it,
+// and mpiexec_command: tests/test_paths.h).
 #pragma once
 #include <sys/wait.h>
 
@@ -8,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+
+#include "test_paths.h"
 
 namespace ph::testing {
 
@@ -54,18 +57,6 @@ inline RunResult run_command(const std::string& cmd) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
-
-#ifdef MPIEXEC_BIN
-// A shell command prefix that runs what follows under mpiexec with n ranks (oversubscribed,
-// unbound; allowed as root). The test process is itself an MPI singleton: its OMPI_, PMIX_
-// and OPAL_ variables are removed first so that they do not leak into the nested job.
-inline std::string mpiexec_command(int n) {
-  return "for v in $(env | grep -o '^\\(OMPI\\|PMIX\\|OPAL\\)[A-Za-z0-9_]*'); do unset $v; "
-         "done; export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; " MPIEXEC_BIN
-         " -n " +
-         std::to_string(n) + " --oversubscribe --bind-to none ";
-}
-#endif
 
 inline int count_occurrences(const std::string& hay, const std::string& needle) {
   int n = 0;
