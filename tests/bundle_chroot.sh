@@ -109,7 +109,7 @@ cat >"$root/check.sh" <<'EOF'
 set -uo pipefail
 B=/opt/polyhead-bundle
 fail() { echo "FAIL (in the chroot): $*" >&2; exit 1; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 HOME=/root
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 [ -n "$NODE_LD" ] && export LD_LIBRARY_PATH=$NODE_LD
 
 out=$($B/run.sh polyhead --version 2>&1) || fail "run.sh polyhead --version: $out"
@@ -163,7 +163,8 @@ ls /tmp/r2/checkpoints/*.h5 >/dev/null 2>&1 || fail "the 2-rank run wrote no che
 echo "2-rank run with the bundle's mpirun: dp=2, checkpoint written"
 EOF
 
-# Mounts exist only inside this private namespace and go with it.
+# Mounts exist only inside this private namespace and go with it. The chroot starts with a
+# clean environment, as a login on the node would (nothing of this machine's leaks in).
 rc=0
 # shellcheck disable=SC2016  # the script's variables expand inside the namespace
 NODE_LD=$node_ld CUDA_BUILD=$cuda_build timeout -k 10 240 unshare --mount --propagation private \
@@ -179,7 +180,8 @@ for b in "$@"; do
   mount --bind "${b%%:*}" "$root${b#*:}"
   mount -o remount,bind,ro "$root${b#*:}"
 done
-chroot "$root" /bin/bash /check.sh' _ "$root" ${binds[@]+"${binds[@]}"} &
+env -i PATH=/usr/bin:/bin HOME=/root NODE_LD="$NODE_LD" CUDA_BUILD="$CUDA_BUILD" \
+  "$(command -v chroot)" "$root" /bin/bash /check.sh' _ "$root" ${binds[@]+"${binds[@]}"} &
 # In the background so that a signal reaches it at once (timeout passes it to the group).
 child=$!
 trap 'kill -TERM $child 2>/dev/null; wait $child; exit 143' TERM INT HUP
