@@ -5,7 +5,7 @@
 #   polyhead-bundle/run.sh mpirun -n 4 --bind-to none polyhead train ... runtime.device=cuda
 # Without a command it runs a smoke test: the gpu-labelled test programs where a GPU is
 # present, then a short run of configs/tiny.yaml on the best device (cuda, else cpu) in a
-# temporary folder.
+# temporary folder (POLYHEAD_SMOKE_STEPS steps, default 100).
 # The node check: the dynamic loader resolves every library of every carried program (the
 # missing one is named, with whether the node or the bundle should provide it), then the GPU,
 # the driver and the NCCL library found are reported. Exit status: 3 when the node check
@@ -105,8 +105,9 @@ device=cpu
 [ "$gpus" -gt 0 ] && [ $cuda_build -eq 1 ] && device=cuda
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "== tiny on $device: 100 steps in $tmp"
-if polyhead train "$root/configs/tiny.yaml" train.max_steps=100 optim.warmup_steps=10 \
+steps=${POLYHEAD_SMOKE_STEPS:-100}
+echo "== tiny on $device: $steps steps in $tmp"
+if polyhead train "$root/configs/tiny.yaml" train.max_steps="$steps" optim.warmup_steps=$((steps / 10)) \
   train.eval_interval=0 log.interval=20 sample.count=1 runtime.device=$device run.dir="$tmp/tiny"; then
   echo "smoke test: tiny trained on $device"
 else

@@ -129,6 +129,10 @@ if [ "$CUDA_BUILD" = 1 ]; then
     fail "run.sh without the node's CUDA libraries (exit $rc): $out"
 fi
 
+out=$(POLYHEAD_SMOKE_STEPS=10 timeout 120 $B/run.sh 2>&1) || fail "run.sh's smoke test: $out"
+[[ $out == *"tiny trained on cpu"*"smoke test: passed"* ]] || fail "run.sh's smoke test: $out"
+echo "run.sh's smoke test passed (tiny on cpu)"
+
 source $B/env.sh
 [ "$(command -v polyhead)" = $B/bin/polyhead ] && [ "$POLYHEAD_BINARY" = $B/bin/polyhead ] &&
   [ "$POLYHEAD_SOURCE_DIR" = $B ] && [ -x "$POLYHEAD_MPIEXEC" ] || fail "env.sh's paths: $(env | grep POLYHEAD)"
