@@ -326,7 +326,8 @@ std::vector<Option> option_table(Config& c) {
       {.key = "runtime.threads",
        .field = &c.runtime.threads,
        .limits = at_least(0),
-       .help = "OpenMP threads per rank; 0: cores / ranks on the node"},
+       .help = "OpenMP threads per rank; 0: OMP_NUM_THREADS when set, else the cores a rank is "
+               "bound to, or the node's cores / ranks on the node"},
       {.key = "runtime.device",
        .field = enum_ref(&c.runtime.device),
        .help = "compute device; auto: cuda when a GPU is present, else cpu"},
