@@ -179,7 +179,7 @@ int run(int argc, char** argv) {
   // MPI is initialised only for a GPU (its set-up checks run over MPI; on the CPU a singleton MPI
   // would add ~160 MiB to the peak RSS this program reports).
   ph::check_device(cfg);
-  const bool cpu = cfg.runtime.device == ph::DeviceChoice::kCpu || !ph::cuda_unavailable().empty();
+  const bool cpu = !ph::use_cuda(cfg);
   std::optional<ph::MpiRuntime> mpi;
   ph::ProcessGrid one_rank;
   ph::Compute compute;

@@ -26,11 +26,6 @@ GemmPrecision gemm_precision(const Config& cfg) {
   return cfg.runtime.precision == Precision::kBf16 ? GemmPrecision::Bf16 : GemmPrecision::Fp32;
 }
 
-bool use_cuda(const Config& cfg) {
-  return cfg.runtime.device == DeviceChoice::kCuda ||
-         (cfg.runtime.device == DeviceChoice::kAuto && cuda_unavailable().empty());
-}
-
 #ifdef POLYHEAD_HAVE_CUDA
 // One GPU per rank, checked on every rank alike before anything is made on a GPU: a rank
 // without a GPU, or two ranks of a node on one GPU (more ranks than GPUs), is an InputError
@@ -50,6 +45,11 @@ void check_one_gpu_per_rank(const Config& cfg, const ProcessGrid& grid) {
 #endif
 
 }  // namespace
+
+bool use_cuda(const Config& cfg) {
+  return cfg.runtime.device == DeviceChoice::kCuda ||
+         (cfg.runtime.device == DeviceChoice::kAuto && cuda_unavailable().empty());
+}
 
 std::string cuda_unavailable() {
 #ifdef POLYHEAD_HAVE_CUDA

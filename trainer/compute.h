@@ -27,6 +27,10 @@ struct Compute {
 // driver ("no CUDA device: ..."), or a build without the CUDA backend.
 std::string cuda_unavailable();
 
+// Whether a run of `cfg` computes on the CUDA backend: runtime.device cuda, or auto with a
+// usable GPU (after check_device, cuda means one is usable).
+bool use_cuda(const Config& cfg);
+
 // Checks runtime.device before any work: cuda without a usable device is an InputError
 // ("runtime.device=cuda: no CUDA device: ..."); auto without one prints a notice and the run
 // uses the CPU backend. With runtime.device=cuda in a CUDA build it is collective over

@@ -280,11 +280,6 @@ uint64_t data_bytes(const Config& cfg) {
   return bytes;
 }
 
-bool use_cuda(const Config& cfg) {
-  return cfg.runtime.device == DeviceChoice::kCuda ||
-         (cfg.runtime.device == DeviceChoice::kAuto && cuda_unavailable().empty());
-}
-
 double gib(uint64_t b) {
   return static_cast<double>(b) / static_cast<double>(uint64_t{1} << 30);
 }
