@@ -143,12 +143,16 @@ void prune(const std::string& dir, int keep_last, const std::string& current) {
   std::vector<std::pair<int64_t, fs::path>> steps;
   std::vector<fs::path> stale;
   std::error_code ec;
+  const int64_t current_step = step_of(current, ".h5");
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string file = entry.path().filename().string();
     if (!entry.is_regular_file(ec) || file == current) continue;
     if (step_of(file, ".h5.tmp") >= 0) stale.push_back(entry.path());
     const int64_t step = step_of(file, ".h5");
-    if (step >= 0) steps.emplace_back(step, entry.path());
+    // Files of later steps (a run resumed from an older checkpoint, or from before a damaged
+    // one) are not this run's history: they are left alone until the run passes them.
+    if (step >= 0 && (current_step < 0 || step < current_step))
+      steps.emplace_back(step, entry.path());
   }
   if (keep_last > 0) {
     std::sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a > b; });

@@ -32,7 +32,9 @@ void commit(const std::string& tmp, const std::string& path, const std::string& 
 void write_latest(const std::string& dir, const std::string& name, const std::string& ctx);
 
 // Deletes stale step_*.h5.tmp files and, when keep_last > 0, the oldest step_*.h5 (by step
-// number) beyond the newest keep_last, always keeping the file named `current`. Failures only
+// number) beyond the newest keep_last, always keeping the file named `current`. Files of steps
+// after `current`'s are never deleted: they were not written by this run's history (it
+// resumed from an older checkpoint, perhaps because a newer one was damaged). Failures only
 // print a warning: the new checkpoint is already safe.
 void prune(const std::string& dir, int keep_last, const std::string& current);
 

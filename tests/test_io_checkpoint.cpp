@@ -491,13 +491,21 @@ TEST_F(CheckpointTest, KeepLastPrunesTheOldestAndLatestPointsToTheNewest) {
   EXPECT_EQ(content, "step_00000005.h5\n");
   expect_standard(newest);
 
-  // The file just written is kept even when older than the rest.
+  // A run resumed from an older step: the file it writes is kept, and so are those of later
+  // steps (not its history; they used to be pruned, the oldest first); pruning goes on below
+  // its own step, and a later step is pruned once the run has passed it.
   const std::string older = save_standard(2, 2);
   if (world_rank() == 0) {
-    EXPECT_EQ(files(),
-              (std::vector<std::string>{"latest", "step_00000002.h5", "step_00000005.h5"}));
+    EXPECT_EQ(files(), (std::vector<std::string>{"latest", "step_00000002.h5", "step_00000004.h5",
+                                                 "step_00000005.h5"}));
   }
   EXPECT_EQ(latest_checkpoint(dir_), older);
+  save_standard(3, 2);
+  save_standard(6, 2);
+  if (world_rank() == 0) {
+    EXPECT_EQ(files(),
+              (std::vector<std::string>{"latest", "step_00000005.h5", "step_00000006.h5"}));
+  }
 }
 
 TEST_F(CheckpointTest, KeepLastZeroKeepsAll) {
