@@ -42,6 +42,9 @@ class Bert final : public Model {
 
  private:
   void backward(const Batch& batch, const DropoutContext& d) override;
+  size_t side_buffer_bytes() const override {
+    return types_.bytes() + lengths_.bytes() + rows_.bytes() + cls_rows_.bytes() + labels_.bytes();
+  }
   void upload_side(const Batch& batch);
   void sentence_forward(const Batch& batch);
 

@@ -54,6 +54,7 @@ class EncDec final : public Model {
   friend class EncDecDecoder;
 
   void backward(const Batch& batch, const DropoutContext& d) override;
+  size_t side_buffer_bytes() const override { return source_.bytes() + lengths_.bytes(); }
   void check_source(const Batch& batch) const;
 
   int S_;

@@ -27,7 +27,7 @@ void Model::finish_construction() {
 
 size_t Model::memory_bytes() const {
   return core_.params().bytes() + core_.grads().bytes() + core_.acts().bytes() + tokens_.bytes() +
-         targets_.bytes();
+         targets_.bytes() + side_buffer_bytes();
 }
 
 void Model::initialize(uint64_t seed) {

@@ -85,7 +85,8 @@ class Model {
   void download_params(float* host) const;
   size_t arena_size() const { return core_.table().total(); }
   size_t arena_capacity() const { return core_.params().size(); }
-  // Device bytes held by the parameter, gradient and activation arenas and the token buffers.
+  // Device bytes held by the parameter, gradient and activation arenas, the token buffers and
+  // a family's own index buffers (side_buffer_bytes).
   size_t memory_bytes() const;
 
   // Draws the initial parameters from (seed, name, global index).
@@ -136,6 +137,9 @@ class Model {
   const int32_t* upload_tokens(const Batch& batch);
   void check_batch(const Batch& batch) const;
   static Pass pass_of(const Batch& batch, const DropoutContext& d);
+  // Device bytes of a family's buffers outside the arenas (BERT's token types and prediction
+  // rows, the encoder-decoder's source tokens): part of memory_bytes().
+  virtual size_t side_buffer_bytes() const { return 0; }
 
   ModelConfig cfg_;
   ModelSetup setup_;

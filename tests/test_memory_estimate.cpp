@@ -121,6 +121,14 @@ TEST(MemoryEstimate, ArenasExactOnTheCpuBackend) {
   // ZeRO-1 over two data-parallel ranks: the moments and the gradient are shards.
   expect_exact(config_of(kSmallModel, {"parallel.zero=1"}), 2, 1);
   expect_exact(config_of(kSmallModel, {"parallel.zero=0"}), 2, 0);
+  // The other families, whose index buffers (token types, prediction rows, source tokens) are
+  // part of the model's memory too.
+  expect_exact(config_of(kSmallModel, {"model.type=bert", "model.sentence_head=nsp",
+                                       "model.seq_len=48", "train.micro_batch=1"}),
+               1, 0);
+  expect_exact(config_of(kSmallModel, {"model.type=encdec", "model.encoder_layers=1",
+                                       "model.decoder_layers=1", "model.src_seq_len=12"}),
+               1, 0);
 }
 
 TEST(MemoryEstimate, ActivationsScaleWithTheMicroBatch) {
