@@ -184,9 +184,7 @@ int run(int argc, char** argv) {
   ph::ProcessGrid one_rank;
   ph::Compute compute;
   if (cpu) {
-    compute.backend = ph::make_cpu_backend(cfg.runtime.precision == ph::Precision::kBf16
-                                               ? ph::GemmPrecision::Bf16
-                                               : ph::GemmPrecision::Fp32);
+    compute.backend = ph::make_cpu_backend(ph::gemm_precision(cfg));
   } else {
     mpi.emplace(&argc, &argv);
     one_rank = ph::make_grid(1);
@@ -294,8 +292,8 @@ int run(int argc, char** argv) {
                 static_cast<long long>(n_params), threads);
   if (!cpu)
     std::printf("device %s, %s GEMMs, %.0f MiB of device memory in use\n",
-                backend->device_name().c_str(),
-                cfg.runtime.precision == ph::Precision::kBf16 ? "bf16" : "fp32", device_mib);
+                backend->device_name().c_str(), ph::name_of(cfg.runtime.precision).c_str(),
+                device_mib);
   std::printf("%.2f ms/step | %.0f %stok/s | peak RSS %.1f MiB (arenas %.1f MiB) | loss %.4f\n", ms,
               tps, encdec ? "target " : "", rss, arena_mib, loss);
   std::printf(
@@ -318,8 +316,8 @@ int run(int argc, char** argv) {
     const size_t used = std::strlen(extra);
     std::snprintf(extra + used, sizeof extra - used,
                   "\"device\": \"%s\", \"precision\": \"%s\", \"device_mem_mb\": %.1f, ",
-                  backend->device_name().c_str(),
-                  cfg.runtime.precision == ph::Precision::kBf16 ? "bf16" : "fp32", device_mib);
+                  backend->device_name().c_str(), ph::name_of(cfg.runtime.precision).c_str(),
+                  device_mib);
   }
   std::printf(
       "{\"bench\": \"polyhead\", \"config\": \"%s\", %s\"threads\": %d, \"B\": %d, "

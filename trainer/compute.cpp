@@ -22,10 +22,6 @@ std::function<std::unique_ptr<Backend>(GemmPrecision)>& cpu_factory() {
   return f;
 }
 
-GemmPrecision gemm_precision(const Config& cfg) {
-  return cfg.runtime.precision == Precision::kBf16 ? GemmPrecision::Bf16 : GemmPrecision::Fp32;
-}
-
 #ifdef POLYHEAD_HAVE_CUDA
 // One GPU per rank, checked on every rank alike before anything is made on a GPU: a rank
 // without a GPU, or two ranks of a node on one GPU (more ranks than GPUs), is an InputError
@@ -45,6 +41,10 @@ void check_one_gpu_per_rank(const Config& cfg, const ProcessGrid& grid) {
 #endif
 
 }  // namespace
+
+GemmPrecision gemm_precision(const Config& cfg) {
+  return cfg.runtime.precision == Precision::kBf16 ? GemmPrecision::Bf16 : GemmPrecision::Fp32;
+}
 
 bool use_cuda(const Config& cfg) {
   return cfg.runtime.device == DeviceChoice::kCuda ||

@@ -31,6 +31,9 @@ std::string cuda_unavailable();
 // usable GPU (after check_device, cuda means one is usable).
 bool use_cuda(const Config& cfg);
 
+// The GEMM precision of runtime.precision.
+GemmPrecision gemm_precision(const Config& cfg);
+
 // Checks runtime.device before any work: cuda without a usable device is an InputError
 // ("runtime.device=cuda: no CUDA device: ..."); auto without one prints a notice and the run
 // uses the CPU backend. With runtime.device=cuda in a CUDA build it is collective over

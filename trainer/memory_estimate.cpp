@@ -316,8 +316,7 @@ MemoryEstimate estimate_memory(const Config& cfg, const ProcessGrid& grid, Devic
   e.threads = threads > 0 ? threads : std::max(1, omp_get_max_threads());
 
   // The model, the gradient sync and the optimizer as train() builds them, on a counting backend.
-  CountingBackend be(device, cfg.runtime.precision == Precision::kBf16 ? GemmPrecision::Bf16
-                                                                       : GemmPrecision::Fp32);
+  CountingBackend be(device, gemm_precision(cfg));
   const int mb = cfg.train.micro_batch;
   {
     std::unique_ptr<Model> model = make_model(be, cfg, grid, grid.tp_comm.get(), mb,
