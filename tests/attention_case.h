@@ -25,6 +25,7 @@ struct AttentionShape {
   bool fused = true;             // self-attention on one q|k|v buffer (needs Tq == Tk)
   int q_pad = 0, kv_pad = 0;     // extra columns per row of q / kv (cross layout only)
   std::vector<int32_t> key_len;  // [B] visible keys per sample; empty: every key
+  std::vector<int32_t> q_len;    // [B] query rows that attend per sample; empty: every row
   DropoutSpec drop;
   AttentionCoords coords;
 
@@ -81,15 +82,17 @@ struct AttentionShape {
     d.ldkv = ldkv();
     d.causal = causal;
     d.key_len = key_len.empty() ? nullptr : key_len.data();
+    d.q_len = q_len.empty() ? nullptr : q_len.data();
     return d;
   }
 
   // The masks written out from their definition (not through attention_visible_keys): key j of
   // sample b is padding when j >= key_len[b]; the causal mask, aligned at the end, lets query i
-  // see j <= i + (Tk - Tq).
+  // see j <= i + (Tk - Tq); query i of sample b sees nothing when i >= q_len[b].
   bool padded_key(int b, int j) const { return !key_len.empty() && j >= key_len[b]; }
+  bool padded_query(int b, int i) const { return !q_len.empty() && i >= q_len[b]; }
   bool visible(int b, int i, int j) const {
-    return !padded_key(b, j) && (!causal || j <= i + (Tk - Tq));
+    return !padded_key(b, j) && !padded_query(b, i) && (!causal || j <= i + (Tk - Tq));
   }
   // Dropout index of probability (b, h, i, j), as AttentionCoords defines it.
   uint64_t drop_index(int b, int h, int i, int j) const {

@@ -69,7 +69,7 @@ struct AttentionCase : test::AttentionShape {
     return "B " + std::to_string(B) + " Tq " + std::to_string(Tq) + " Tk " + std::to_string(Tk) +
            " C " + std::to_string(C) + " H " + std::to_string(H) + (fused ? " fused" : " cross") +
            (causal ? " causal" : "") + (key_len.empty() ? "" : " key lengths") +
-           (drop.p > 0 ? " dropout" : "");
+           (q_len.empty() ? "" : " query lengths") + (drop.p > 0 ? " dropout" : "");
   }
 };
 
@@ -187,6 +187,19 @@ TEST(CudaAttention, MoreSamplesThanHeads) {
   a.C = 10;
   a.H = 2;
   a.key_len = {6, 1, 4, 0, 5};
+  for (const LaunchShape s : kShapes) check_attention(a, s);
+}
+
+// Query lengths (a packed pass's padding rows): the rows past them output zeros and pass no
+// gradient, as on the CPU.
+TEST(CudaAttention, QueryLengths) {
+  AttentionCase a;
+  a.B = 3;
+  a.q_len = {3, 5, 0};
+  for (const LaunchShape s : kShapes) check_attention(a, s);
+  a.causal = false;
+  a.key_len = {3, 4, 2};
+  a.drop = DropoutSpec{0.3f, 21, 4, 6};
   for (const LaunchShape s : kShapes) check_attention(a, s);
 }
 

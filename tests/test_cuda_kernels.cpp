@@ -164,6 +164,14 @@ TEST(CudaRows, GatherAndScatterAddMatchCpu) {
       }
     }
   }
+  // A negative index gives a row of zeros, as on the CPU.
+  const std::vector<int32_t> holes = {3, -1, 0, -2};
+  const FVec src = random_floats(4 * 37, 12);
+  FVec got(4 * 37, NAN), want(4 * 37, 7.0f);
+  cuda::impl::gather_rows(gpu, got.data(), src.data(), holes.data(), 4, 37);
+  cpu::gather_rows(want.data(), src.data(), holes.data(), 4, 37);
+  expect_bits(got, want, "gather with negative rows");
+  EXPECT_EQ(got[37], 0.0f);
   FVec nothing(4, 1.0f);  // n = 0 launches nothing
   cuda::impl::gather_rows(gpu, nothing.data(), nothing.data(), nullptr, 0, 4);
   cuda::impl::scatter_add_rows(gpu, nothing.data(), nothing.data(), nullptr, 0, 4);

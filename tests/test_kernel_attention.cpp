@@ -1,7 +1,8 @@
 // CPU attention (kernels/cpu/attention.h) against a straightforward double-precision reference
 // and central finite differences of it: self-attention on a fused q|k|v buffer and
 // cross-attention on separate q and kv buffers (Tq < Tk and Tq > Tk), causal (aligned at the
-// end) and bidirectional, per-sample key lengths (a sample with none), dropout at global
+// end) and bidirectional, per-sample key lengths (a sample with none) and query lengths (the
+// padding rows of a packed pass: zeros, no gradient), dropout at global
 // coordinates (independent of the padded length of a micro-batch, of the split of heads and of
 // samples), and bit-exactness across OpenMP thread counts.
 #include <gtest/gtest.h>
@@ -34,6 +35,9 @@ using testing::rel_err;
 using testing::to_double;
 using testing::Vec;
 using testing::with_threads;
+
+struct AttentionCase;
+AttentionCase cross(int Tq, int Tk);
 
 struct AttentionCase : test::AttentionShape {
   // Dropout multiplier of probability (b, h, i, j): 0 or 1 / (1 - p).
@@ -230,6 +234,33 @@ TEST(Attention, BidirectionalWithKeyLengthsAndAnEmptySample) {
   check_attention(a, true);
   a.key_len = {1, 7, 2};  // a length beyond Tk means every key
   check_attention(a, true);
+}
+
+// Query lengths: the rows past them see no key, as a packed pass's padding rows (zeros, no
+// gradient), alone and with key lengths, causal or not, with dropout, and in rows past the
+// first block.
+TEST(Attention, QueryLengths) {
+  AttentionCase a;
+  a.B = 3;
+  a.q_len = {3, 5, 0};
+  check_attention(a, true);
+  a.causal = false;
+  a.key_len = {3, 4, 2};
+  a.drop = DropoutSpec{0.3f, 21, 4, 6};
+  check_attention(a, true);
+  AttentionCase c = cross(6, 4);
+  c.causal = false;
+  c.key_len = {3, 4};
+  c.q_len = {2, 6};
+  check_attention(c, true);
+  AttentionCase l;
+  l.B = 2;
+  l.Tq = l.Tk = 150;
+  l.C = 16;
+  l.H = 2;
+  l.q_len = l.key_len = {131, 70};
+  l.drop = DropoutSpec{0.2f, 8, 0, 1};
+  check_attention(l, false);
 }
 
 TEST(Attention, Dropout) {

@@ -875,6 +875,15 @@ TEST(Rows, GatherAndScatterAddAgainstReferenceAndFiniteDifferences) {
   cpu::scatter_add_rows(untouched.data(), dout.data(), rows.data(), 0, C);
   cpu::gather_rows(out.data(), inp.data(), rows.data(), 0, C);
   EXPECT_TRUE(bit_equal(untouched, d0));
+  // A negative index gives a row of zeros (unpacking into a padded layout).
+  const std::vector<int32_t> holes = {2, -1, 0, -5};
+  FVec unpacked(holes.size() * C, 7.0f);
+  cpu::gather_rows(unpacked.data(), inp.data(), holes.data(), 4, C);
+  for (int i = 0; i < 4; ++i)
+    for (int c = 0; c < C; ++c)
+      ASSERT_EQ(unpacked[static_cast<size_t>(i) * C + c],
+                holes[i] < 0 ? 0.0f : inp[static_cast<size_t>(holes[i]) * C + c])
+          << "row " << i;
 }
 
 // ---------------------------------------------------------------------------------------------

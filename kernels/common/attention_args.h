@@ -27,6 +27,10 @@ struct AttentionDims {
   // [B] keys of sample b that may be attended: j < key_len[b] (right padding); device memory.
   // null: every key. A query row that sees no key outputs zeros and passes no gradient.
   const int32_t* key_len = nullptr;
+  // [B] query rows of sample b that attend: rows i >= q_len[b] see no key (so they output zeros
+  // and pass no gradient, as above); device memory. null: every row. A packed pass's padding
+  // rows (model/pass.h), which the CPU kernels then skip instead of computing.
+  const int32_t* q_len = nullptr;
 };
 
 // Where this call's probabilities sit in the unsharded probability tensor of the whole global
@@ -42,8 +46,16 @@ struct AttentionCoords {
   int Tk_max = 0;       // keys per sample of the unsharded tensor (0: Tk)
 };
 
+// Query rows of sample b that may see keys: rows at or past it see none.
+PH_HD int attention_query_rows(const AttentionDims& a, int b) {
+  int n = a.q_len ? a.q_len[b] : a.Tq;
+  if (n > a.Tq) n = a.Tq;
+  return n < 0 ? 0 : n;
+}
+
 // Keys visible to query row i of sample b: j < attention_visible_keys(...).
 PH_HD int attention_visible_keys(const AttentionDims& a, int b, int i) {
+  if (a.q_len && i >= a.q_len[b]) return 0;
   int n = a.key_len ? a.key_len[b] : a.Tk;
   if (n > a.Tk) n = a.Tk;
   if (a.causal) {

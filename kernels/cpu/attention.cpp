@@ -128,8 +128,11 @@ void attention_forward(float* out, float* att, const float* q, const float* kv,
     const Head hd = head_of(q, kv, b, h, a, coords);
     float* att_bh = att + static_cast<size_t>(bh) * Tq * Tk;
     float* out_bh = out + static_cast<size_t>(b) * Tq * C + static_cast<size_t>(h) * hs;
-    for (int i0 = 0; i0 < Tq; i0 += kRowBlock) {
-      const int rows = std::min(kRowBlock, Tq - i0);
+    const int Tqb = attention_query_rows(a, b);  // later rows see no key: zeros
+    std::fill(att_bh + static_cast<size_t>(Tqb) * Tk, att_bh + static_cast<size_t>(Tq) * Tk, 0.0f);
+    for (int i = Tqb; i < Tq; ++i) std::fill_n(out_bh + static_cast<size_t>(i) * C, hs, 0.0f);
+    for (int i0 = 0; i0 < Tqb; i0 += kRowBlock) {
+      const int rows = std::min(kRowBlock, Tqb - i0);
       // Keys that some row of the block can see (the visible keys grow with the row).
       const int cols = attention_visible_keys(a, b, i0 + rows - 1);
       float* P = att_bh + static_cast<size_t>(i0) * Tk;
@@ -194,8 +197,9 @@ void attention_backward(float* dq, float* dkv, float* datt, const float* dout, c
     const float* att_bh = att + static_cast<size_t>(bh) * Tq * Tk;
     float* datt_bh = datt + static_cast<size_t>(bh) * Tq * Tk;
     const float* dout_bh = dout + static_cast<size_t>(b) * Tq * C + head_col;
-    for (int i0 = 0; i0 < Tq; i0 += kRowBlock) {
-      const int rows = std::min(kRowBlock, Tq - i0);
+    const int Tqb = attention_query_rows(a, b);  // later rows pass no gradient
+    for (int i0 = 0; i0 < Tqb; i0 += kRowBlock) {
+      const int rows = std::min(kRowBlock, Tqb - i0);
       const int cols = attention_visible_keys(a, b, i0 + rows - 1);
       if (cols == 0) continue;  // no key seen: no gradient
       const float* P = att_bh + static_cast<size_t>(i0) * Tk;

@@ -8,8 +8,13 @@ namespace ph::cpu {
 void gather_rows(float* out, const float* inp, const int32_t* rows, int n, int C) {
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < n; ++i) {
-    const float* src = inp + static_cast<size_t>(rows[i]) * C;
     float* dst = out + static_cast<size_t>(i) * C;
+    if (rows[i] < 0) {
+#pragma omp simd
+      for (int c = 0; c < C; ++c) dst[c] = 0.0f;
+      continue;
+    }
+    const float* src = inp + static_cast<size_t>(rows[i]) * C;
 #pragma omp simd
     for (int c = 0; c < C; ++c) dst[c] = src[c];
   }

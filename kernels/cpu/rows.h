@@ -5,7 +5,8 @@
 
 namespace ph::cpu {
 
-// out [n, C]: out[i, :] = inp[rows[i], :]. rows [n] index the rows of inp.
+// out [n, C]: out[i, :] = inp[rows[i], :]. rows [n] index the rows of inp; a negative index
+// gives a row of zeros (unpacking rows into a padded layout whose padding must stay zero).
 void gather_rows(float* out, const float* inp, const int32_t* rows, int n, int C);
 
 // Accumulates dinp[rows[i], :] += dout[i, :] for i < n (the backward of gather_rows). The rows

@@ -16,8 +16,13 @@ inline constexpr LaunchShape kRowsShape{256, 1 << 16};  // a block per row
 __global__ void gather_rows_kernel(float* __restrict__ out, const float* __restrict__ inp,
                                    const int32_t* __restrict__ rows, int n, int C) {
   for (int i = static_cast<int>(blockIdx.x); i < n; i += static_cast<int>(gridDim.x)) {
-    const float* src = inp + static_cast<size_t>(rows[i]) * C;
+    const int32_t row = rows[i];  // negative: a row of zeros
     float* dst = out + static_cast<size_t>(i) * C;
+    if (row < 0) {
+      for (int c = thread_in_block(); c < C; c += static_cast<int>(blockDim.x)) dst[c] = 0.0f;
+      continue;
+    }
+    const float* src = inp + static_cast<size_t>(row) * C;
     for (int c = thread_in_block(); c < C; c += static_cast<int>(blockDim.x)) dst[c] = src[c];
   }
 }
