@@ -32,17 +32,17 @@ class ResidualBranch {
   void backward(float* dstream, const float* x, const Pass& pass, Body&& body) {
     const int N = pass.rows();
     Backend& be = core_.be();
-    if (!pre_) {  // through the LayerNorm: d(sum)
-      be.zero(dx_, size(N) * sizeof(float));
-      ln_.backward(dx_, dstream, sum_, N);
-      be.copy(dstream, dx_, size(N) * sizeof(float));
-    }
-    dropout_.backward(be, dy_, dstream, C_, pass);
-    body(dx_, dy_, pre_ ? ln_.out() : x);  // d(body input)
-    if (pre_)
+    if (pre_) {
+      dropout_.backward(be, dy_, dstream, C_, pass);
+      body(dx_, dy_, ln_.out());         // d(body input)
       ln_.backward(dstream, dx_, x, N);  // d x = d sum + LN backward
-    else
-      be.residual_forward(dstream, dstream, dx_, size(N));  // d x = d sum + d(body input)
+      return;
+    }
+    be.zero(dx_, size(N) * sizeof(float));  // through the LayerNorm: dx_ = d(sum)
+    ln_.backward(dx_, dstream, sum_, N);
+    dropout_.backward(be, dy_, dx_, C_, pass);
+    body(dstream, dy_, x);                                // d(body input), over d(out)
+    be.residual_forward(dstream, dstream, dx_, size(N));  // d x = d(body input) + d sum
   }
 
  private:
