@@ -27,6 +27,11 @@ void check_heads(const AttentionSpec& s, int tp) {
     throw std::logic_error("attention: heads must divide the width and the tensor-parallel size");
 }
 
+void check_packable(const AttentionSpec& s, const Pass& pass) {
+  if (pass.is_packed() && !s.packed_rows)
+    throw std::logic_error("attention: a packed pass to a block not planned for packing");
+}
+
 }  // namespace
 
 SelfAttention::SelfAttention(ModelCore& core, const std::string& prefix, const AttentionSpec& spec)
@@ -49,6 +54,11 @@ SelfAttention::SelfAttention(ModelCore& core, const std::string& prefix, const A
   plan.shared(&dctx_, "attention.dctx", rows * sz(Cl_));
   plan.shared(&dqkv_, "attention.dqkv", rows * 3 * sz(Cl_));
   plan.shared(&datt_, "attention.datt", probs);
+  if (spec.packed_rows) {
+    plan.shared(&pad_qkv_, "attention.pad.q", rows * 3 * sz(Cl_));
+    plan.shared(&pad_dqkv_, "attention.pad.dq", rows * 3 * sz(Cl_));
+    plan.shared(&pad_ctx_, "attention.pad.ctx", rows * sz(Cl_));
+  }
   if (spec.probs.p > 0.0f) be().reserve_attention(probs);  // dropout scratch (CUDA)
 }
 
@@ -61,25 +71,47 @@ AttentionDims SelfAttention::dims(const Pass& pass, const int32_t* key_len) cons
   d.ldq = d.ldkv = 3 * Cl_;
   d.causal = spec_.causal;
   d.key_len = key_len;
+  d.q_len = pass.packed.len;  // packed: the padding queries are skipped
   return d;
 }
 
 void SelfAttention::forward(float* y, const float* x, const Pass& pass, const int32_t* key_len) {
+  check_packable(spec_, pass);
   const int N = pass.rows();
   qkv_.forward(qkv_out_, x, N);
-  be().attention_forward(ctx_, att_, qkv_out_, qkv_out_ + Cl_, dims(pass, key_len),
-                         spec_.probs.spec(pass), coords_of(spec_, pass, tp().rank * Hl_));
+  const AttentionDims d = dims(pass, key_len);
+  const AttentionCoords c = coords_of(spec_, pass, tp().rank * Hl_);
+  if (!pass.is_packed()) {
+    be().attention_forward(ctx_, att_, qkv_out_, qkv_out_ + Cl_, d, spec_.probs.spec(pass), c);
+  } else {  // padding rows of q, k, v are zero; their outputs are dropped
+    const Packing& p = pass.packed;
+    be().gather_rows(pad_qkv_, qkv_out_, p.unpack, pass.padded_rows(), 3 * Cl_);
+    be().attention_forward(pad_ctx_, att_, pad_qkv_, pad_qkv_ + Cl_, d, spec_.probs.spec(pass), c);
+    be().gather_rows(ctx_, pad_ctx_, p.pack, N, Cl_);
+  }
   proj_.forward(y, ctx_, N);
 }
 
 void SelfAttention::backward(float* dx, const float* dy, const float* x, const Pass& pass,
                              const int32_t* key_len) {
   const int N = pass.rows();
+  const AttentionDims d = dims(pass, key_len);
+  const AttentionCoords c = coords_of(spec_, pass, tp().rank * Hl_);
   proj_.backward(dctx_, dy, ctx_, N);
-  be().zero(dqkv_, sz(N) * 3 * sz(Cl_) * sizeof(float));
-  be().attention_backward(dqkv_, dqkv_ + Cl_, datt_, dctx_, qkv_out_, qkv_out_ + Cl_, att_,
-                          dims(pass, key_len), spec_.probs.spec(pass),
-                          coords_of(spec_, pass, tp().rank * Hl_));
+  if (!pass.is_packed()) {
+    be().zero(dqkv_, sz(N) * 3 * sz(Cl_) * sizeof(float));
+    be().attention_backward(dqkv_, dqkv_ + Cl_, datt_, dctx_, qkv_out_, qkv_out_ + Cl_, att_, d,
+                            spec_.probs.spec(pass), c);
+  } else {  // the padding rows' output gradient is zero: they add nothing to the real rows
+    const Packing& p = pass.packed;
+    const int Np = pass.padded_rows();
+    be().gather_rows(pad_ctx_, dctx_, p.unpack, Np, Cl_);
+    be().gather_rows(pad_qkv_, qkv_out_, p.unpack, Np, 3 * Cl_);
+    be().zero(pad_dqkv_, sz(Np) * 3 * sz(Cl_) * sizeof(float));
+    be().attention_backward(pad_dqkv_, pad_dqkv_ + Cl_, datt_, pad_ctx_, pad_qkv_, pad_qkv_ + Cl_,
+                            att_, d, spec_.probs.spec(pass), c);
+    be().gather_rows(dqkv_, pad_dqkv_, p.pack, N, 3 * Cl_);
+  }
   qkv_.backward(dx, dqkv_, x, N);
 }
 
@@ -130,6 +162,13 @@ CrossAttention::CrossAttention(ModelCore& core, const std::string& prefix,
   plan.shared(&dq_, "attention.dq", rows * sz(Cl_));
   plan.shared(&dkv_, "attention.dkv", keys * 2 * sz(Cl_));
   plan.shared(&datt_, "attention.datt", probs);
+  if (spec.packed_rows) {
+    plan.shared(&pad_q_, "attention.pad.q", rows * sz(Cl_));
+    plan.shared(&pad_dq_, "attention.pad.dq", rows * sz(Cl_));
+    plan.shared(&pad_ctx_, "attention.pad.ctx", rows * sz(Cl_));
+    plan.shared(&pad_kv_, "attention.pad.kv", keys * 2 * sz(Cl_));
+    plan.shared(&pad_dkv_, "attention.pad.dkv", keys * 2 * sz(Cl_));
+  }
   if (spec.probs.p > 0.0f) be().reserve_attention(probs);  // dropout scratch (CUDA)
 }
 
@@ -144,6 +183,7 @@ AttentionDims CrossAttention::dims(const Pass& pass, const Memory& mem) const {
   d.ldkv = 2 * Cl_;
   d.causal = false;
   d.key_len = mem.key_len;
+  d.q_len = pass.packed.len;
   return d;
 }
 
@@ -151,22 +191,48 @@ void CrossAttention::forward(float* y, const float* x, const Pass& pass, const M
   if (mem.Tk < 0 || mem.Tk > spec_.Tk_max)
     throw std::logic_error("CrossAttention: a memory of " + std::to_string(mem.Tk) +
                            " positions exceeds the " + std::to_string(spec_.Tk_max) + " planned");
+  check_packable(spec_, pass);
+  if (pass.is_packed() != (mem.packed.pack != nullptr))
+    throw std::logic_error("CrossAttention: a pass and its memory must both be packed or not");
   const int N = pass.rows();
   q_.forward(q_out_, x, N);
-  kv_.forward(kv_out_, mem.x, pass.B * mem.Tk);
-  be().attention_forward(ctx_, att_, q_out_, kv_out_, dims(pass, mem), spec_.probs.spec(pass),
-                         coords_of(spec_, pass, tp().rank * Hl_));
+  kv_.forward(kv_out_, mem.x, mem.rows(pass.B));
+  const AttentionDims d = dims(pass, mem);
+  const AttentionCoords c = coords_of(spec_, pass, tp().rank * Hl_);
+  if (!pass.is_packed()) {
+    be().attention_forward(ctx_, att_, q_out_, kv_out_, d, spec_.probs.spec(pass), c);
+  } else {
+    be().gather_rows(pad_q_, q_out_, pass.packed.unpack, pass.padded_rows(), Cl_);
+    be().gather_rows(pad_kv_, kv_out_, mem.packed.unpack, pass.B * mem.Tk, 2 * Cl_);
+    be().attention_forward(pad_ctx_, att_, pad_q_, pad_kv_, d, spec_.probs.spec(pass), c);
+    be().gather_rows(ctx_, pad_ctx_, pass.packed.pack, N, Cl_);
+  }
   proj_.forward(y, ctx_, N);
 }
 
 void CrossAttention::backward(float* dx, const float* dy, const float* x, const Pass& pass,
                               const Memory& mem) {
-  const int N = pass.rows(), Nk = pass.B * mem.Tk;
+  const int N = pass.rows(), Nk = mem.rows(pass.B);
+  const AttentionDims d = dims(pass, mem);
+  const AttentionCoords c = coords_of(spec_, pass, tp().rank * Hl_);
   proj_.backward(dctx_, dy, ctx_, N);
-  be().zero(dq_, sz(N) * sz(Cl_) * sizeof(float));
-  be().zero(dkv_, sz(Nk) * 2 * sz(Cl_) * sizeof(float));
-  be().attention_backward(dq_, dkv_, datt_, dctx_, q_out_, kv_out_, att_, dims(pass, mem),
-                          spec_.probs.spec(pass), coords_of(spec_, pass, tp().rank * Hl_));
+  if (!pass.is_packed()) {
+    be().zero(dq_, sz(N) * sz(Cl_) * sizeof(float));
+    be().zero(dkv_, sz(Nk) * 2 * sz(Cl_) * sizeof(float));
+    be().attention_backward(dq_, dkv_, datt_, dctx_, q_out_, kv_out_, att_, d,
+                            spec_.probs.spec(pass), c);
+  } else {
+    const int Np = pass.padded_rows(), Nkp = pass.B * mem.Tk;
+    be().gather_rows(pad_ctx_, dctx_, pass.packed.unpack, Np, Cl_);
+    be().gather_rows(pad_q_, q_out_, pass.packed.unpack, Np, Cl_);
+    be().gather_rows(pad_kv_, kv_out_, mem.packed.unpack, Nkp, 2 * Cl_);
+    be().zero(pad_dq_, sz(Np) * sz(Cl_) * sizeof(float));
+    be().zero(pad_dkv_, sz(Nkp) * 2 * sz(Cl_) * sizeof(float));
+    be().attention_backward(pad_dq_, pad_dkv_, datt_, pad_ctx_, pad_q_, pad_kv_, att_, d,
+                            spec_.probs.spec(pass), c);
+    be().gather_rows(dq_, pad_dq_, pass.packed.pack, N, Cl_);
+    be().gather_rows(dkv_, pad_dkv_, mem.packed.pack, Nk, 2 * Cl_);
+  }
   kv_.backward(mem.dx, dkv_, mem.x, Nk, /*reduce=*/false);
   q_.backward(dx, dq_, x, N);
 }

@@ -32,16 +32,22 @@ struct AttentionSpec {
   Dropout probs;           // on the attention probabilities (T_max: the query rows' maximum)
   int Tk_max = 0;          // keys per sample at most (self-attention: probs.T_max)
   int max_batch = 0;
+  // Passes (and memories) may be packed (model/pass.h): plans the padded scratch that
+  // attention then runs in. Unpacked passes work either way.
+  bool packed_rows = false;
 };
 
-// The memory cross-attention reads: B samples of Tk rows [B*Tk, C], with per-sample lengths
-// (device, may be null) and, in backward, where to add this rank's partial gradient of x (every
-// decoder layer adds to it; the model sums it over the tensor-parallel group once).
+// The memory cross-attention reads: B samples of Tk rows [B*Tk, C] (packed: the packed.N real
+// rows of that layout), with per-sample lengths (device, may be null) and, in backward, where
+// to add this rank's partial gradient of x (every decoder layer adds to it; the model sums it
+// over the tensor-parallel group once).
 struct Memory {
   const float* x = nullptr;
   float* dx = nullptr;
   int Tk = 0;
   const int32_t* key_len = nullptr;
+  Packing packed;
+  int rows(int B) const { return packed.pack ? packed.N : B * Tk; }
 };
 
 // One step of incremental decoding as every layer of a decoder sees it: n hypotheses take one
@@ -86,6 +92,8 @@ class SelfAttention : public Block {
   RowParallelLinear proj_;
   float *qkv_out_ = nullptr, *att_ = nullptr, *ctx_ = nullptr;  // kept for backward
   float *dctx_ = nullptr, *dqkv_ = nullptr, *datt_ = nullptr;   // scratch
+  // packed passes: q|k|v, their gradient and the context (or its gradient) in the padded layout
+  float *pad_qkv_ = nullptr, *pad_dqkv_ = nullptr, *pad_ctx_ = nullptr;
 };
 
 class CrossAttention : public Block {
@@ -112,6 +120,9 @@ class CrossAttention : public Block {
   RowParallelLinear proj_;
   float *q_out_ = nullptr, *kv_out_ = nullptr, *att_ = nullptr, *ctx_ = nullptr;
   float *dctx_ = nullptr, *dq_ = nullptr, *dkv_ = nullptr, *datt_ = nullptr;
+  // packed passes: as SelfAttention's, and the memory's k|v and their gradient
+  float *pad_q_ = nullptr, *pad_dq_ = nullptr, *pad_ctx_ = nullptr;
+  float *pad_kv_ = nullptr, *pad_dkv_ = nullptr;
 };
 
 }  // namespace ph

@@ -14,14 +14,16 @@ size_t sz(int64_t v) {
   return static_cast<size_t>(v);
 }
 
-LayerSpec encoder_layer(const ModelConfig& c, int max_batch) {
-  LayerSpec l = layer_spec(c, max_batch, c.source_len());
+LayerSpec encoder_layer(const ModelConfig& c, const ModelSetup& setup) {
+  LayerSpec l = layer_spec(c, setup.max_batch, c.source_len());
   l.stack = rng::DropoutStack::kEncoder;
+  l.packed_rows = setup.pack_rows;
   return l;
 }
 
-LayerSpec decoder_layer(const ModelConfig& c, int max_batch) {
-  LayerSpec l = layer_spec(c, max_batch, c.seq_len);
+LayerSpec decoder_layer(const ModelConfig& c, const ModelSetup& setup) {
+  LayerSpec l = layer_spec(c, setup.max_batch, c.seq_len);
+  l.packed_rows = setup.pack_rows;
   l.causal = true;
   l.cross = true;
   l.Tk_max = c.source_len();
@@ -40,9 +42,9 @@ EncDec::EncDec(Backend& be, const ModelConfig& cfg, const ModelSetup& setup)
     : Model(be, cfg, setup),
       S_(cfg.source_len()),
       enc_embed_(core_, "enc.", embedding_spec(cfg, setup.max_batch, S_, rng::kSiteEncoderEmbed)),
-      encoder_(core_, "enc.", cfg.encoder_depth(), encoder_layer(cfg, setup.max_batch)),
+      encoder_(core_, "enc.", cfg.encoder_depth(), encoder_layer(cfg, setup)),
       dec_embed_(core_, "dec.", target_embedding(cfg, setup.max_batch, enc_embed_.wte())),
-      decoder_(core_, "dec.", cfg.decoder_depth(), decoder_layer(cfg, setup.max_batch)),
+      decoder_(core_, "dec.", cfg.decoder_depth(), decoder_layer(cfg, setup)),
       head_(core_, cfg.share_embeddings == ShareEmbeddings::kNone ? -1 : dec_embed_.wte(),
             "lm_head", cfg.d_model, cfg.vocab_size, dec_embed_.padded_vocab(), cfg.init_std,
             setup.max_batch * cfg.seq_len) {
@@ -52,12 +54,71 @@ EncDec::EncDec(Backend& be, const ModelConfig& cfg, const ModelSetup& setup)
   core_.plan().own(&dmem_, src_rows * C);
   core_.plan().shared(&dstream_, "stream.d", rows * C);
   core_.plan().shared(&dhead_, "branch.dy", rows * C);
+  if (setup.pack_rows) {
+    core_.plan().own(&enc_in_, src_rows * C);
+    core_.plan().own(&dec_in_, sz(setup.max_batch) * sz(cfg.seq_len) * C);
+    core_.plan().shared(&dpad_, "pad.stream", rows * C);
+  }
   finish_construction();
   enc_embed_.prepare();
   dec_embed_.prepare();
   source_ = DeviceBuffer<int32_t>(be, src_rows);
   lengths_ = DeviceBuffer<int32_t>(be, sz(setup.max_batch));
   host_source_.resize(src_rows);
+  if (setup.pack_rows) {
+    const size_t tgt_rows = sz(setup.max_batch) * sz(cfg.seq_len);
+    src_maps_ = DeviceBuffer<int32_t>(be, 2 * src_rows);
+    tgt_maps_ = DeviceBuffer<int32_t>(be, 2 * tgt_rows);
+    tgt_lengths_ = DeviceBuffer<int32_t>(be, sz(setup.max_batch));
+    host_src_maps_.resize(2 * src_rows);
+    host_tgt_maps_.resize(2 * tgt_rows);
+  }
+}
+
+namespace {
+
+// The packing of B samples of T padded positions keeping the first len[i] of sample i, in
+// maps[0, N) (pack) and maps[B*T, 2*B*T) (unpack); returns the kept rows N.
+int pack_maps(int32_t* maps, int B, int T, const std::vector<int32_t>& len) {
+  const size_t n = sz(B) * sz(T);
+  int N = 0;
+  for (int i = 0; i < B; ++i)
+    for (int t = 0; t < T; ++t) {
+      const size_t r = sz(i) * sz(T) + sz(t);
+      const bool kept = t < len[sz(i)];
+      maps[n + r] = kept ? N : -1;
+      if (kept) maps[N++] = static_cast<int32_t>(r);
+    }
+  return N;
+}
+
+}  // namespace
+
+void EncDec::pack(const Batch& b) {
+  const size_t ns = sz(b.B) * sz(b.S), nt = sz(b.B) * sz(b.T);
+  std::vector<int32_t> len(b.source_lengths.begin(), b.source_lengths.begin() + b.B);
+  const int Ns = pack_maps(host_src_maps_.data(), b.B, b.S, len);
+  for (int i = 0; i < b.B; ++i) {  // up to the last counted target: later rows add nothing
+    int32_t& n = len[sz(i)];
+    for (n = b.T; n > 0 && b.targets[sz(i) * sz(b.T) + sz(n - 1)] == kIgnoreIndex;) --n;
+  }
+  const int Nt = pack_maps(host_tgt_maps_.data(), b.B, b.T, len);
+  packed_targets_.clear();
+  for (int k = 0; k < Nt; ++k) packed_targets_.push_back(b.targets[sz(host_tgt_maps_[sz(k)])]);
+  // Both halves travel: pack (its first N entries) and unpack.
+  backend().upload(src_maps_.data(), host_src_maps_.data(), sz(Ns) * sizeof(int32_t));
+  backend().upload(src_maps_.data() + ns, host_src_maps_.data() + ns, ns * sizeof(int32_t));
+  backend().upload(tgt_maps_.data(), host_tgt_maps_.data(), sz(Nt) * sizeof(int32_t));
+  backend().upload(tgt_maps_.data() + nt, host_tgt_maps_.data() + nt, nt * sizeof(int32_t));
+  backend().upload(tgt_lengths_.data(), len.data(), sz(b.B) * sizeof(int32_t));
+  src_packing_ = Packing{Ns, src_maps_.data(), src_maps_.data() + ns, lengths_.data()};
+  tgt_packing_ = Packing{Nt, tgt_maps_.data(), tgt_maps_.data() + nt, tgt_lengths_.data()};
+}
+
+const float* EncDec::unpacked(const float* d, const Pass& pass) {
+  if (!pass.is_packed()) return d;
+  backend().gather_rows(dpad_, d, pass.packed.unpack, pass.padded_rows(), cfg_.d_model);
+  return dpad_;
 }
 
 void EncDec::check_source(const Batch& b) const {
@@ -76,9 +137,9 @@ void EncDec::check_source(const Batch& b) const {
 }
 
 void EncDec::forward(const Batch& batch, const DropoutContext& d) {
-  const Pass dec = pass_of(batch, d);
-  Pass enc = dec;
-  enc.T = batch.S;
+  const Pass dec_padded = pass_of(batch, d);
+  Pass enc_padded = dec_padded;
+  enc_padded.T = batch.S;
   tokens_ = upload_tokens(batch);
   check_source(batch);
   // Padding is never attended; token 0 keeps its lookup inside the vocabulary.
@@ -87,33 +148,59 @@ void EncDec::forward(const Batch& batch, const DropoutContext& d) {
       const size_t k = sz(i) * sz(batch.S) + sz(s);
       host_source_[k] = s < batch.source_lengths[sz(i)] ? batch.source[k] : 0;
     }
-  backend().upload(source_.data(), host_source_.data(), sz(enc.rows()) * sizeof(int32_t));
+  backend().upload(source_.data(), host_source_.data(), sz(enc_padded.rows()) * sizeof(int32_t));
   backend().upload(lengths_.data(), batch.source_lengths.data(), sz(batch.B) * sizeof(int32_t));
-  mem_.x = encoder_.forward(enc_embed_.forward(source_.data(), nullptr, enc), enc, lengths_.data(),
-                            nullptr);
+  packed_ = setup_.pack_rows && in_training_step();
+  last_B_ = batch.B;
+  last_S_ = batch.S;
+  last_T_ = batch.T;
+  if (packed_) pack(batch);
+  Pass enc = enc_padded, dec = dec_padded;
+  if (packed_) {
+    enc.packed = src_packing_;
+    dec.packed = tgt_packing_;
+  }
+  const int C = cfg_.d_model;
+  const float* x = enc_embed_.forward(source_.data(), nullptr, enc_padded);
+  if (packed_) {
+    backend().gather_rows(enc_in_, x, enc.packed.pack, enc.rows(), C);
+    x = enc_in_;
+  }
+  mem_.x = encoder_.forward(x, enc, lengths_.data(), nullptr);
   mem_.Tk = batch.S;
   mem_.key_len = lengths_.data();
   mem_.dx = dmem_;
-  out_ = decoder_.forward(dec_embed_.forward(tokens_, nullptr, dec), dec, nullptr, &mem_);
+  mem_.packed = enc.packed;
+  x = dec_embed_.forward(tokens_, nullptr, dec_padded);
+  if (packed_) {
+    backend().gather_rows(dec_in_, x, dec.packed.pack, dec.rows(), C);
+    x = dec_in_;
+  }
+  out_ = decoder_.forward(x, dec, nullptr, &mem_);
   head_.forward(out_, dec.rows());
 }
 
 void EncDec::backward(const Batch& batch, const DropoutContext& d) {
-  const Pass dec = pass_of(batch, d);
-  Pass enc = dec;
-  enc.T = batch.S;
+  const Pass dec_padded = pass_of(batch, d);
+  Pass enc_padded = dec_padded;
+  enc_padded.T = batch.S;
+  Pass enc = enc_padded, dec = dec_padded;
+  if (packed_) {
+    enc.packed = src_packing_;
+    dec.packed = tgt_packing_;
+  }
   head_.backward(dhead_, out_, dec.rows());
   core_.ready().release(head_.params(), core_.table());
   const size_t mem_floats = sz(enc.rows()) * sz(cfg_.d_model);
   backend().zero(dmem_, mem_floats * sizeof(float));
   decoder_.backward(dstream_, dhead_, dec, nullptr, &mem_);
-  dec_embed_.backward(dstream_, tokens_, nullptr, dec);
+  dec_embed_.backward(unpacked(dstream_, dec), tokens_, nullptr, dec_padded);
   core_.ready().release(dec_embed_.params(), core_.table());
   // Every decoder layer has added its partial gradient of the encoder output: one sum over the
   // tensor-parallel group, then the encoder's backward (identical on every rank).
   copy_to_tp_region_backward(tp(), dmem_, mem_floats);
   encoder_.backward(dstream_, dmem_, enc, lengths_.data(), nullptr);
-  enc_embed_.backward(dstream_, source_.data(), nullptr, enc);
+  enc_embed_.backward(unpacked(dstream_, enc), source_.data(), nullptr, enc_padded);
   core_.ready().release(enc_embed_.params(), core_.table());
 }
 

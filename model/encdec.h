@@ -42,6 +42,10 @@ class EncDec final : public Model {
   float* logits() const override { return head_.logits(); }
 
   int source_len() const { return S_; }  // S, the configured source length
+  // The source and target rows the layers of the last forward ran on: the real positions
+  // after a packed training step (ModelSetup::pack_rows), else every padded position.
+  int source_rows() const { return packed_ ? src_packing_.N : last_B_ * last_S_; }
+  int target_rows() const { return packed_ ? tgt_packing_.N : last_B_ * last_T_; }
 
   // Incremental decoding (model/incremental_decoder.h) of up to max_sources sources with up to
   // max_beams hypotheses each: needs max_sources <= the setup's max_batch and max_sources *
@@ -54,8 +58,19 @@ class EncDec final : public Model {
   friend class EncDecDecoder;
 
   void backward(const Batch& batch, const DropoutContext& d) override;
-  size_t side_buffer_bytes() const override { return source_.bytes() + lengths_.bytes(); }
+  size_t side_buffer_bytes() const override {
+    return source_.bytes() + lengths_.bytes() + src_maps_.bytes() + tgt_maps_.bytes() +
+           tgt_lengths_.bytes();
+  }
+  const std::vector<int32_t>* packed_targets() const override {
+    return packed_ ? &packed_targets_ : nullptr;
+  }
   void check_source(const Batch& batch) const;
+  // The packings of the batch (real source positions, and target positions up to each sample's
+  // last counted target), uploaded; the targets of the packed decoder rows.
+  void pack(const Batch& batch);
+  // Unpacks the gradient of a packed stream into the padded layout of `pass` for the embedding.
+  const float* unpacked(const float* d, const Pass& pass);
 
   int S_;
   VocabParallelEmbedding enc_embed_;
@@ -66,11 +81,20 @@ class EncDec final : public Model {
   Memory mem_;  // the encoder output of the last forward, as cross-attention reads it
   DeviceBuffer<int32_t> source_, lengths_;
   std::vector<int32_t> host_source_;  // the source with padding replaced by token 0
-  const int32_t* tokens_ = nullptr;   // of the last forward (device)
-  const float* out_ = nullptr;        // the decoder's output in the last forward
-  float* dmem_ = nullptr;             // backward: the gradient of the encoder output
-  float* dstream_ = nullptr;          // backward: the gradient of the residual stream
-  float* dhead_ = nullptr;            // backward: the gradient of the decoder's output
+  // Training steps pack the rows (ModelSetup::pack_rows): the maps (pack then unpack, each
+  // max_batch * S or * T) and what the last forward used.
+  DeviceBuffer<int32_t> src_maps_, tgt_maps_, tgt_lengths_;
+  std::vector<int32_t> host_src_maps_, host_tgt_maps_, packed_targets_;
+  bool packed_ = false;
+  int last_B_ = 0, last_S_ = 0, last_T_ = 0;
+  Packing src_packing_, tgt_packing_;
+  float *enc_in_ = nullptr, *dec_in_ = nullptr;  // the packed embeddings
+  float* dpad_ = nullptr;                        // backward: an unpacked stream gradient
+  const int32_t* tokens_ = nullptr;              // of the last forward (device)
+  const float* out_ = nullptr;                   // the decoder's output in the last forward
+  float* dmem_ = nullptr;                        // backward: the gradient of the encoder output
+  float* dstream_ = nullptr;                     // backward: the gradient of the residual stream
+  float* dhead_ = nullptr;                       // backward: the gradient of the decoder's output
 };
 
 }  // namespace ph

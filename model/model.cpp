@@ -76,18 +76,20 @@ const int32_t* Model::upload_tokens(const Batch& b) {
 
 double Model::cross_entropy(const Batch& b, float smoothing, bool grad, float dloss,
                             int64_t* counted) {
-  const int N = loss_rows(b);
+  const std::vector<int32_t>* packed = packed_targets();
+  const int N = packed ? static_cast<int>(packed->size()) : loss_rows(b);
   const size_t n = static_cast<size_t>(N);
-  if (b.targets.size() < n)
+  if (!packed && b.targets.size() < n)
     throw std::logic_error("Model: the batch has " + std::to_string(b.targets.size()) +
                            " targets for " + std::to_string(n) + " rows");
-  backend().upload(targets_.data(), b.targets.data(), n * sizeof(int32_t));
+  const int32_t* targets = packed ? packed->data() : b.targets.data();
+  backend().upload(targets_.data(), targets, n * sizeof(int32_t));
   loss_.forward(logits(), targets_.data(), N, local_vocab(), vocab_start(), smoothing, grad, dloss);
   backend().download(host_losses_.data(), loss_.losses(), n * sizeof(float));
   double sum = 0.0;
   int64_t count = 0;
   for (size_t i = 0; i < n; ++i)
-    if (b.targets[i] != kIgnoreIndex) {
+    if (targets[i] != kIgnoreIndex) {
       sum += host_losses_[i];
       ++count;
     }
@@ -102,6 +104,11 @@ double Model::loss(const Batch& b, const DropoutContext& d, int64_t* counted) {
 
 double Model::forward_backward(const Batch& b, float dloss, const DropoutContext& d,
                                int64_t* counted) {
+  struct Flag {  // in_training_step() for this call only, also when it throws
+    bool& f;
+    explicit Flag(bool& flag) : f(flag) { f = true; }
+    ~Flag() { f = false; }
+  } flag(in_training_step_);
   forward(b, d);
   const double sum = cross_entropy(b, setup_.label_smoothing, true, dloss, counted);
   core_.ready().begin();

@@ -61,6 +61,10 @@ struct ModelSetup {
   size_t arena_multiple = 1;  // pad the parameter/gradient arenas to a multiple (ZeRO shards)
   float label_smoothing = 0;  // of the training loss (forward_backward); loss() is plain NLL
   int max_predictions = 0;    // BERT: the most prediction slots P of a sample (<= seq_len)
+  // The encoder-decoder's training step (forward_backward) runs its linear and element-wise
+  // layers on the real positions only, dropping the padding (model/pass.h Packing); false
+  // keeps the padded rows (tests compare the two).
+  bool pack_rows = true;
 };
 
 class Model {
@@ -140,6 +144,12 @@ class Model {
   // Device bytes of a family's buffers outside the arenas (BERT's token types and prediction
   // rows, the encoder-decoder's source tokens): part of memory_bytes().
   virtual size_t side_buffer_bytes() const { return 0; }
+  // The targets of the rows of logits() when the last forward packed its rows (ModelSetup::
+  // pack_rows; the loss then runs on those rows), null otherwise (batch.targets, loss_rows).
+  virtual const std::vector<int32_t>* packed_targets() const { return nullptr; }
+  // True inside forward_backward: a family may pack its rows there (ModelSetup::pack_rows).
+  // Evaluation (loss()) keeps one logits row per position, as its callers read them.
+  bool in_training_step() const { return in_training_step_; }
 
   ModelConfig cfg_;
   ModelSetup setup_;
@@ -151,6 +161,7 @@ class Model {
                        int64_t* counted);
 
   int Vp_;
+  bool in_training_step_ = false;
   VocabParallelLoss loss_;
   DeviceBuffer<int32_t> tokens_, targets_;  // [max_batch * T] of the current micro-batch
   std::vector<float> host_losses_;

@@ -16,17 +16,35 @@ struct DropoutContext {
   uint32_t step = 0;
 };
 
+// Which rows of a padded [B*T] layout a packed activation holds (device arrays): the
+// encoder-decoder runs its linear and element-wise layers on the real positions only and
+// attention in the padded layout. pack [N]: the padded row of each packed row, increasing;
+// unpack [B*T]: the packed row of each padded row, -1 for a dropped (padding) row. Each sample
+// keeps a prefix of its rows.
+struct Packing {
+  int N = 0;
+  const int32_t* pack = nullptr;
+  const int32_t* unpack = nullptr;
+  const int32_t* len = nullptr;  // [B] the rows kept of each sample (the first ones): attention
+                                 // skips the queries past them (AttentionDims::q_len)
+};
+
 // B samples of T positions (T at most the block's configured maximum), the first of which is
-// sample `sample0` of the global batch.
+// sample `sample0` of the global batch. With packing (packed.pack not null) the activations
+// hold packed.N rows of that layout (rows()), attention scatters them into the padded layout.
 struct Pass {
   int B = 0, T = 0;
   int64_t sample0 = 0;
   DropoutContext dropout;
-  int rows() const { return B * T; }
+  Packing packed;
+  bool is_packed() const { return packed.pack != nullptr; }
+  int rows() const { return is_packed() ? packed.N : B * T; }
+  int padded_rows() const { return B * T; }
 };
 
 // Inverted dropout at one site (kernels/common/rng_streams.h) on activations [B*T, cols]
-// whose samples are T_max rows apart in the unsharded tensor.
+// (packed: [N, cols], each row drawing the mask of its padded row) whose samples are T_max rows
+// apart in the unsharded tensor.
 struct Dropout {
   float p = 0.0f;
   uint32_t site = 0;
@@ -46,6 +64,7 @@ struct Dropout {
     b.T = pass.T;
     b.T_max = T_max;
     b.global_cols = cols;
+    b.rows = pass.packed.pack;
     return b;
   }
   void forward(Backend& be, float* x, int cols, const Pass& pass) const {

@@ -19,6 +19,7 @@ AttentionSpec attention_spec(const LayerSpec& s, int index, rng::DropoutStack st
                     rng::dropout_site(stack, index, rng::DropoutSlot::kAttentionProbs), s.T_max};
   a.Tk_max = Tk_max;
   a.max_batch = s.max_batch;
+  a.packed_rows = s.packed_rows;
   return a;
 }
 

@@ -29,8 +29,9 @@ struct LayerSpec {
   float dropout_attn = 0.0f, dropout_resid = 0.0f;
   rng::DropoutStack stack = rng::DropoutStack::kMain;  // dropout sites of this stack
   int T_max = 0;                                       // positions per sample at most
-  int Tk_max = 0;     // memory positions per sample at most (cross-attention)
-  int max_batch = 0;  // samples per micro-batch at most
+  int Tk_max = 0;            // memory positions per sample at most (cross-attention)
+  int max_batch = 0;         // samples per micro-batch at most
+  bool packed_rows = false;  // passes may be packed (model/pass.h; AttentionSpec::packed_rows)
 };
 
 // A layer's keys and values during incremental decoding (SelfAttention::step,

@@ -2,8 +2,9 @@
 // differences for every option (pre/post-norm, share_embeddings none/tgt_out/all, learned and
 // sinusoidal positions, dropout), always with padding in the source and the target; the padding
 // of the source is invisible; a micro-batch padded to fewer positions draws the same dropout
-// masks; the parameter names of DESIGN.md per sharing mode; the loss at initialisation; and the
-// parameter count of the paper's base model against the closed formula.
+// masks; a training step on the real positions only (packed rows) equals the padded one; the
+// parameter names of DESIGN.md per sharing mode; the loss at initialisation; and the parameter
+// count of the paper's base model against the closed formula.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -36,10 +37,11 @@ ModelConfig tiny_encdec() {
   return m;
 }
 
-EncDec encdec(const ModelConfig& m, int B, float smoothing = 0.0f) {
+EncDec encdec(const ModelConfig& m, int B, float smoothing = 0.0f, bool pack = true) {
   ModelSetup s;
   s.max_batch = B;
   s.label_smoothing = smoothing;
+  s.pack_rows = pack;
   return EncDec(test::cpu(), m, s);
 }
 
@@ -173,6 +175,47 @@ TEST(EncDecModel, ShorterPaddingDrawsTheSameDropoutMasks) {
   DropoutContext other = with_dropout();
   other.step += 1;
   EXPECT_GT(std::fabs(model.loss(part, other, nullptr) - lp), 1e-3 * std::fabs(lp));
+}
+
+// A training step runs its layers on the real positions only (up to each sample's source length
+// and last counted target): the loss, every gradient and every dropout mask are those of the
+// step over all padded positions, in both LayerNorm placements, with label smoothing.
+TEST(EncDecModel, PackedTrainingStepEqualsThePaddedOne) {
+  for (Norm norm : {Norm::kPost, Norm::kPre}) {
+    ModelConfig m = tiny_encdec();
+    m.norm = norm;
+    m.share_embeddings = ShareEmbeddings::kNone;
+    m.dropout_embed = m.dropout_attn = m.dropout_resid = 0.3f;
+    const int B = 4;
+    const Batch b = test::encdec_batch(m, B, 17, 2, 5);
+    std::vector<std::vector<float>> grads;
+    std::vector<double> losses;
+    std::vector<int> rows;
+    for (bool pack : {false, true}) {
+      EncDec model = encdec(m, B, 0.1f, pack);
+      model.initialize(4);
+      model.zero_grads();
+      int64_t counted = 0;
+      losses.push_back(model.forward_backward(b, 0.25f, with_dropout(), &counted));
+      grads.emplace_back(model.grads(), model.grads() + model.arena_size());
+      rows.push_back(model.source_rows() + model.target_rows());
+      // Evaluation keeps one logits row per position, packed or not.
+      model.loss(b, with_dropout(), nullptr);
+      EXPECT_EQ(model.target_rows(), B * m.seq_len);
+    }
+    // Not vacuous: the packed step dropped rows (global samples 2..5: sources of 4, 6, 5, 4
+    // positions, targets of 4, 3, 4, 3).
+    EXPECT_EQ(rows[0], B * (m.src_seq_len + m.seq_len));
+    EXPECT_EQ(rows[1], (4 + 6 + 5 + 4) + (4 + 3 + 4 + 3));
+    EXPECT_NEAR(losses[1], losses[0], 1e-6 * std::fabs(losses[0]));
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < grads[0].size(); ++i) {
+      worst = std::max(worst, static_cast<double>(std::fabs(grads[1][i] - grads[0][i])));
+      scale = std::max(scale, static_cast<double>(std::fabs(grads[0][i])));
+    }
+    EXPECT_GT(scale, 1e-3);
+    EXPECT_LT(worst, 1e-5 * scale) << "norm " << static_cast<int>(norm);
+  }
 }
 
 TEST(EncDecModel, ParameterNamesFollowTheDesignInEverySharingMode) {
