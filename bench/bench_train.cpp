@@ -224,7 +224,7 @@ int run(int argc, char** argv) {
   std::mt19937_64 rng(seed);
 
   std::vector<double> times;
-  int64_t timed_tokens = 0, timed_positions = 0;
+  int64_t timed_tokens = 0, timed_positions = 0, timed_sources = 0;
   double loss = 0.0, gnorm = 0.0;
   for (int step = 0; step < warmup + steps; ++step) {
     const int64_t n_targets = fill_random(mc, rng, batch);
@@ -248,6 +248,8 @@ int run(int argc, char** argv) {
       times.push_back(dt);
       timed_tokens += counted;
       timed_positions += static_cast<int64_t>(B) * T;
+      for (int b = 0; b < B && encdec; ++b)
+        timed_sources += batch.source_lengths[static_cast<size_t>(b)];
     }
   }
 
@@ -260,10 +262,12 @@ int run(int argc, char** argv) {
   const double tps = static_cast<double>(bert ? timed_positions : timed_tokens) / total;
   const double rss = ph::peak_rss_mib();  // before the sgemm probe allocates its 48 MiB
   // Model FLOPs per counted token (trainer/model_flops.h): gpt's and bert's per position;
-  // encdec's step over the padded batch divided by the mean of its counted targets.
-  const double fpt =
-      encdec ? ph::encdec_flops_per_step(mc, B) * n_steps / static_cast<double>(timed_tokens)
-             : ph::flops_per_token(cfg, n_params);
+  // encdec's over the positions its training steps compute (the real ones: every target up to
+  // its sample's length is counted) divided by its counted targets.
+  const double fpt = encdec ? ph::encdec_flops(mc, static_cast<double>(timed_sources),
+                                               static_cast<double>(timed_tokens)) /
+                                  static_cast<double>(timed_tokens)
+                            : ph::flops_per_token(cfg, n_params);
   const double achieved = fpt * tps;
   // The CPU's sgemm probe takes the best of 5 calls here (the trainer's start-up takes 3).
   const double peak = cpu && cfg.runtime.peak_tflops <= 0 ? ph::peak_sgemm_flops(threads, 5)

@@ -153,6 +153,7 @@ TEST(ModelFlops, CountedByHand) {
   // decoder per target position 6 (24 + 32) + 12 * 4 * 2 + 12 * 3 * 2 + 6 * 10 * 2 = 624.
   EXPECT_EQ(encdec_flops_per_step(m, 1), 3 * 408.0 + 4 * 624.0);
   EXPECT_EQ(encdec_flops_per_step(m, 5), 5 * encdec_flops_per_step(m, 1));
+  EXPECT_EQ(encdec_flops(m, 2, 3), 2 * 408.0 + 3 * 624.0);  // packed: real positions only
   // per position 6 (16 + 32) + 12 * 4 * 2 = 384; per prediction 6 (4 + 20); nsp 6 (4 + 4).
   m.sentence_head = SentenceHead::kNsp;
   EXPECT_EQ(bert_flops_per_step(m, 1, 1), 4 * 384.0 + 144 + 48);

@@ -11,14 +11,19 @@ double gpt_flops_per_token(const ModelConfig& m, int64_t n_params) {
   return 6.0 * n_nonembed + 6.0 * V * d + 12.0 * L * T * d;
 }
 
-double encdec_flops_per_step(const ModelConfig& m, int B) {
+double encdec_flops(const ModelConfig& m, double source, double target) {
   const double d = m.d_model, f = m.ffn_width(), V = m.vocab_size, S = m.source_len(),
                T = m.seq_len, Le = m.encoder_depth(), Ld = m.decoder_depth();
   const double per_source =
       Le * (6.0 * (4 * d * d + 2 * d * f) + 12.0 * S * d) + Ld * 6.0 * 2 * d * d;
   const double per_target =
       Ld * (6.0 * (6 * d * d + 2 * d * f) + 12.0 * T * d + 12.0 * S * d) + 6.0 * V * d;
-  return B * (S * per_source + T * per_target);
+  return source * per_source + target * per_target;
+}
+
+double encdec_flops_per_step(const ModelConfig& m, int B) {
+  return encdec_flops(m, static_cast<double>(B) * m.source_len(),
+                      static_cast<double>(B) * m.seq_len);
 }
 
 double bert_flops_per_step(const ModelConfig& m, int B, int P) {

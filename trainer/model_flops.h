@@ -19,14 +19,17 @@ namespace ph {
 // (untied); n_params: every parameter of the model (ParamTable::full_count).
 double gpt_flops_per_token(const ModelConfig& m, int64_t n_params);
 
-// Encoder-decoder, one step of B pairs padded to S = source_len() and T = seq_len (every
-// position is computed):
+// Encoder-decoder, a step computing `source` source positions and `target` target positions
+// (a training step packs its rows: the real ones, up to each sample's source length and last
+// counted target):
 //   encoder, per source position and layer:  6 * (4d^2 + 2df) + 12 * S * d
 //   decoder, per target position and layer:  6 * (6d^2 + 2df) + 12 * T * d + 12 * S * d
 //            (self-attention q|k|v|proj, cross-attention q and proj, the FFN; self and cross
-//            scores)
+//            scores over the padded S = source_len() and T = seq_len keys)
 //   cross-attention keys and values, per source position and decoder layer: 6 * 2d^2
 //   the output layer, per target position: 6 * V * d
+double encdec_flops(const ModelConfig& m, double source, double target);
+// The same for B pairs of S and T positions each: encdec_flops(m, B * S, B * T).
 double encdec_flops_per_step(const ModelConfig& m, int B);
 
 // BERT, one step of B sequences of T positions with P masked-LM predictions each:

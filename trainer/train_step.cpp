@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "trainer/model_flops.h"
 #include "trainer/schedule.h"
 
 namespace ph {
@@ -17,7 +18,8 @@ TrainStep::TrainStep(const Config& cfg, const ProcessGrid& grid, Model& model, A
       accum_(1),
       global_batch_(cfg.train.global_batch > 0 ? cfg.train.global_batch
                                                : cfg.train.micro_batch * grid.dp),
-      norm_(model.backend(), model.table(), sync.lo(), sync.hi(), grid.tp_rank == 0) {
+      norm_(model.backend(), model.table(), sync.lo(), sync.hi(), grid.tp_rank == 0),
+      flops_per_token_(flops_per_token(cfg, model.table().full_count())) {
   accum_ = global_batch_ / (micro_batch_ * grid.dp);
   micro_.resize(static_cast<size_t>(accum_));
 }
@@ -35,13 +37,22 @@ StepResult TrainStep::run(SampleSource& data, int64_t step, uint64_t consumed, i
   // BERT's sentence loss is the mean over the global batch's labelled sequences (HF's total loss:
   // the mean token loss plus the mean sentence loss).
   // Throughput counts BERT's real input tokens (its targets are the few predicted ones).
-  int64_t counts[3] = {0, 0, 0};  // targets, labelled sequences, BERT's input tokens
+  // The encoder-decoder's training step computes the real positions only (ModelSetup::
+  // pack_rows): its sources' lengths and its targets up to each sample's last counted one.
+  int64_t counts[5] = {0, 0, 0, 0, 0};  // targets, labelled sequences, BERT's input tokens,
+                                        // computed source and target positions (encdec)
   for (const Batch& b : micro_) {
     for (int32_t t : b.targets) counts[0] += t != kIgnoreIndex ? 1 : 0;
     for (int32_t l : b.sentence_labels) counts[1] += l != kIgnoreIndex ? 1 : 0;
     for (int32_t n : b.lengths) counts[2] += n;
+    for (int32_t n : b.source_lengths) counts[3] += n;
+    for (int i = 0; i < b.B && b.S > 0; ++i) {
+      int n = b.T;
+      while (n > 0 && b.targets[static_cast<size_t>(i * b.T + n - 1)] == kIgnoreIndex) --n;
+      counts[4] += n;
+    }
   }
-  if (dp > 1) grid_.dp_comm->all_reduce(counts, 3, ReduceOp::Sum);
+  if (dp > 1) grid_.dp_comm->all_reduce(counts, 5, ReduceOp::Sum);
   const int64_t counted = counts[0], sentences = counts[1];
   model_.zero_grads();
   double sums[2] = {0.0, 0.0};  // token losses, sentence losses
@@ -69,6 +80,10 @@ StepResult TrainStep::run(SampleSource& data, int64_t step, uint64_t consumed, i
   StepResult r;
   r.tokens = cfg_.model.type == ModelType::kBert ? counts[2] : counted;
   r.grad_norm = std::sqrt(sq);
+  r.flops =
+      cfg_.model.type == ModelType::kEncDec
+          ? encdec_flops(cfg_.model, static_cast<double>(counts[3]), static_cast<double>(counts[4]))
+          : flops_per_token_ * static_cast<double>(global_batch_) * cfg_.model.seq_len;
   r.loss = (counted > 0 ? sums[0] / static_cast<double>(counted) : 0.0) +
            (sentences > 0 ? sums[1] / static_cast<double>(sentences) : 0.0);
   r.lr =

@@ -28,6 +28,8 @@ struct StepResult {
   int64_t tokens = 0;    // counted targets of the global batch (padding is not counted; BERT: its
                          // real input tokens)
   bool applied = false;  // false: the loss or the norm was not finite, nothing was updated
+  double flops = 0.0;    // model FLOPs of the step's global batch (trainer/model_flops.h; the
+                         // encoder-decoder's over the positions it computes, MFU's numerator)
 };
 
 class TrainStep {
@@ -51,6 +53,7 @@ class TrainStep {
   int micro_batch_, accum_, global_batch_;
   std::vector<Batch> micro_;  // the accum_ micro-batches of this rank
   GradNorm norm_;
+  double flops_per_token_;  // gpt and bert: model FLOPs per position
 };
 
 }  // namespace ph

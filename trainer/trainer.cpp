@@ -195,8 +195,6 @@ Training::Training(const Config& cfg)
   });
   Throughput throughput;
   throughput.flops_per_token = flops_per_token(cfg, model_->table().full_count());
-  throughput.positions_per_step =
-      static_cast<int64_t>(step_->global_batch()) * static_cast<int64_t>(cfg.model.seq_len);
   throughput.peak_flops = peak_flops_;
   log_ = std::make_unique<TrainingLog>(cfg, world, *compute_.backend, throughput, st_.step,
                                        !resume_from_.empty());

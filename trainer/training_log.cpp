@@ -128,6 +128,7 @@ TrainingLog::~TrainingLog() = default;
 
 void TrainingLog::add(const StepResult& r, int64_t tokens) {
   tokens_ += tokens;
+  flops_ += r.flops;
   steps_ += 1;
   if (r.applied) {
     loss_ += r.loss;
@@ -150,10 +151,7 @@ void TrainingLog::print(int64_t step, const StepResult& last) {
   const double mean_loss = applied_ > 0 ? loss_ / applied_ : std::nan("");
   const double tokens_per_s = dt > 0 ? static_cast<double>(tokens_) / dt : 0.0;
   const Throughput& t = throughput_;
-  const double mfu = dt > 0 && t.peak_flops > 0
-                         ? t.flops_per_token * static_cast<double>(t.positions_per_step) *
-                               static_cast<double>(steps_) / dt / t.peak_flops
-                         : std::nan("");
+  const double mfu = dt > 0 && t.peak_flops > 0 ? flops_ / dt / t.peak_flops : std::nan("");
   step_ = step;
   line_ = {{"train_loss", mean_loss},
            {"lr", last.lr, Metric::Kind::kFloat},
@@ -217,6 +215,7 @@ void TrainingLog::record(uint64_t consumed, const Metrics& extra) {
   std::fflush(stdout);
   t_last_ = Clock::now();
   tokens_ = 0;
+  flops_ = 0.0;
   steps_ = 0;
   loss_ = 0.0;
   applied_ = 0;

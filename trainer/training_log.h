@@ -38,11 +38,11 @@ struct Metric {
 };
 using Metrics = std::vector<Metric>;
 
-// What MFU is computed from.
+// What MFU is computed from: the model FLOPs of each step (StepResult::flops) over the
+// interval's time and the peak.
 struct Throughput {
-  double flops_per_token = 0.0;    // model FLOPs per token position (trainer/model_flops.h)
-  int64_t positions_per_step = 0;  // token positions of a global batch (B x T)
-  double peak_flops = 0.0;         // the job's: the sum over its ranks; 0: unknown
+  double flops_per_token = 0.0;  // model FLOPs per token position (trainer/model_flops.h), logged
+  double peak_flops = 0.0;       // the job's: the sum over its ranks; 0: unknown
 };
 
 class TrainingLog {
@@ -92,6 +92,7 @@ class TrainingLog {
   int64_t last_recorded_ = 0;
   Clock::time_point t_start_, t_last_;
   int64_t tokens_ = 0;   // since the last record
+  double flops_ = 0.0;   // model FLOPs of the steps since the last record
   int64_t steps_ = 0;    // since the last record
   double loss_ = 0.0;    // sum of applied steps' losses since the last record
   int applied_ = 0;      // applied steps since the last record
