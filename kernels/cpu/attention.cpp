@@ -122,7 +122,7 @@ void attention_forward(float* out, float* att, const float* q, const float* kv,
   const int hs = C / H;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const bool dropout = drop.p > 0.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (int bh = 0; bh < a.B * H; ++bh) {
     const int b = bh / H, h = bh % H;
     const Head hd = head_of(q, kv, b, h, a, coords);
@@ -186,7 +186,7 @@ void attention_backward(float* dq, float* dkv, float* datt, const float* dout, c
   const int hs = C / H;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const bool dropout = drop.p > 0.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (int bh = 0; bh < a.B * H; ++bh) {
     const int b = bh / H, h = bh % H;
     const Head hd = head_of(q, kv, b, h, a, coords);

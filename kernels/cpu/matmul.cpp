@@ -70,15 +70,19 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
   // decoding runs one row per hypothesis: 128 rows would be one task, one busy thread), each
   // row block is also split into kMinTasks / blocks column blocks of a multiple of 16. A
   // function of the shape only, never of the thread count.
+  // More than kRowBlock rows are cut into an even number of near-equal blocks of at most
+  // kRowBlock: 1540 rows (a packed batch) are 8 blocks of 193, not 6 of 256 and one of 4 that
+  // would leave one of two threads idle for a block.
   blas_single_threaded();
-  const int row_blocks = blocks_of(N, kRowBlock);
+  const int rb = N <= kRowBlock ? kRowBlock : blocks_of(N, 2 * blocks_of(N, 2 * kRowBlock));
+  const int row_blocks = blocks_of(N, rb);
   const int cb =
       row_blocks >= kMinTasks ? OC : even_block(OC, blocks_of(OC * row_blocks, kMinTasks));
   const int col_blocks = blocks_of(OC, cb);
 #pragma omp parallel for schedule(static)
   for (int task = 0; task < row_blocks * col_blocks; ++task) {
-    const int n0 = task / col_blocks * kRowBlock, c0 = task % col_blocks * cb;
-    const int rows = std::min(kRowBlock, N - n0), cols = std::min(cb, OC - c0);
+    const int n0 = task / col_blocks * rb, c0 = task % col_blocks * cb;
+    const int rows = std::min(rb, N - n0), cols = std::min(cb, OC - c0);
     float* y = out + static_cast<size_t>(n0) * OC + c0;
     if (bias) {
       for (int r = 0; r < rows; ++r)
