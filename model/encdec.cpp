@@ -94,14 +94,17 @@ int pack_maps(int32_t* maps, int B, int T, const std::vector<int32_t>& len) {
 
 }  // namespace
 
+int computed_target_positions(const Batch& b, int i) {
+  int n = b.T;
+  while (n > 0 && b.targets[sz(i) * sz(b.T) + sz(n - 1)] == kIgnoreIndex) --n;
+  return n;
+}
+
 void EncDec::pack(const Batch& b) {
   const size_t ns = sz(b.B) * sz(b.S), nt = sz(b.B) * sz(b.T);
   std::vector<int32_t> len(b.source_lengths.begin(), b.source_lengths.begin() + b.B);
   const int Ns = pack_maps(host_src_maps_.data(), b.B, b.S, len);
-  for (int i = 0; i < b.B; ++i) {  // up to the last counted target: later rows add nothing
-    int32_t& n = len[sz(i)];
-    for (n = b.T; n > 0 && b.targets[sz(i) * sz(b.T) + sz(n - 1)] == kIgnoreIndex;) --n;
-  }
+  for (int i = 0; i < b.B; ++i) len[sz(i)] = computed_target_positions(b, i);
   const int Nt = pack_maps(host_tgt_maps_.data(), b.B, b.T, len);
   packed_targets_.clear();
   for (int k = 0; k < Nt; ++k) packed_targets_.push_back(b.targets[sz(host_tgt_maps_[sz(k)])]);

@@ -32,6 +32,10 @@
 
 namespace ph {
 
+// The target positions of sample i of a batch that a packed training step computes: up to its
+// last counted target (later positions add nothing to the loss).
+int computed_target_positions(const Batch& b, int i);
+
 class EncDec final : public Model {
  public:
   EncDec(Backend& be, const ModelConfig& cfg, const ModelSetup& setup);

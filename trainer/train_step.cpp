@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "model/encdec.h"
 #include "trainer/model_flops.h"
 #include "trainer/schedule.h"
 
@@ -46,11 +47,7 @@ StepResult TrainStep::run(SampleSource& data, int64_t step, uint64_t consumed, i
     for (int32_t l : b.sentence_labels) counts[1] += l != kIgnoreIndex ? 1 : 0;
     for (int32_t n : b.lengths) counts[2] += n;
     for (int32_t n : b.source_lengths) counts[3] += n;
-    for (int i = 0; i < b.B && b.S > 0; ++i) {
-      int n = b.T;
-      while (n > 0 && b.targets[static_cast<size_t>(i * b.T + n - 1)] == kIgnoreIndex) --n;
-      counts[4] += n;
-    }
+    for (int i = 0; i < b.B && b.S > 0; ++i) counts[4] += computed_target_positions(b, i);
   }
   if (dp > 1) grid_.dp_comm->all_reduce(counts, 5, ReduceOp::Sum);
   const int64_t counted = counts[0], sentences = counts[1];
