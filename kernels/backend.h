@@ -105,10 +105,26 @@ class Backend {
                                   const float* inp, const float* w, const float* mean,
                                   const float* rstd, int N, int C) = 0;
 
+  // layernorm_backward that overwrites dinp instead of adding to it (bit for bit zeroing it
+  // first, which is what this default does).
+  virtual void layernorm_backward_into(float* dinp, float* dw, float* db, const float* dout,
+                                       const float* inp, const float* w, const float* mean,
+                                       const float* rstd, int N, int C) {
+    zero(dinp, static_cast<size_t>(N) * static_cast<size_t>(C) * sizeof(float));
+    layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+  }
+
   virtual void matmul_forward(float* out, const float* inp, const float* w, const float* bias,
                               int N, int IC, int OC) = 0;
   virtual void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout,
                                const float* inp, const float* w, int N, int IC, int OC) = 0;
+  // matmul_backward that overwrites dinp instead of adding to it (bit for bit zeroing it first,
+  // which is what this default does); dw and dbias accumulate.
+  virtual void matmul_backward_into(float* dinp, float* dw, float* dbias, const float* dout,
+                                    const float* inp, const float* w, int N, int IC, int OC) {
+    if (dinp) zero(dinp, static_cast<size_t>(N) * static_cast<size_t>(IC) * sizeof(float));
+    matmul_backward(dinp, dw, dbias, dout, inp, w, N, IC, OC);
+  }
 
   virtual void attention_forward(float* out, float* att, const float* q, const float* kv,
                                  const AttentionDims& dims, const DropoutSpec& drop,
@@ -133,6 +149,15 @@ class Backend {
                                const DropoutSpec& d, const DropoutBlock& blk) = 0;
   virtual void dropout_backward(float* dinp, const float* dout, int rows, int cols,
                                 const DropoutSpec& d, const DropoutBlock& blk) = 0;
+
+  // out = a + dropout(b) over a [rows, cols] block: dropout_forward of b, then residual_forward,
+  // which this default does (b is overwritten); a backend may fuse them into one pass with the
+  // same roundings (the CPU's, which leaves b alone). out may alias a.
+  virtual void dropout_residual_forward(float* out, const float* a, float* b, int rows, int cols,
+                                        const DropoutSpec& d, const DropoutBlock& blk) {
+    dropout_forward(b, b, rows, cols, d, blk);
+    residual_forward(out, a, b, static_cast<size_t>(rows) * static_cast<size_t>(cols));
+  }
 
   virtual void gather_rows(float* out, const float* inp, const int32_t* rows, int n, int C) = 0;
   virtual void scatter_add_rows(float* dinp, const float* dout, const int32_t* rows, int n,

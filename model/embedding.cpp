@@ -79,8 +79,7 @@ void VocabParallelEmbedding::backward(const float* dout, const int32_t* tokens,
   spec_.dropout.backward(be(), dy_, dout, C, pass);
   const float* d = dy_;
   if (ln_) {
-    be().zero(dsum_, static_cast<size_t>(N) * static_cast<size_t>(C) * sizeof(float));
-    ln_->backward(dsum_, dy_, sum_, N);
+    ln_->backward_into(dsum_, dy_, sum_, N);
     d = dsum_;
   }
   float* dpos =

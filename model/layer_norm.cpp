@@ -22,4 +22,8 @@ void LayerNorm::backward(float* dx, const float* dy, const float* x, int N) {
   be().layernorm_backward(dx, G(w_), G(b_), dy, x, P(w_), mean_, rstd_, N, C_);
 }
 
+void LayerNorm::backward_into(float* dx, const float* dy, const float* x, int N) {
+  be().layernorm_backward_into(dx, G(w_), G(b_), dy, x, P(w_), mean_, rstd_, N, C_);
+}
+
 }  // namespace ph

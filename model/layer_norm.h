@@ -18,6 +18,8 @@ class LayerNorm : public Block {
   // Accumulates dx [N, C] (+=) and the parameter gradients from dy [N, C]; x is the forward's
   // input.
   void backward(float* dx, const float* dy, const float* x, int N);
+  // The same, overwriting dx [N, C] instead of adding to it.
+  void backward_into(float* dx, const float* dy, const float* x, int N);
   float* out() const { return out_; }
 
  private:

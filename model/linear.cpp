@@ -50,8 +50,10 @@ void ColumnParallelLinear::forward_names(float* y, const float* x, int N, int fi
 void ColumnParallelLinear::backward(float* dx, const float* dy, const float* x, int N,
                                     bool reduce) {
   const size_t n = static_cast<size_t>(N) * static_cast<size_t>(in_);
-  if (reduce) be().zero(dx, n * sizeof(float));
-  be().matmul_backward(dx, G(w_), G(b_), dy, x, P(w_), N, in_, out_local_);
+  if (reduce)
+    be().matmul_backward_into(dx, G(w_), G(b_), dy, x, P(w_), N, in_, out_local_);
+  else
+    be().matmul_backward(dx, G(w_), G(b_), dy, x, P(w_), N, in_, out_local_);
   if (reduce) copy_to_tp_region_backward(tp(), dx, n);
 }
 
@@ -69,8 +71,7 @@ void RowParallelLinear::forward(float* y, const float* x, int N) {
 }
 
 void RowParallelLinear::backward(float* dx, const float* dy, const float* x, int N) {
-  be().zero(dx, static_cast<size_t>(N) * static_cast<size_t>(in_local_) * sizeof(float));
-  be().matmul_backward(dx, G(w_), G(b_), dy, x, P(w_), N, in_local_, out_);
+  be().matmul_backward_into(dx, G(w_), G(b_), dy, x, P(w_), N, in_local_, out_);
 }
 
 }  // namespace ph

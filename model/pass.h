@@ -70,6 +70,11 @@ struct Dropout {
   void forward(Backend& be, float* x, int cols, const Pass& pass) const {
     be.dropout_forward(x, x, pass.rows(), cols, spec(pass), block(pass, cols));
   }
+  // out = x + dropout(branch) (branch may be overwritten).
+  void forward_residual(Backend& be, float* out, const float* x, float* branch, int cols,
+                        const Pass& pass) const {
+    be.dropout_residual_forward(out, x, branch, pass.rows(), cols, spec(pass), block(pass, cols));
+  }
   void backward(Backend& be, float* dx, const float* dy, int cols, const Pass& pass) const {
     be.dropout_backward(dx, dy, pass.rows(), cols, spec(pass), block(pass, cols));
   }

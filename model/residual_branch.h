@@ -22,8 +22,7 @@ class ResidualBranch {
   const float* forward(const float* x, const Pass& pass, Body&& body) {
     const int N = pass.rows();
     body(branch_, pre_ ? ln_.forward(x, N) : x);
-    dropout_.forward(core_.be(), branch_, C_, pass);
-    core_.be().residual_forward(sum_, x, branch_, size(N));
+    dropout_.forward_residual(core_.be(), sum_, x, branch_, C_, pass);
     return pre_ ? sum_ : ln_.forward(sum_, N);
   }
 
@@ -38,8 +37,7 @@ class ResidualBranch {
       ln_.backward(dstream, dx_, x, N);  // d x = d sum + LN backward
       return;
     }
-    be.zero(dx_, size(N) * sizeof(float));  // through the LayerNorm: dx_ = d(sum)
-    ln_.backward(dx_, dstream, sum_, N);
+    ln_.backward_into(dx_, dstream, sum_, N);  // through the LayerNorm: dx_ = d(sum)
     dropout_.backward(be, dy_, dx_, C_, pass);
     body(dstream, dy_, x);                                // d(body input), over d(out)
     be.residual_forward(dstream, dstream, dx_, size(N));  // d x = d(body input) + d sum

@@ -32,8 +32,7 @@ void TransformerStack::backward(float* dstream, const float* dout, const Pass& p
                                 const int32_t* key_len, const Memory* mem) {
   const size_t bytes = static_cast<size_t>(pass.rows()) * static_cast<size_t>(C_) * sizeof(float);
   if (final_ln_) {
-    be().zero(dstream, bytes);
-    final_ln_->backward(dstream, dout, last_, pass.rows());
+    final_ln_->backward_into(dstream, dout, last_, pass.rows());
     core_.ready().release(final_ln_->params(), core_.table());
   } else {
     be().copy(dstream, dout, bytes);

@@ -101,6 +101,11 @@ class CpuBackend final : public Backend {
                           int C) override {
     cpu::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
   }
+  void layernorm_backward_into(float* dinp, float* dw, float* db, const float* dout,
+                               const float* inp, const float* w, const float* mean,
+                               const float* rstd, int N, int C) override {
+    cpu::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, false);
+  }
   void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N,
                       int IC, int OC) override {
     cpu::matmul_forward(out, inp, w, bias, N, IC, OC, bf16());
@@ -108,6 +113,10 @@ class CpuBackend final : public Backend {
   void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                        const float* w, int N, int IC, int OC) override {
     cpu::matmul_backward(dinp, dw, dbias, dout, inp, w, N, IC, OC, bf16());
+  }
+  void matmul_backward_into(float* dinp, float* dw, float* dbias, const float* dout,
+                            const float* inp, const float* w, int N, int IC, int OC) override {
+    cpu::matmul_backward(dinp, dw, dbias, dout, inp, w, N, IC, OC, bf16(), false);
   }
   void attention_forward(float* out, float* att, const float* q, const float* kv,
                          const AttentionDims& dims, const DropoutSpec& drop,
@@ -153,6 +162,10 @@ class CpuBackend final : public Backend {
   void dropout_backward(float* dinp, const float* dout, int rows, int cols, const DropoutSpec& d,
                         const DropoutBlock& blk) override {
     cpu::dropout_backward(dinp, dout, rows, cols, d, blk);
+  }
+  void dropout_residual_forward(float* out, const float* a, float* b, int rows, int cols,
+                                const DropoutSpec& d, const DropoutBlock& blk) override {
+    cpu::dropout_residual_forward(out, a, b, rows, cols, d, blk);
   }
   void gather_rows(float* out, const float* inp, const int32_t* rows, int n, int C) override {
     cpu::gather_rows(out, inp, rows, n, C);

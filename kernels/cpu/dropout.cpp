@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/cpu/dropout_scales.h"
+#include "kernels/cpu/residual.h"
 
 namespace ph::cpu {
 
@@ -38,6 +39,27 @@ void dropout_forward(float* out, const float* inp, int rows, int cols, const Dro
     apply_mask(out, inp, rows, cols, d, blk);
   } else if (out != inp) {
     std::memcpy(out, inp, static_cast<size_t>(rows) * cols * sizeof(float));
+  }
+}
+
+void dropout_residual_forward(float* out, const float* a, const float* b, int rows, int cols,
+                              const DropoutSpec& d, const DropoutBlock& blk) {
+  if (d.p <= 0.0f) {
+    residual_forward(out, a, b, static_cast<size_t>(rows) * static_cast<size_t>(cols));
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < rows; ++r) {
+    const uint64_t base = dropout_row_index(blk, r);
+    const size_t row = static_cast<size_t>(r) * static_cast<size_t>(cols);
+    float scales[kChunk];
+    for (int c0 = 0; c0 < cols; c0 += kChunk) {
+      const int n = std::min(kChunk, cols - c0);
+      dropout_scales(scales, d, base + static_cast<uint64_t>(c0), n);
+      // Two rounded steps, as the two calls: the dropped-out branch, then the sum.
+      for (int c = 0; c < n; ++c) scales[c] = b[row + c0 + c] * scales[c];
+      for (int c = 0; c < n; ++c) out[row + c0 + c] = a[row + c0 + c] + scales[c];
+    }
   }
 }
 

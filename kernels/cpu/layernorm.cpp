@@ -39,7 +39,8 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 }
 
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
-                        const float* w, const float* mean, const float* rstd, int N, int C) {
+                        const float* w, const float* mean, const float* rstd, int N, int C,
+                        bool accumulate) {
   // Two passes so that nothing is reduced across threads: dinp needs row sums (parallel over
   // rows), dw and db need column sums over all rows (parallel over fixed channel blocks, each
   // summing its rows in order). db may be null (no bias).
@@ -61,6 +62,7 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
       }
       const float mean_g = sum_g / static_cast<float>(C);
       const float mean_gx = sum_gx / static_cast<float>(C);
+      if (!accumulate) std::fill(dx, dx + C, 0.0f);  // in cache: 0 + v, as zeroing first
       for (int c = 0; c < C; ++c) {
         const float xhat = (x[c] - m) * s;
         dx[c] += s * (w[c] * dy[c] - mean_g - xhat * mean_gx);

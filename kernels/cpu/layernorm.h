@@ -11,7 +11,9 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 
 // Accumulates dinp [N, C], dw [C], db [C] (+=); db may be null. Deterministic for any
 // thread count.
+// accumulate = false overwrites dinp instead (bit for bit zeroing it first); dw, db accumulate.
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
-                        const float* w, const float* mean, const float* rstd, int N, int C);
+                        const float* w, const float* mean, const float* rstd, int N, int C,
+                        bool accumulate = true);
 
 }  // namespace ph::cpu

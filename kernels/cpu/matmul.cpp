@@ -95,7 +95,7 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
 }
 
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                     const float* w, int N, int IC, int OC, Bf16Operands* bf16) {
+                     const float* w, int N, int IC, int OC, Bf16Operands* bf16, bool accumulate) {
   // The three products are independent; one parallel region runs them back to back (nowait)
   // so that a thread that finishes its dinp rows starts on dw tiles. Every tile is one fixed
   // sgemm call or one ordered loop, so no result depends on the thread count.
@@ -122,8 +122,8 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
       const int n0 = blk * kRowBlock;
       const int rows = std::min(kRowBlock, N - n0);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, IC, OC, 1.0f,
-                  gemm_dout + static_cast<size_t>(n0) * OC, OC, gemm_w, IC, 1.0f,
-                  dinp + static_cast<size_t>(n0) * IC, IC);
+                  gemm_dout + static_cast<size_t>(n0) * OC, OC, gemm_w, IC,
+                  accumulate ? 1.0f : 0.0f, dinp + static_cast<size_t>(n0) * IC, IC);
     }
     // dw [OC, IC] += dout^T [OC, N] @ inp [N, IC], tile by tile
 #pragma omp for schedule(dynamic, 1) nowait

@@ -36,8 +36,9 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
 // Accumulates (+=): dinp [N, IC] += dout @ w; dw [OC, IC] += dout^T @ inp;
 // dbias [OC] += column sums of dout. dinp and dbias may be null (not needed).
 // bf16 != null: dout, w and inp are rounded to bfloat16 for the two products (dbias sums the
-// fp32 dout).
+// fp32 dout). accumulate = false overwrites dinp instead (bit for bit zeroing it first).
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                     const float* w, int N, int IC, int OC, Bf16Operands* bf16 = nullptr);
+                     const float* w, int N, int IC, int OC, Bf16Operands* bf16 = nullptr,
+                     bool accumulate = true);
 
 }  // namespace ph::cpu
