@@ -215,6 +215,13 @@ DropoutBlock sample_block(int64_t sample0, int T, int64_t T_max, int64_t col0,
   return b;
 }
 
+// Packed: rows 0, 1, 3, 6 and 7 of the layout (samples of 4 positions; some rows dropped).
+const int32_t kPackedRows[] = {0, 1, 3, 6, 7};
+DropoutBlock packed_block(DropoutBlock b) {
+  b.rows = kPackedRows;
+  return b;
+}
+
 TEST(CudaDropout, MasksAreTheCpuMasksBitForBit) {
   const DropoutSpec d{0.3f, 1234567, 42, 3};
   const DropoutCase cases[] = {
@@ -226,6 +233,7 @@ TEST(CudaDropout, MasksAreTheCpuMasksBitForBit) {
       {3, 10, plain_block((1ll << 33) + 1, 3, 11)},  // global indices above 2^32
       {12, 5, sample_block(2, 4, 7, 3, 10)},         // 3 samples of 4 positions, T_max 7
       {7, 9, sample_block(5, 1, 3, 0, 9)},           // 7 samples of 1 position, T_max 3
+      {5, 6, packed_block(sample_block(2, 4, 7, 0, 6))},  // packed rows of a padded layout
   };
   for (const LaunchShape s : {cuda::kDropoutShape, kOneWarpTwoBlocks, kTwoWarpsOneBlock}) {
     for (const DropoutCase& c : cases) {
