@@ -3,7 +3,8 @@
 // JSON), MFU = flops_per_token x tokens/s / the peak, the peak chosen by runtime.peak_tflops or
 // measured, agreement with bench_train within 10% on the same model, and log.tensorboard's
 // event files holding every numeric field of every record, also across a resume (read back
-// with TensorBoard's own reader; skipped where the tensorboard package is missing).
+// with TensorBoard's own reader; skipped where the tensorboard package is missing). The
+// encoder-decoder's training step counts the FLOPs of the positions it computes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,11 +20,19 @@
 
 #include "io/config.h"
 #include "io/flat_json.h"
+#include "model/encdec.h"
+#include "parallel/grad_sync.h"
+#include "parallel/grid.h"
 #include "tests/tensorboard_peer.h"
+#include "tests/test_backend.h"
 #include "tests/test_util.h"
 #include "trainer/compute.h"
 #include "trainer/device_peak.h"
+#include "trainer/model_factory.h"
 #include "trainer/model_flops.h"
+#include "trainer/optimizer.h"
+#include "trainer/sample_source.h"
+#include "trainer/train_step.h"
 
 namespace ph {
 namespace {
@@ -165,6 +174,70 @@ TEST(ModelFlops, CountedByHand) {
   EXPECT_EQ(flops_per_token(cfg, 0), encdec_flops_per_step(m, 1) / 4);
   cfg.model.type = ModelType::kBert;
   EXPECT_EQ(flops_per_token(cfg, 0), bert_flops_per_step(m, 1, cfg.data.mlm_predictions(4)) / 4);
+}
+
+// Pairs whose lengths are known: global sample g has 1 + g % S source positions and 1 + g % T
+// target positions, the first target ignored (a counted one follows it, so the position is
+// still computed).
+class KnownLengthPairs : public SampleSource {
+ public:
+  explicit KnownLengthPairs(const ModelConfig& m) : S_(m.source_len()), T_(m.seq_len) {}
+  uint64_t size() const override { return 1000; }
+  void shape(Batch& b, int rows) const override {
+    b.B = rows;
+    b.S = S_;
+    b.T = T_;
+    b.source.assign(static_cast<size_t>(rows * S_), 1);
+    b.source_lengths.assign(static_cast<size_t>(rows), 1);
+    b.tokens.assign(static_cast<size_t>(rows * T_), 2);
+    b.targets.assign(static_cast<size_t>(rows * T_), kIgnoreIndex);
+  }
+  void fill(uint64_t first, int count, Batch& b) override {
+    b.B = count;
+    for (int i = 0; i < count; ++i) {
+      const int g = static_cast<int>(first) + i;
+      b.source_lengths[static_cast<size_t>(i)] = 1 + g % S_;
+      for (int t = 0; t < T_; ++t)
+        b.targets[static_cast<size_t>(i * T_ + t)] = t > 0 && t <= g % T_ ? 3 : kIgnoreIndex;
+    }
+  }
+  int source(int g) const { return 1 + g % S_; }
+  int target(int g) const { return g % T_ == 0 ? 0 : 1 + g % T_; }
+
+ private:
+  int S_, T_;
+};
+
+TEST(ModelFlops, TheEncoderDecoderStepCountsThePositionsItComputes) {
+  Config cfg;
+  cfg.model.type = ModelType::kEncDec;
+  cfg.model.vocab_size = 11;
+  cfg.model.n_layers = 1;
+  cfg.model.d_model = 8;
+  cfg.model.n_heads = 2;
+  cfg.model.seq_len = 5;
+  cfg.model.src_seq_len = 7;
+  cfg.train.micro_batch = 3;
+  cfg.train.global_batch = 6;  // two micro-batches
+  const ProcessGrid grid = make_grid(1);
+  std::unique_ptr<Model> model =
+      make_model(test::cpu(), cfg, grid, grid.tp_comm.get(), cfg.train.micro_batch);
+  model->initialize(1);
+  GradSync sync(test::cpu(), grid.dp_comm.get(), model->grads(), model->arena_size(),
+                model->arena_capacity(), GradSync::Options{});
+  AdamW opt(test::cpu(), cfg.optim, model->table(), sync.lo(), sync.hi());
+  TrainStep step(cfg, grid, *model, opt, sync);
+  KnownLengthPairs data(cfg.model);
+  for (uint64_t consumed : {uint64_t{0}, uint64_t{6}}) {
+    const StepResult r = step.run(data, static_cast<int64_t>(consumed / 6), consumed, 0);
+    double source = 0, target = 0;
+    for (int g = static_cast<int>(consumed); g < static_cast<int>(consumed) + 6; ++g) {
+      source += data.source(g);
+      target += data.target(g);
+    }
+    EXPECT_EQ(r.flops, encdec_flops(cfg.model, source, target)) << "from sample " << consumed;
+    EXPECT_LT(r.flops, encdec_flops_per_step(cfg.model, 6));  // padding is not counted
+  }
 }
 
 TEST(DevicePeak, GpuTableByNameAndPrecision) {
