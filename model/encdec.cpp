@@ -114,8 +114,8 @@ void EncDec::pack(const Batch& b) {
   backend().upload(tgt_maps_.data(), host_tgt_maps_.data(), sz(Nt) * sizeof(int32_t));
   backend().upload(tgt_maps_.data() + nt, host_tgt_maps_.data() + nt, nt * sizeof(int32_t));
   backend().upload(tgt_lengths_.data(), len.data(), sz(b.B) * sizeof(int32_t));
-  src_packing_ = Packing{Ns, src_maps_.data(), src_maps_.data() + ns, lengths_.data()};
-  tgt_packing_ = Packing{Nt, tgt_maps_.data(), tgt_maps_.data() + nt, tgt_lengths_.data()};
+  enc_.packed = Packing{Ns, src_maps_.data(), src_maps_.data() + ns, lengths_.data()};
+  dec_.packed = Packing{Nt, tgt_maps_.data(), tgt_maps_.data() + nt, tgt_lengths_.data()};
 }
 
 const float* EncDec::unpacked(const float* d, const Pass& pass) {
@@ -140,9 +140,8 @@ void EncDec::check_source(const Batch& b) const {
 }
 
 void EncDec::forward(const Batch& batch, const DropoutContext& d) {
-  const Pass dec_padded = pass_of(batch, d);
-  Pass enc_padded = dec_padded;
-  enc_padded.T = batch.S;
+  enc_ = dec_ = pass_of(batch, d);
+  enc_.T = batch.S;
   tokens_ = upload_tokens(batch);
   check_source(batch);
   // Padding is never attended; token 0 keeps its lookup inside the vocabulary.
@@ -151,59 +150,42 @@ void EncDec::forward(const Batch& batch, const DropoutContext& d) {
       const size_t k = sz(i) * sz(batch.S) + sz(s);
       host_source_[k] = s < batch.source_lengths[sz(i)] ? batch.source[k] : 0;
     }
-  backend().upload(source_.data(), host_source_.data(), sz(enc_padded.rows()) * sizeof(int32_t));
+  backend().upload(source_.data(), host_source_.data(), sz(enc_.rows()) * sizeof(int32_t));
   backend().upload(lengths_.data(), batch.source_lengths.data(), sz(batch.B) * sizeof(int32_t));
-  packed_ = setup_.pack_rows && in_training_step();
-  last_B_ = batch.B;
-  last_S_ = batch.S;
-  last_T_ = batch.T;
-  if (packed_) pack(batch);
-  Pass enc = enc_padded, dec = dec_padded;
-  if (packed_) {
-    enc.packed = src_packing_;
-    dec.packed = tgt_packing_;
-  }
+  if (setup_.pack_rows && in_training_step()) pack(batch);
   const int C = cfg_.d_model;
-  const float* x = enc_embed_.forward(source_.data(), nullptr, enc_padded);
-  if (packed_) {
-    backend().gather_rows(enc_in_, x, enc.packed.pack, enc.rows(), C);
+  const float* x = enc_embed_.forward(source_.data(), nullptr, enc_.padded());
+  if (enc_.is_packed()) {
+    backend().gather_rows(enc_in_, x, enc_.packed.pack, enc_.rows(), C);
     x = enc_in_;
   }
-  mem_.x = encoder_.forward(x, enc, lengths_.data(), nullptr);
+  mem_.x = encoder_.forward(x, enc_, lengths_.data(), nullptr);
   mem_.Tk = batch.S;
   mem_.key_len = lengths_.data();
   mem_.dx = dmem_;
-  mem_.packed = enc.packed;
-  x = dec_embed_.forward(tokens_, nullptr, dec_padded);
-  if (packed_) {
-    backend().gather_rows(dec_in_, x, dec.packed.pack, dec.rows(), C);
+  mem_.packed = enc_.packed;
+  x = dec_embed_.forward(tokens_, nullptr, dec_.padded());
+  if (dec_.is_packed()) {
+    backend().gather_rows(dec_in_, x, dec_.packed.pack, dec_.rows(), C);
     x = dec_in_;
   }
-  out_ = decoder_.forward(x, dec, nullptr, &mem_);
-  head_.forward(out_, dec.rows());
+  out_ = decoder_.forward(x, dec_, nullptr, &mem_);
+  head_.forward(out_, dec_.rows());
 }
 
-void EncDec::backward(const Batch& batch, const DropoutContext& d) {
-  const Pass dec_padded = pass_of(batch, d);
-  Pass enc_padded = dec_padded;
-  enc_padded.T = batch.S;
-  Pass enc = enc_padded, dec = dec_padded;
-  if (packed_) {
-    enc.packed = src_packing_;
-    dec.packed = tgt_packing_;
-  }
-  head_.backward(dhead_, out_, dec.rows());
+void EncDec::backward(const Batch&, const DropoutContext&) {  // of the last forward's passes
+  head_.backward(dhead_, out_, dec_.rows());
   core_.ready().release(head_.params(), core_.table());
-  const size_t mem_floats = sz(enc.rows()) * sz(cfg_.d_model);
+  const size_t mem_floats = sz(enc_.rows()) * sz(cfg_.d_model);
   backend().zero(dmem_, mem_floats * sizeof(float));
-  decoder_.backward(dstream_, dhead_, dec, nullptr, &mem_);
-  dec_embed_.backward(unpacked(dstream_, dec), tokens_, nullptr, dec_padded);
+  decoder_.backward(dstream_, dhead_, dec_, nullptr, &mem_);
+  dec_embed_.backward(unpacked(dstream_, dec_), tokens_, nullptr, dec_.padded());
   core_.ready().release(dec_embed_.params(), core_.table());
   // Every decoder layer has added its partial gradient of the encoder output: one sum over the
   // tensor-parallel group, then the encoder's backward (identical on every rank).
   copy_to_tp_region_backward(tp(), dmem_, mem_floats);
-  encoder_.backward(dstream_, dmem_, enc, lengths_.data(), nullptr);
-  enc_embed_.backward(unpacked(dstream_, enc), source_.data(), nullptr, enc_padded);
+  encoder_.backward(dstream_, dmem_, enc_, lengths_.data(), nullptr);
+  enc_embed_.backward(unpacked(dstream_, enc_), source_.data(), nullptr, enc_.padded());
   core_.ready().release(enc_embed_.params(), core_.table());
 }
 

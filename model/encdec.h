@@ -48,8 +48,8 @@ class EncDec final : public Model {
   int source_len() const { return S_; }  // S, the configured source length
   // The source and target rows the layers of the last forward ran on: the real positions
   // after a packed training step (ModelSetup::pack_rows), else every padded position.
-  int source_rows() const { return packed_ ? src_packing_.N : last_B_ * last_S_; }
-  int target_rows() const { return packed_ ? tgt_packing_.N : last_B_ * last_T_; }
+  int source_rows() const { return enc_.rows(); }
+  int target_rows() const { return dec_.rows(); }
 
   // Incremental decoding (model/incremental_decoder.h) of up to max_sources sources with up to
   // max_beams hypotheses each: needs max_sources <= the setup's max_batch and max_sources *
@@ -67,11 +67,11 @@ class EncDec final : public Model {
            tgt_lengths_.bytes();
   }
   const std::vector<int32_t>* packed_targets() const override {
-    return packed_ ? &packed_targets_ : nullptr;
+    return dec_.is_packed() ? &packed_targets_ : nullptr;
   }
   void check_source(const Batch& batch) const;
-  // The packings of the batch (real source positions, and target positions up to each sample's
-  // last counted target), uploaded; the targets of the packed decoder rows.
+  // Packs enc_ and dec_ (real source positions, and target positions up to each sample's last
+  // counted target): the maps uploaded, the targets of the packed decoder rows.
   void pack(const Batch& batch);
   // Unpacks the gradient of a packed stream into the padded layout of `pass` for the embedding.
   const float* unpacked(const float* d, const Pass& pass);
@@ -86,12 +86,10 @@ class EncDec final : public Model {
   DeviceBuffer<int32_t> source_, lengths_;
   std::vector<int32_t> host_source_;  // the source with padding replaced by token 0
   // Training steps pack the rows (ModelSetup::pack_rows): the maps (pack then unpack, each
-  // max_batch * S or * T) and what the last forward used.
+  // max_batch * S or * T).
   DeviceBuffer<int32_t> src_maps_, tgt_maps_, tgt_lengths_;
   std::vector<int32_t> host_src_maps_, host_tgt_maps_, packed_targets_;
-  bool packed_ = false;
-  int last_B_ = 0, last_S_ = 0, last_T_ = 0;
-  Packing src_packing_, tgt_packing_;
+  Pass enc_, dec_;  // the encoder's and the decoder's passes of the last forward
   float *enc_in_ = nullptr, *dec_in_ = nullptr;  // the packed embeddings
   float* dpad_ = nullptr;                        // backward: an unpacked stream gradient
   const int32_t* tokens_ = nullptr;              // of the last forward (device)

@@ -40,6 +40,12 @@ struct Pass {
   bool is_packed() const { return packed.pack != nullptr; }
   int rows() const { return is_packed() ? packed.N : B * T; }
   int padded_rows() const { return B * T; }
+  // The same pass over the padded layout (the embeddings run there).
+  Pass padded() const {
+    Pass p = *this;
+    p.packed = Packing{};
+    return p;
+  }
 };
 
 // Inverted dropout at one site (kernels/common/rng_streams.h) on activations [B*T, cols]
