@@ -17,7 +17,7 @@ namespace {
 
 constexpr int kRowBlock = 256;  // rows of inp / dinp per sgemm
 constexpr int kMinTasks = 4;    // forward: fewer row blocks than this split the columns too
-constexpr int kDwTile = 256;    // largest side of a dw tile
+constexpr int kDwTile = 768;    // largest side of a dw tile (see matmul_backward)
 constexpr int kColBlock = 64;   // channels per task when summing dbias over rows
 
 int blocks_of(int n, int block) {
@@ -96,9 +96,15 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
 
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                      const float* w, int N, int IC, int OC, Bf16Operands* bf16, bool accumulate) {
-  // The three products are independent; one parallel region runs them back to back (nowait)
-  // so that a thread that finishes its dinp rows starts on dw tiles. Every tile is one fixed
-  // sgemm call or one ordered loop, so no result depends on the thread count.
+  // The three products are independent; one parallel region runs them. The dw tiles come
+  // first, then the dinp row blocks, handed out one at a time: the large tiles start at once
+  // and the small row blocks even out the threads' ends (one 384 x 384 tile is half of a
+  // layer's backward, and the other thread takes the dinp rows meanwhile). Every task is one
+  // fixed sgemm call or one ordered loop, so no result depends on the thread count.
+  // Tiles of up to 768 x 768: dw sums over all N rows, and OpenBLAS packs the tile's strip of
+  // dout and of inp again for every tile; with 256 x 192 tiles (the limit was 256) the packing
+  // took ~12% of the dw products, at 768 ~2% (single-threaded sgemm at N = 4096: 78-84 against
+  // 87-91 GFLOP/s on the 2-core target).
   // In bf16 mode the products read rounded copies (gemm_dout, gemm_inp, gemm_w); dbias sums
   // the fp32 dout.
   const float* gemm_dout = dout;
@@ -114,24 +120,24 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
   const int to = even_block(OC, kDwTile), ti = even_block(IC, kDwTile);
   const int dw_rows = blocks_of(OC, to), dw_cols = blocks_of(IC, ti);
   const int bias_blocks = dbias ? blocks_of(OC, kColBlock) : 0;
+  const int tiles = dw_rows * dw_cols;
 #pragma omp parallel
   {
-    // dinp [N, IC] += dout [N, OC] @ w [OC, IC]
-#pragma omp for schedule(static) nowait
-    for (int blk = 0; blk < row_blocks; ++blk) {
-      const int n0 = blk * kRowBlock;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int task = 0; task < tiles + row_blocks; ++task) {
+      if (task < tiles) {  // dw [OC, IC] += dout^T [OC, N] @ inp [N, IC], tile by tile
+        const int o0 = task / dw_cols * to, i0 = task % dw_cols * ti;
+        const int orows = std::min(to, OC - o0), icols = std::min(ti, IC - i0);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, orows, icols, N, 1.0f, gemm_dout + o0,
+                    OC, gemm_inp + i0, IC, 1.0f, dw + static_cast<size_t>(o0) * IC + i0, IC);
+        continue;
+      }
+      // dinp [N, IC] += dout [N, OC] @ w [OC, IC], block by block
+      const int n0 = (task - tiles) * kRowBlock;
       const int rows = std::min(kRowBlock, N - n0);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, IC, OC, 1.0f,
                   gemm_dout + static_cast<size_t>(n0) * OC, OC, gemm_w, IC,
                   accumulate ? 1.0f : 0.0f, dinp + static_cast<size_t>(n0) * IC, IC);
-    }
-    // dw [OC, IC] += dout^T [OC, N] @ inp [N, IC], tile by tile
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int tile = 0; tile < dw_rows * dw_cols; ++tile) {
-      const int o0 = tile / dw_cols * to, i0 = tile % dw_cols * ti;
-      const int orows = std::min(to, OC - o0), icols = std::min(ti, IC - i0);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, orows, icols, N, 1.0f, gemm_dout + o0,
-                  OC, gemm_inp + i0, IC, 1.0f, dw + static_cast<size_t>(o0) * IC + i0, IC);
     }
     // dbias [OC] += column sums of dout, each block of columns summed over rows in order
 #pragma omp for schedule(static)
