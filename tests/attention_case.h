@@ -26,6 +26,7 @@ struct AttentionShape {
   int q_pad = 0, kv_pad = 0;     // extra columns per row of q / kv (cross layout only)
   std::vector<int32_t> key_len;  // [B] visible keys per sample; empty: every key
   std::vector<int32_t> q_len;    // [B] query rows that attend per sample; empty: every row
+  std::vector<int32_t> q_rows;   // [B*Tq] a row attends when >= 0; empty: every row
   DropoutSpec drop;
   AttentionCoords coords;
 
@@ -83,14 +84,19 @@ struct AttentionShape {
     d.causal = causal;
     d.key_len = key_len.empty() ? nullptr : key_len.data();
     d.q_len = q_len.empty() ? nullptr : q_len.data();
+    d.q_rows = q_rows.empty() ? nullptr : q_rows.data();
     return d;
   }
 
   // The masks written out from their definition (not through attention_visible_keys): key j of
   // sample b is padding when j >= key_len[b]; the causal mask, aligned at the end, lets query i
-  // see j <= i + (Tk - Tq); query i of sample b sees nothing when i >= q_len[b].
+  // see j <= i + (Tk - Tq); query i of sample b sees nothing when i >= q_len[b] or when
+  // q_rows[b * Tq + i] < 0.
   bool padded_key(int b, int j) const { return !key_len.empty() && j >= key_len[b]; }
-  bool padded_query(int b, int i) const { return !q_len.empty() && i >= q_len[b]; }
+  bool padded_query(int b, int i) const {
+    return (!q_len.empty() && i >= q_len[b]) ||
+           (!q_rows.empty() && q_rows[static_cast<size_t>(b) * Tq + i] < 0);
+  }
   bool visible(int b, int i, int j) const {
     return !padded_key(b, j) && !padded_query(b, i) && (!causal || j <= i + (Tk - Tq));
   }

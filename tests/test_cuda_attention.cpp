@@ -69,7 +69,8 @@ struct AttentionCase : test::AttentionShape {
     return "B " + std::to_string(B) + " Tq " + std::to_string(Tq) + " Tk " + std::to_string(Tk) +
            " C " + std::to_string(C) + " H " + std::to_string(H) + (fused ? " fused" : " cross") +
            (causal ? " causal" : "") + (key_len.empty() ? "" : " key lengths") +
-           (q_len.empty() ? "" : " query lengths") + (drop.p > 0 ? " dropout" : "");
+           (q_len.empty() ? "" : " query lengths") + (q_rows.empty() ? "" : " selected rows") +
+           (drop.p > 0 ? " dropout" : "");
   }
 };
 
@@ -199,6 +200,19 @@ TEST(CudaAttention, QueryLengths) {
   for (const LaunchShape s : kShapes) check_attention(a, s);
   a.causal = false;
   a.key_len = {3, 4, 2};
+  a.drop = DropoutSpec{0.3f, 21, 4, 6};
+  for (const LaunchShape s : kShapes) check_attention(a, s);
+}
+
+// Selected query rows (BERT's last layer): the others output zeros and pass no gradient, as
+// on the CPU, which computes the selected rows alone.
+TEST(CudaAttention, SelectedQueryRows) {
+  AttentionCase a;
+  a.B = 3;
+  a.causal = false;
+  a.key_len = {4, 5, 2};
+  a.q_rows = {0, -1, 1, -1, 2, -1, -1, -1, -1, -1, 3, 4, 5, 6, 7};
+  for (const LaunchShape s : kShapes) check_attention(a, s);
   a.drop = DropoutSpec{0.3f, 21, 4, 6};
   for (const LaunchShape s : kShapes) check_attention(a, s);
 }

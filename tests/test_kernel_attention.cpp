@@ -2,7 +2,8 @@
 // and central finite differences of it: self-attention on a fused q|k|v buffer and
 // cross-attention on separate q and kv buffers (Tq < Tk and Tq > Tk), causal (aligned at the
 // end) and bidirectional, per-sample key lengths (a sample with none) and query lengths (the
-// padding rows of a packed pass: zeros, no gradient), dropout at global
+// padding rows of a packed pass: zeros, no gradient) and selected query rows (computed alone),
+// dropout at global
 // coordinates (independent of the padded length of a micro-batch, of the split of heads and of
 // samples), and bit-exactness across OpenMP thread counts.
 #include <gtest/gtest.h>
@@ -141,7 +142,7 @@ struct AttentionCase : test::AttentionShape {
     return "B " + std::to_string(B) + " Tq " + std::to_string(Tq) + " Tk " + std::to_string(Tk) +
            " C " + std::to_string(C) + " H " + std::to_string(H) + (fused ? " fused" : " cross") +
            (causal ? " causal" : "") + (key_len.empty() ? "" : " key lengths") +
-           (drop.p > 0 ? " dropout" : "");
+           (q_rows.empty() ? "" : " selected rows") + (drop.p > 0 ? " dropout" : "");
   }
 };
 
@@ -259,6 +260,32 @@ TEST(Attention, QueryLengths) {
   l.C = 16;
   l.H = 2;
   l.q_len = l.key_len = {131, 70};
+  l.drop = DropoutSpec{0.2f, 8, 0, 1};
+  check_attention(l, false);
+}
+
+// Selected query rows (AttentionDims::q_rows: BERT's last layer): the other rows see no key
+// (zeros, no gradient) and the selected ones are computed alone, with key lengths, dropout,
+// causal or not, and over more than one block of 64 selected rows.
+TEST(Attention, SelectedQueryRows) {
+  AttentionCase a;
+  a.B = 3;
+  a.causal = false;
+  a.key_len = {4, 5, 2};
+  a.q_rows = {0, -1, 1, -1, 2, -1, -1, -1, -1, -1, 3, 4, 5, 6, 7};
+  check_attention(a, true);
+  a.drop = DropoutSpec{0.3f, 21, 4, 6};
+  check_attention(a, true);
+  a.causal = true;
+  check_attention(a, true);
+  AttentionCase l;
+  l.B = 2;
+  l.Tq = l.Tk = 150;
+  l.C = 16;
+  l.H = 2;
+  l.causal = false;
+  l.key_len = {131, 150};
+  for (int i = 0; i < l.B * l.Tq; ++i) l.q_rows.push_back(i % 3 == 1 ? -1 : i);
   l.drop = DropoutSpec{0.2f, 8, 0, 1};
   check_attention(l, false);
 }

@@ -31,6 +31,10 @@ struct AttentionDims {
   // and pass no gradient, as above); device memory. null: every row. A packed pass's padding
   // rows (model/pass.h), which the CPU kernels then skip instead of computing.
   const int32_t* q_len = nullptr;
+  // [B*Tq] or null: query row i of sample b attends only when q_rows[b * Tq + i] >= 0; the
+  // others see no key, as above; device memory. The rows a caller reads (BERT's last layer,
+  // whose heads read a few positions), which the CPU kernels then compute alone.
+  const int32_t* q_rows = nullptr;
 };
 
 // Where this call's probabilities sit in the unsharded probability tensor of the whole global
@@ -56,6 +60,7 @@ PH_HD int attention_query_rows(const AttentionDims& a, int b) {
 // Keys visible to query row i of sample b: j < attention_visible_keys(...).
 PH_HD int attention_visible_keys(const AttentionDims& a, int b, int i) {
   if (a.q_len && i >= a.q_len[b]) return 0;
+  if (a.q_rows && a.q_rows[static_cast<int64_t>(b) * a.Tq + i] < 0) return 0;
   int n = a.key_len ? a.key_len[b] : a.Tk;
   if (n > a.Tk) n = a.Tk;
   if (a.causal) {
