@@ -59,6 +59,10 @@ SelfAttention::SelfAttention(ModelCore& core, const std::string& prefix, const A
     plan.shared(&pad_dqkv_, "attention.pad.dq", rows * 3 * sz(Cl_));
     plan.shared(&pad_ctx_, "attention.pad.ctx", rows * sz(Cl_));
   }
+  if (spec.select_rows) {  // one layer of a model selects: its context outlives the forward
+    plan.shared(&sel_ctx_, "attention.sel.ctx", rows * sz(Cl_));
+    plan.shared(&sel_dctx_, "attention.sel.dctx", rows * sz(Cl_));
+  }
   if (spec.probs.p > 0.0f) be().reserve_attention(probs);  // dropout scratch (CUDA)
 }
 
@@ -75,11 +79,16 @@ AttentionDims SelfAttention::dims(const Pass& pass, const int32_t* key_len) cons
   return d;
 }
 
-void SelfAttention::forward(float* y, const float* x, const Pass& pass, const int32_t* key_len) {
+void SelfAttention::forward(float* y, const float* x, const Pass& pass, const int32_t* key_len,
+                            const Packing* out) {
   check_packable(spec_, pass);
+  if (out && (!spec_.select_rows || pass.is_packed()))
+    throw std::logic_error(
+        "attention: output rows need a block planned for them and an unpacked pass");
   const int N = pass.rows();
   qkv_.forward(qkv_out_, x, N);
-  const AttentionDims d = dims(pass, key_len);
+  AttentionDims d = dims(pass, key_len);
+  if (out) d.q_rows = out->unpack;  // the other queries' context is not read
   const AttentionCoords c = coords_of(spec_, pass, tp().rank * Hl_);
   if (!pass.is_packed()) {
     be().attention_forward(ctx_, att_, qkv_out_, qkv_out_ + Cl_, d, spec_.probs.spec(pass), c);
@@ -89,15 +98,26 @@ void SelfAttention::forward(float* y, const float* x, const Pass& pass, const in
     be().attention_forward(pad_ctx_, att_, pad_qkv_, pad_qkv_ + Cl_, d, spec_.probs.spec(pass), c);
     be().gather_rows(ctx_, pad_ctx_, p.pack, N, Cl_);
   }
-  proj_.forward(y, ctx_, N);
+  if (out) {
+    be().gather_rows(sel_ctx_, ctx_, out->pack, out->N, Cl_);
+    proj_.forward(y, sel_ctx_, out->N);
+  } else {
+    proj_.forward(y, ctx_, N);
+  }
 }
 
 void SelfAttention::backward(float* dx, const float* dy, const float* x, const Pass& pass,
-                             const int32_t* key_len) {
+                             const int32_t* key_len, const Packing* out) {
   const int N = pass.rows();
-  const AttentionDims d = dims(pass, key_len);
+  AttentionDims d = dims(pass, key_len);
+  if (out) d.q_rows = out->unpack;
   const AttentionCoords c = coords_of(spec_, pass, tp().rank * Hl_);
-  proj_.backward(dctx_, dy, ctx_, N);
+  if (out) {  // the other rows' context gradient is zero
+    proj_.backward(sel_dctx_, dy, sel_ctx_, out->N);
+    be().gather_rows(dctx_, sel_dctx_, out->unpack, N, Cl_);
+  } else {
+    proj_.backward(dctx_, dy, ctx_, N);
+  }
   if (!pass.is_packed()) {
     be().zero(dqkv_, sz(N) * 3 * sz(Cl_) * sizeof(float));
     be().attention_backward(dqkv_, dqkv_ + Cl_, datt_, dctx_, qkv_out_, qkv_out_ + Cl_, att_, d,

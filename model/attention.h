@@ -35,6 +35,8 @@ struct AttentionSpec {
   // Passes (and memories) may be packed (model/pass.h): plans the padded scratch that
   // attention then runs in. Unpacked passes work either way.
   bool packed_rows = false;
+  // SelfAttention::forward may be given output rows (plans their context).
+  bool select_rows = false;
 };
 
 // The memory cross-attention reads: B samples of Tk rows [B*Tk, C] (packed: the packed.N real
@@ -72,11 +74,15 @@ class SelfAttention : public Block {
   SelfAttention(ModelCore& core, const std::string& prefix, const AttentionSpec& spec);
 
   // y [N, C] = proj(attention(q, k, v of x [N, C])), complete on every rank. key_len [B]
-  // (device) or null.
-  void forward(float* y, const float* x, const Pass& pass, const int32_t* key_len);
-  // dx [N, C] overwritten with the full input gradient; parameter gradients accumulate.
+  // (device) or null. With `out` (rows of an unpacked pass, model/pass.h), y holds those rows
+  // only [out->N, C]: the selected queries attend (AttentionDims::q_rows; every row's keys and
+  // values are used), the projection runs on their context.
+  void forward(float* y, const float* x, const Pass& pass, const int32_t* key_len,
+               const Packing* out = nullptr);
+  // dx [N, C] overwritten with the full input gradient (dy [out->N, C] with `out`); parameter
+  // gradients accumulate.
   void backward(float* dx, const float* dy, const float* x, const Pass& pass,
-                const int32_t* key_len);
+                const int32_t* key_len, const Packing* out = nullptr);
   // Causal incremental step: y [n, C] for x [n, C] at position s.pos. cache[pos % 2] holds the
   // keys and values (k | v per row) of positions < pos, [prev_n, pos, 2C/tp], with room for n
   // more rows; the step writes those of positions <= pos, [n, pos + 1, 2C/tp], into
@@ -94,6 +100,8 @@ class SelfAttention : public Block {
   float *dctx_ = nullptr, *dqkv_ = nullptr, *datt_ = nullptr;   // scratch
   // packed passes: q|k|v, their gradient and the context (or its gradient) in the padded layout
   float *pad_qkv_ = nullptr, *pad_dqkv_ = nullptr, *pad_ctx_ = nullptr;
+  // selected output rows: their context (kept for backward) and its gradient
+  float *sel_ctx_ = nullptr, *sel_dctx_ = nullptr;
 };
 
 class CrossAttention : public Block {

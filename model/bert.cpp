@@ -20,9 +20,10 @@ EmbeddingSpec bert_embedding(const ModelConfig& c, int max_batch) {
   return e;
 }
 
-LayerSpec bert_layer(const ModelConfig& c, int max_batch) {
-  LayerSpec l = layer_spec(c, max_batch, c.seq_len);
+LayerSpec bert_layer(const ModelConfig& c, const ModelSetup& s) {
+  LayerSpec l = layer_spec(c, s.max_batch, c.seq_len);
   l.stack = rng::DropoutStack::kEncoder;
+  l.select_rows = s.pack_rows;
   return l;
 }
 
@@ -54,7 +55,7 @@ void fail(const std::string& what) {
 Bert::Bert(Backend& be, const ModelConfig& cfg, const ModelSetup& setup)
     : Model(be, cfg, setup),
       embed_(core_, "", bert_embedding(cfg, setup.max_batch)),
-      stack_(core_, "", cfg.n_layers, bert_layer(cfg, setup.max_batch)),
+      stack_(core_, "", cfg.n_layers, bert_layer(cfg, setup)),
       mlm_(core_, embed_.wte(), mlm_spec(cfg, setup, embed_.padded_vocab())) {
   if (cfg.type_vocab_size < 1) fail("model.type_vocab_size must be at least 1");
   if (cfg.sentence_head != SentenceHead::kNone)
@@ -74,7 +75,12 @@ Bert::Bert(Backend& be, const ModelConfig& cfg, const ModelSetup& setup)
   rows_ = DeviceBuffer<int32_t>(be, slots);
   cls_rows_ = DeviceBuffer<int32_t>(be, B);
   labels_ = DeviceBuffer<int32_t>(be, B);
+  if (setup.pack_rows) {
+    select_maps_ = DeviceBuffer<int32_t>(be, 2 * rows);
+    host_select_maps_.resize(2 * rows);
+  }
   host_rows_.resize(slots);
+  host_cls_rows_.resize(B);
   host_labels_.resize(B);
   host_logits_.resize(B * SentenceClassifier::kClasses);
   host_losses_.resize(B);
@@ -83,6 +89,8 @@ Bert::Bert(Backend& be, const ModelConfig& cfg, const ModelSetup& setup)
 // The slots' rows of the stack output: a counted slot (target not kIgnoreIndex) reads its
 // position; the others keep theirs where it is free and otherwise take a free one, so that the
 // rows of a micro-batch are distinct (scatter_add_rows needs it; an unused slot's gradient is 0).
+// With ModelSetup::pack_rows the stack's last layer computes those rows and [CLS] (with a
+// sentence head) only (select_rows), and the heads read them by their place among them.
 void Bert::upload_side(const Batch& b) {
   const size_t BT = sz(b.B) * sz(b.T), BP = sz(b.B) * sz(b.P);
   if (b.types.size() < BT || b.lengths.size() < sz(b.B))
@@ -117,10 +125,35 @@ void Bert::upload_side(const Batch& b) {
         taken[sz(pos)] = 1;
         host_rows_[k] = s * b.T + pos;
       }
+    host_cls_rows_[sz(s)] = s * b.T;  // [CLS]: position 0
   }
+  if (setup_.pack_rows) select_rows(b);
   backend().upload(types_.data(), b.types.data(), BT * sizeof(int32_t));
   backend().upload(lengths_.data(), b.lengths.data(), sz(b.B) * sizeof(int32_t));
   backend().upload(rows_.data(), host_rows_.data(), BP * sizeof(int32_t));
+  backend().upload(cls_rows_.data(), host_cls_rows_.data(), sz(b.B) * sizeof(int32_t));
+}
+
+// The rows the heads read, in order (pack, then unpack), and the heads' rows renumbered to
+// their places among them.
+void Bert::select_rows(const Batch& b) {
+  const size_t BT = sz(b.B) * sz(b.T), BP = sz(b.B) * sz(b.P);
+  int32_t* pack = host_select_maps_.data();
+  int32_t* unpack = pack + BT;
+  std::fill(unpack, unpack + BT, 0);
+  for (size_t k = 0; k < BP; ++k) unpack[host_rows_[k]] = 1;
+  if (sentence_)
+    for (size_t s = 0; s < sz(b.B); ++s) unpack[host_cls_rows_[s]] = 1;
+  int N = 0;
+  for (size_t r = 0; r < BT; ++r) {
+    if (unpack[r]) pack[N] = static_cast<int32_t>(r);
+    unpack[r] = unpack[r] ? N++ : -1;
+  }
+  for (size_t k = 0; k < BP; ++k) host_rows_[k] = unpack[host_rows_[k]];
+  for (size_t s = 0; s < sz(b.B); ++s) host_cls_rows_[s] = unpack[host_cls_rows_[s]];
+  backend().upload(select_maps_.data(), pack, sz(N) * sizeof(int32_t));
+  backend().upload(select_maps_.data() + BT, unpack, BT * sizeof(int32_t));
+  selected_ = Packing{N, select_maps_.data(), select_maps_.data() + BT, nullptr};
 }
 
 void Bert::sentence_forward(const Batch& b) {
@@ -131,10 +164,8 @@ void Bert::sentence_forward(const Batch& b) {
     if (label != kIgnoreIndex && (label < 0 || label >= SentenceClassifier::kClasses))
       fail("sentence label " + std::to_string(label) + " is neither 0, 1 nor ignored");
     host_labels_[s] = label;
-    host_rows_[s] = static_cast<int32_t>(s) * b.T;  // [CLS]: position 0
   }
   backend().upload(labels_.data(), host_labels_.data(), B * sizeof(int32_t));
-  backend().upload(cls_rows_.data(), host_rows_.data(), B * sizeof(int32_t));
   backend().gather_rows(cls_, out_, cls_rows_.data(), b.B, cfg_.d_model);
   sentence_->forward(cls_, labels_.data(), b.B);
   backend().download(host_logits_.data(), sentence_->logits(),
@@ -149,12 +180,21 @@ void Bert::sentence_forward(const Batch& b) {
   }
 }
 
+const Pass* Bert::output_pass(const Pass& pass) {
+  if (!setup_.pack_rows) return nullptr;
+  out_pass_ = pass;
+  out_pass_.packed = selected_;
+  return &out_pass_;
+}
+
 void Bert::forward(const Batch& b, const DropoutContext& d) {
   const Pass pass = pass_of(b, d);
   tokens_ = upload_tokens(b);
   upload_side(b);
   const float* x = embed_.forward(tokens_, types_.data(), pass);
-  out_ = stack_.forward(x, pass, lengths_.data(), nullptr);
+  const Pass* out = output_pass(pass);
+  out_ = stack_.forward(x, pass, lengths_.data(), nullptr, out);
+  output_rows_ = (out ? *out : pass).rows();
   backend().gather_rows(gathered_, out_, rows_.data(), b.B * b.P, cfg_.d_model);
   mlm_.forward(gathered_, b.B * b.P);
   stats_ = SentenceStats{};
@@ -164,8 +204,9 @@ void Bert::forward(const Batch& b, const DropoutContext& d) {
 void Bert::backward(const Batch& b, const DropoutContext& d) {
   const Pass pass = pass_of(b, d);
   const int C = cfg_.d_model;
+  const Pass* out = output_pass(pass);  // the forward's (its selection is kept)
   mlm_.backward(dgathered_, gathered_, b.B * b.P);
-  backend().zero(dout_, sz(pass.rows()) * sz(C) * sizeof(float));
+  backend().zero(dout_, sz((out ? *out : pass).rows()) * sz(C) * sizeof(float));
   backend().scatter_add_rows(dout_, dgathered_, rows_.data(), b.B * b.P, C);
   core_.ready().release(mlm_.params(), core_.table());
   if (sentence_) {
@@ -173,7 +214,7 @@ void Bert::backward(const Batch& b, const DropoutContext& d) {
     backend().scatter_add_rows(dout_, dgathered_, cls_rows_.data(), b.B, C);
     core_.ready().release(sentence_->params(), core_.table());
   }
-  stack_.backward(dstream_, dout_, pass, lengths_.data(), nullptr);
+  stack_.backward(dstream_, dout_, pass, lengths_.data(), nullptr, out);
   embed_.backward(dstream_, tokens_, types_.data(), pass);
   core_.ready().release(embed_.params(), core_.table());
 }

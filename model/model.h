@@ -62,8 +62,9 @@ struct ModelSetup {
   float label_smoothing = 0;  // of the training loss (forward_backward); loss() is plain NLL
   int max_predictions = 0;    // BERT: the most prediction slots P of a sample (<= seq_len)
   // The encoder-decoder's training step (forward_backward) runs its linear and element-wise
-  // layers on the real positions only, dropping the padding (model/pass.h Packing); false
-  // keeps the padded rows (tests compare the two).
+  // layers on the real positions only, dropping the padding (model/pass.h Packing); BERT's
+  // last layer computes the rows its heads read only (model/bert.h). false keeps every row
+  // (tests compare the two).
   bool pack_rows = true;
 };
 

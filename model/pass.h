@@ -18,15 +18,16 @@ struct DropoutContext {
 
 // Which rows of a padded [B*T] layout a packed activation holds (device arrays): the
 // encoder-decoder runs its linear and element-wise layers on the real positions only and
-// attention in the padded layout. pack [N]: the padded row of each packed row, increasing;
-// unpack [B*T]: the packed row of each padded row, -1 for a dropped (padding) row. Each sample
-// keeps a prefix of its rows.
+// attention in the padded layout; BERT's last layer runs its FFN on the rows its heads read
+// only (TransformerLayer::forward's `out`). pack [N]: the padded row of each packed row,
+// increasing; unpack [B*T]: the packed row of each padded row, -1 for a dropped row.
 struct Packing {
   int N = 0;
   const int32_t* pack = nullptr;
   const int32_t* unpack = nullptr;
-  const int32_t* len = nullptr;  // [B] the rows kept of each sample (the first ones): attention
-                                 // skips the queries past them (AttentionDims::q_len)
+  const int32_t* len = nullptr;  // [B] or null: when each sample keeps a prefix of its rows, its
+                                 // length; attention skips the queries past it
+                                 // (AttentionDims::q_len). Needed by a packed attention pass.
 };
 
 // B samples of T positions (T at most the block's configured maximum), the first of which is

@@ -20,6 +20,7 @@ AttentionSpec attention_spec(const LayerSpec& s, int index, rng::DropoutStack st
   a.Tk_max = Tk_max;
   a.max_batch = s.max_batch;
   a.packed_rows = s.packed_rows;
+  a.select_rows = s.select_rows && !causal;  // self-attention of an encoder
   return a;
 }
 
@@ -41,7 +42,7 @@ TransformerLayer::TransformerLayer(ModelCore& core, const std::string& prefix, i
       attn_(core, prefix + "attn.", attention_spec(s, index, s.stack, s.causal, s.T_max)),
       attn_branch_(core, s.norm, ln_attn_,
                    resid_dropout(s, index, s.stack, rng::DropoutSlot::kAttentionOut), s.C,
-                   s.max_batch * s.T_max),
+                   s.max_batch * s.T_max, s.select_rows),
       ln_cross_(s.cross ? std::make_unique<LayerNorm>(core, ln_name(prefix, 2), s.C, s.bias,
                                                       s.max_batch * s.T_max, s.ln_eps)
                         : nullptr),
@@ -72,30 +73,39 @@ TransformerLayer::TransformerLayer(ModelCore& core, const std::string& prefix, i
 }
 
 const float* TransformerLayer::forward(const float* x, const Pass& pass, const int32_t* key_len,
-                                       const Memory* mem) {
+                                       const Memory* mem, const Pass* out) {
+  if (out && cross_)
+    throw std::logic_error("TransformerLayer: output rows of a layer with cross-attention");
+  const Packing* rows = out ? &out->packed : nullptr;
+  const Pass& o = out ? *out : pass;  // the rows after self-attention
   after_attn_ = attn_branch_.forward(
-      x, pass, [&](float* y, const float* in) { attn_.forward(y, in, pass, key_len); });
+      x, pass, [&](float* y, const float* in) { attn_.forward(y, in, pass, key_len, rows); }, out);
   after_cross_ = after_attn_;
   if (cross_)
     after_cross_ = cross_branch_->forward(
         after_attn_, pass, [&](float* y, const float* in) { cross_->forward(y, in, pass, *mem); });
-  return ffn_branch_.forward(after_cross_, pass,
-                             [&](float* y, const float* in) { mlp_.forward(y, in, pass.rows()); });
+  return ffn_branch_.forward(after_cross_, o,
+                             [&](float* y, const float* in) { mlp_.forward(y, in, o.rows()); });
 }
 
 void TransformerLayer::backward(float* dstream, const float* x, const Pass& pass,
-                                const int32_t* key_len, const Memory* mem) {
-  ffn_branch_.backward(
-      dstream, after_cross_, pass,
-      [&](float* dx, const float* dy, const float* in) { mlp_.backward(dx, dy, in, pass.rows()); });
+                                const int32_t* key_len, const Memory* mem, const Pass* out) {
+  const Packing* rows = out ? &out->packed : nullptr;
+  const Pass& o = out ? *out : pass;
+  ffn_branch_.backward(dstream, after_cross_, o, [&](float* dx, const float* dy, const float* in) {
+    mlp_.backward(dx, dy, in, o.rows());
+  });
   if (cross_)
     cross_branch_->backward(dstream, after_attn_, pass,
                             [&](float* dx, const float* dy, const float* in) {
                               cross_->backward(dx, dy, in, pass, *mem);
                             });
-  attn_branch_.backward(dstream, x, pass, [&](float* dx, const float* dy, const float* in) {
-    attn_.backward(dx, dy, in, pass, key_len);
-  });
+  attn_branch_.backward(
+      dstream, x, pass,
+      [&](float* dx, const float* dy, const float* in) {
+        attn_.backward(dx, dy, in, pass, key_len, rows);
+      },
+      out);
 }
 
 const float* TransformerLayer::step(const float* x, const DecodeStep& s, const LayerCache& cache) {

@@ -32,6 +32,7 @@ struct LayerSpec {
   int Tk_max = 0;            // memory positions per sample at most (cross-attention)
   int max_batch = 0;         // samples per micro-batch at most
   bool packed_rows = false;  // passes may be packed (model/pass.h; AttentionSpec::packed_rows)
+  bool select_rows = false;  // forward may be given output rows (TransformerLayer::forward)
 };
 
 // A layer's keys and values during incremental decoding (SelfAttention::step,
@@ -48,12 +49,17 @@ class TransformerLayer : public Block {
 
   // The layer's output stream for x [N, C] (a buffer of the layer). key_len [B] (device, may be
   // null): the visible length of each sample for self-attention. mem: the memory of
-  // cross-attention (required exactly when the layer has one).
-  const float* forward(const float* x, const Pass& pass, const int32_t* key_len, const Memory* mem);
-  // dstream: the gradient of the output on entry, of x on exit. Cross-attention adds this
-  // rank's partial gradient of the memory to mem->dx.
+  // cross-attention (required exactly when the layer has one). out (layers without
+  // cross-attention, planned with select_rows, an unpacked pass): the output holds only the
+  // rows out->packed selects from pass's [B*T]; self-attention still reads every row, the
+  // rest of the layer runs on the selected ones (the last layer of BERT, whose heads read a
+  // few positions).
+  const float* forward(const float* x, const Pass& pass, const int32_t* key_len, const Memory* mem,
+                       const Pass* out = nullptr);
+  // dstream: the gradient of the output on entry (with `out`, of its rows), of x on exit (room
+  // for N rows). Cross-attention adds this rank's partial gradient of the memory to mem->dx.
   void backward(float* dstream, const float* x, const Pass& pass, const int32_t* key_len,
-                const Memory* mem);
+                const Memory* mem, const Pass* out = nullptr);
   // Incremental decoding (causal layers): the layer's output stream [n, C] for x [n, C] at one
   // new position per hypothesis.
   const float* step(const float* x, const DecodeStep& s, const LayerCache& cache);

@@ -19,26 +19,29 @@ TransformerStack::TransformerStack(ModelCore& core, const std::string& prefix, i
 }
 
 const float* TransformerStack::forward(const float* x, const Pass& pass, const int32_t* key_len,
-                                       const Memory* mem) {
+                                       const Memory* mem, const Pass* out) {
+  const size_t last = layers_.size() - 1;
   for (size_t l = 0; l < layers_.size(); ++l) {
     inputs_[l] = x;
-    x = layers_[l]->forward(x, pass, key_len, mem);
+    x = layers_[l]->forward(x, pass, key_len, mem, l == last ? out : nullptr);
   }
   last_ = x;
-  return final_ln_ ? final_ln_->forward(x, pass.rows()) : x;
+  return final_ln_ ? final_ln_->forward(x, (out ? *out : pass).rows()) : x;
 }
 
 void TransformerStack::backward(float* dstream, const float* dout, const Pass& pass,
-                                const int32_t* key_len, const Memory* mem) {
-  const size_t bytes = static_cast<size_t>(pass.rows()) * static_cast<size_t>(C_) * sizeof(float);
+                                const int32_t* key_len, const Memory* mem, const Pass* out) {
+  const int rows = (out ? *out : pass).rows();
+  const size_t bytes = static_cast<size_t>(rows) * static_cast<size_t>(C_) * sizeof(float);
   if (final_ln_) {
-    final_ln_->backward_into(dstream, dout, last_, pass.rows());
+    final_ln_->backward_into(dstream, dout, last_, rows);
     core_.ready().release(final_ln_->params(), core_.table());
   } else {
     be().copy(dstream, dout, bytes);
   }
+  const size_t last = layers_.size() - 1;
   for (size_t l = layers_.size(); l-- > 0;) {
-    layers_[l]->backward(dstream, inputs_[l], pass, key_len, mem);
+    layers_[l]->backward(dstream, inputs_[l], pass, key_len, mem, l == last ? out : nullptr);
     core_.ready().release(layers_[l]->params(), core_.table());
   }
 }

@@ -15,12 +15,16 @@ class TransformerStack : public Block {
   TransformerStack(ModelCore& core, const std::string& prefix, int n_layers, const LayerSpec& spec);
 
   // The stack's output for x [N, C] (a buffer of the stack, valid until the next forward).
-  const float* forward(const float* x, const Pass& pass, const int32_t* key_len, const Memory* mem);
-  // dstream [N, C] receives the gradient of x, from dout [N, C], the gradient of the output
-  // (dout may be scratch the layers reuse). Each layer's parameters are released to the
-  // gradient-readiness tracker as soon as its backward is done.
+  // out: the output holds only these rows of pass (TransformerLayer::forward's `out`, in the
+  // last layer; the stack planned with select_rows).
+  const float* forward(const float* x, const Pass& pass, const int32_t* key_len, const Memory* mem,
+                       const Pass* out = nullptr);
+  // dstream [N, C] receives the gradient of x, from dout [N, C] (out->rows() rows with the
+  // forward's `out`, the same here), the gradient of the output (dout may be scratch the layers
+  // reuse). Each layer's parameters are released to the gradient-readiness tracker as soon as
+  // its backward is done.
   void backward(float* dstream, const float* dout, const Pass& pass, const int32_t* key_len,
-                const Memory* mem);
+                const Memory* mem, const Pass* out = nullptr);
 
   // Incremental decoding: the stack's output [n, C] for x [n, C] at one new position per
   // hypothesis; caches[l] are layer l's.

@@ -5,6 +5,7 @@
 // HF BertForPreTraining's 110,106,428 parameters; the loss at initialisation; bad batches.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -37,10 +38,11 @@ ModelConfig tiny_bert(SentenceHead head = SentenceHead::kNsp) {
   return m;
 }
 
-Bert bert(const ModelConfig& m, int B, int P = kP) {
+Bert bert(const ModelConfig& m, int B, int P = kP, bool select = true) {
   ModelSetup s;
   s.max_batch = B;
   s.max_predictions = P;
+  s.pack_rows = select;
   return Bert(test::cpu(), m, s);
 }
 
@@ -113,6 +115,51 @@ TEST(BertGradients, PostNormNspDefaultEpsAndDropout) {
   m.d_ff = 12;
   m.dropout_attn = m.dropout_resid = 0.1f;
   check_gradients(m, with_dropout());
+}
+
+// The last layer computes its output on the rows the heads read only (ModelSetup::pack_rows):
+// the loss, the sentence loss and every gradient are those of the layer over all rows, with
+// dropout, in both LayerNorm placements, with and without a sentence head.
+TEST(BertModel, LastLayerOnTheHeadsRowsEqualsAllRows) {
+  for (Norm norm : {Norm::kPost, Norm::kPre}) {
+    for (SentenceHead head : {SentenceHead::kNsp, SentenceHead::kNone}) {
+      ModelConfig m = tiny_bert(head);
+      m.norm = norm;
+      m.dropout_embed = m.dropout_attn = m.dropout_resid = 0.3f;
+      const int B = 3;
+      Batch b = test::bert_batch(m, B, kP, 8, 1);
+      b.sentence_dloss = 0.5f;
+      std::vector<std::vector<float>> grads;
+      std::vector<double> losses, sentence, evals;
+      std::vector<int> rows;
+      for (bool select : {false, true}) {
+        Bert model = bert(m, B, kP, select);
+        model.initialize(6);
+        model.zero_grads();
+        losses.push_back(model.forward_backward(b, 0.2f, with_dropout(), nullptr));
+        sentence.push_back(model.sentence_stats().loss_sum);
+        rows.push_back(model.output_rows());
+        grads.emplace_back(model.grads(), model.grads() + model.arena_size());
+        evals.push_back(model.loss(b, DropoutContext{}, nullptr));
+      }
+      const std::string what = "norm " + std::to_string(static_cast<int>(norm)) + " head " +
+                               std::to_string(static_cast<int>(head));
+      // Not vacuous: the selection kept each sample's two predicted positions and position 0
+      // (the unused slot's, and [CLS]).
+      EXPECT_EQ(rows[0], B * m.seq_len) << what;
+      EXPECT_EQ(rows[1], B * 3) << what;
+      EXPECT_NEAR(losses[1], losses[0], 1e-6 * std::fabs(losses[0])) << what;
+      EXPECT_NEAR(evals[1], evals[0], 1e-6 * std::fabs(evals[0])) << what;
+      EXPECT_NEAR(sentence[1], sentence[0], 1e-6 * std::fabs(sentence[0]) + 1e-12) << what;
+      double worst = 0, scale = 0;
+      for (size_t i = 0; i < grads[0].size(); ++i) {
+        worst = std::max(worst, static_cast<double>(std::fabs(grads[1][i] - grads[0][i])));
+        scale = std::max(scale, static_cast<double>(std::fabs(grads[0][i])));
+      }
+      EXPECT_GT(scale, 1e-3) << what;
+      EXPECT_LT(worst, 1e-5 * scale) << what;
+    }
+  }
 }
 
 // What the tokens and types hold past each length changes nothing: not the loss, not the

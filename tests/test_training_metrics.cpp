@@ -163,11 +163,16 @@ TEST(ModelFlops, CountedByHand) {
   EXPECT_EQ(encdec_flops_per_step(m, 1), 3 * 408.0 + 4 * 624.0);
   EXPECT_EQ(encdec_flops_per_step(m, 5), 5 * encdec_flops_per_step(m, 1));
   EXPECT_EQ(encdec_flops(m, 2, 3), 2 * 408.0 + 3 * 624.0);  // packed: real positions only
-  // per position 6 (16 + 32) + 12 * 4 * 2 = 384; per prediction 6 (4 + 20); nsp 6 (4 + 4).
+  // The one (last) layer: per position q|k|v 6 * 12 + 12 * 4 * 2 = 168; per row the heads
+  // read (the P slots and, with nsp, [CLS]) proj and FFN 6 (4 + 32) = 216; per prediction
+  // 6 (4 + 20); nsp 6 (4 + 4).
   m.sentence_head = SentenceHead::kNsp;
-  EXPECT_EQ(bert_flops_per_step(m, 1, 1), 4 * 384.0 + 144 + 48);
+  EXPECT_EQ(bert_flops_per_step(m, 1, 1), 4 * 168.0 + 2 * 216 + 144 + 48);
   m.sentence_head = SentenceHead::kNone;
-  EXPECT_EQ(bert_flops_per_step(m, 2, 3), 2 * (4 * 384.0 + 3 * 144));
+  EXPECT_EQ(bert_flops_per_step(m, 2, 3), 2 * (4 * 168.0 + 3 * 216 + 3 * 144));
+  m.n_layers = 2;  // the first layer computes every row: 168 + 216 = 384 per position
+  EXPECT_EQ(bert_flops_per_step(m, 1, 4), 4 * 384.0 + 4 * 168 + 4 * 216 + 4 * 144);
+  m.n_layers = 1;
   Config cfg;
   cfg.model = m;
   cfg.model.type = ModelType::kEncDec;

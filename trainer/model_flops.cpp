@@ -1,5 +1,7 @@
 #include "trainer/model_flops.h"
 
+#include <algorithm>
+
 namespace ph {
 
 double gpt_flops_per_token(const ModelConfig& m, int64_t n_params) {
@@ -28,9 +30,12 @@ double encdec_flops_per_step(const ModelConfig& m, int B) {
 
 double bert_flops_per_step(const ModelConfig& m, int B, int P) {
   const double d = m.d_model, f = m.ffn_width(), V = m.vocab_size, T = m.seq_len, L = m.n_layers;
-  const double per_position = L * (6.0 * (4 * d * d + 2 * d * f) + 12.0 * T * d);
-  const double sentence = m.sentence_head != SentenceHead::kNone ? 6.0 * (d * d + 2 * d) : 0;
-  return B * (T * per_position + P * 6.0 * (d * d + V * d) + sentence);
+  const bool head = m.sentence_head != SentenceHead::kNone;
+  const double out_rows = std::min(T, static_cast<double>(P) + (head ? 1 : 0));
+  const double qkv_scores = 6.0 * 3 * d * d + 12.0 * T * d, out_ffn = 6.0 * (d * d + 2 * d * f);
+  const double layers = L * T * qkv_scores + ((L - 1) * T + out_rows) * out_ffn;
+  const double sentence = head ? 6.0 * (d * d + 2 * d) : 0;
+  return B * (layers + P * 6.0 * (d * d + V * d) + sentence);
 }
 
 double flops_per_token(const Config& cfg, int64_t n_params) {

@@ -33,8 +33,11 @@ double encdec_flops(const ModelConfig& m, double source, double target);
 double encdec_flops_per_step(const ModelConfig& m, int B);
 
 // BERT, one step of B sequences of T positions with P masked-LM predictions each:
-//   per position and layer 6 * (4d^2 + 2df) + 12 * T * d; the MLM head per prediction
-//   6 * (d^2 + V * d); the sentence head (nsp, sop) per sequence 6 * (d^2 + 2d).
+//   per position and layer 6 * (4d^2 + 2df) + 12 * T * d, except that the last layer runs its
+//   output projection and FFN, 6 * (d^2 + 2df), on the R = min(T, P + 1 with a sentence head,
+//   else P) rows the heads read only (model/bert.h: the prediction slots' distinct rows and
+//   [CLS]; exact unless a slot sits on [CLS]); the MLM head per prediction 6 * (d^2 + V * d);
+//   the sentence head (nsp, sop) per sequence 6 * (d^2 + 2d).
 double bert_flops_per_step(const ModelConfig& m, int B, int P);
 
 // The model FLOPs of one step divided by its token positions (B x T: the target side of the
