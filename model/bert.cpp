@@ -140,15 +140,11 @@ void Bert::select_rows(const Batch& b) {
   const size_t BT = sz(b.B) * sz(b.T), BP = sz(b.B) * sz(b.P);
   int32_t* pack = host_select_maps_.data();
   int32_t* unpack = pack + BT;
-  std::fill(unpack, unpack + BT, 0);
+  std::fill(unpack, unpack + BT, 0);  // marks, which pack_maps reads before overwriting
   for (size_t k = 0; k < BP; ++k) unpack[host_rows_[k]] = 1;
   if (sentence_)
     for (size_t s = 0; s < sz(b.B); ++s) unpack[host_cls_rows_[s]] = 1;
-  int N = 0;
-  for (size_t r = 0; r < BT; ++r) {
-    if (unpack[r]) pack[N] = static_cast<int32_t>(r);
-    unpack[r] = unpack[r] ? N++ : -1;
-  }
+  const int N = pack_maps(pack, static_cast<int>(BT), [&](int r) { return unpack[r] != 0; });
   for (size_t k = 0; k < BP; ++k) host_rows_[k] = unpack[host_rows_[k]];
   for (size_t s = 0; s < sz(b.B); ++s) host_cls_rows_[s] = unpack[host_cls_rows_[s]];
   backend().upload(select_maps_.data(), pack, sz(N) * sizeof(int32_t));
@@ -194,7 +190,7 @@ void Bert::forward(const Batch& b, const DropoutContext& d) {
   const float* x = embed_.forward(tokens_, types_.data(), pass);
   const Pass* out = output_pass(pass);
   out_ = stack_.forward(x, pass, lengths_.data(), nullptr, out);
-  output_rows_ = (out ? *out : pass).rows();
+  output_rows_ = output_of(pass, out).rows();
   backend().gather_rows(gathered_, out_, rows_.data(), b.B * b.P, cfg_.d_model);
   mlm_.forward(gathered_, b.B * b.P);
   stats_ = SentenceStats{};
@@ -206,7 +202,7 @@ void Bert::backward(const Batch& b, const DropoutContext& d) {
   const int C = cfg_.d_model;
   const Pass* out = output_pass(pass);  // the forward's (its selection is kept)
   mlm_.backward(dgathered_, gathered_, b.B * b.P);
-  backend().zero(dout_, sz((out ? *out : pass).rows()) * sz(C) * sizeof(float));
+  backend().zero(dout_, sz(output_of(pass, out).rows()) * sz(C) * sizeof(float));
   backend().scatter_add_rows(dout_, dgathered_, rows_.data(), b.B * b.P, C);
   core_.ready().release(mlm_.params(), core_.table());
   if (sentence_) {

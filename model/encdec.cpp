@@ -75,25 +75,6 @@ EncDec::EncDec(Backend& be, const ModelConfig& cfg, const ModelSetup& setup)
   }
 }
 
-namespace {
-
-// The packing of B samples of T padded positions keeping the first len[i] of sample i, in
-// maps[0, N) (pack) and maps[B*T, 2*B*T) (unpack); returns the kept rows N.
-int pack_maps(int32_t* maps, int B, int T, const std::vector<int32_t>& len) {
-  const size_t n = sz(B) * sz(T);
-  int N = 0;
-  for (int i = 0; i < B; ++i)
-    for (int t = 0; t < T; ++t) {
-      const size_t r = sz(i) * sz(T) + sz(t);
-      const bool kept = t < len[sz(i)];
-      maps[n + r] = kept ? N : -1;
-      if (kept) maps[N++] = static_cast<int32_t>(r);
-    }
-  return N;
-}
-
-}  // namespace
-
 int computed_target_positions(const Batch& b, int i) {
   int n = b.T;
   while (n > 0 && b.targets[sz(i) * sz(b.T) + sz(n - 1)] == kIgnoreIndex) --n;
@@ -103,9 +84,11 @@ int computed_target_positions(const Batch& b, int i) {
 void EncDec::pack(const Batch& b) {
   const size_t ns = sz(b.B) * sz(b.S), nt = sz(b.B) * sz(b.T);
   std::vector<int32_t> len(b.source_lengths.begin(), b.source_lengths.begin() + b.B);
-  const int Ns = pack_maps(host_src_maps_.data(), b.B, b.S, len);
+  const int Ns = pack_maps(host_src_maps_.data(), b.B * b.S,
+                           [&](int r) { return r % b.S < len[sz(r / b.S)]; });
   for (int i = 0; i < b.B; ++i) len[sz(i)] = computed_target_positions(b, i);
-  const int Nt = pack_maps(host_tgt_maps_.data(), b.B, b.T, len);
+  const int Nt = pack_maps(host_tgt_maps_.data(), b.B * b.T,
+                           [&](int r) { return r % b.T < len[sz(r / b.T)]; });
   packed_targets_.clear();
   for (int k = 0; k < Nt; ++k) packed_targets_.push_back(b.targets[sz(host_tgt_maps_[sz(k)])]);
   // Both halves travel: pack (its first N entries) and unpack.

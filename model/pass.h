@@ -30,6 +30,20 @@ struct Packing {
                                  // (AttentionDims::q_len). Needed by a packed attention pass.
 };
 
+// The maps of a Packing of n padded rows keeping those r for which kept(r) holds: pack in
+// maps[0, N), unpack in maps[n, 2n); returns N. kept(r) is called once, before maps[n + r] is
+// written, in increasing r.
+template <class Kept>
+int pack_maps(int32_t* maps, int n, Kept kept) {
+  int N = 0;
+  for (int r = 0; r < n; ++r) {
+    const bool keep = kept(r);
+    maps[n + r] = keep ? N : -1;
+    if (keep) maps[N++] = r;
+  }
+  return N;
+}
+
 // B samples of T positions (T at most the block's configured maximum), the first of which is
 // sample `sample0` of the global batch. With packing (packed.pack not null) the activations
 // hold packed.N rows of that layout (rows()), attention scatters them into the padded layout.
@@ -48,6 +62,12 @@ struct Pass {
     return p;
   }
 };
+
+// The pass a block's output is in: `out` (rows selected from `pass`, TransformerLayer::forward)
+// or, without one, `pass` itself.
+inline const Pass& output_of(const Pass& pass, const Pass* out) {
+  return out ? *out : pass;
+}
 
 // Inverted dropout at one site (kernels/common/rng_streams.h) on activations [B*T, cols]
 // (packed: [N, cols], each row drawing the mask of its padded row) whose samples are T_max rows

@@ -16,7 +16,7 @@ ResidualBranch::ResidualBranch(ModelCore& core, Norm norm, LayerNorm& ln, const 
 }
 
 const Pass& ResidualBranch::output_pass(const Pass& pass, const Pass* out) const {
-  if (!out) return pass;
+  if (!out) return pass;  // else a checked output_of
   if (!sel_ || pass.is_packed() || !out->is_packed() || out->B != pass.B || out->T != pass.T)
     throw std::logic_error(
         "ResidualBranch: an output pass needs a branch planned for it and a selection of "

@@ -77,7 +77,7 @@ const float* TransformerLayer::forward(const float* x, const Pass& pass, const i
   if (out && cross_)
     throw std::logic_error("TransformerLayer: output rows of a layer with cross-attention");
   const Packing* rows = out ? &out->packed : nullptr;
-  const Pass& o = out ? *out : pass;  // the rows after self-attention
+  const Pass& o = output_of(pass, out);  // the rows after self-attention
   after_attn_ = attn_branch_.forward(
       x, pass, [&](float* y, const float* in) { attn_.forward(y, in, pass, key_len, rows); }, out);
   after_cross_ = after_attn_;
@@ -91,7 +91,7 @@ const float* TransformerLayer::forward(const float* x, const Pass& pass, const i
 void TransformerLayer::backward(float* dstream, const float* x, const Pass& pass,
                                 const int32_t* key_len, const Memory* mem, const Pass* out) {
   const Packing* rows = out ? &out->packed : nullptr;
-  const Pass& o = out ? *out : pass;
+  const Pass& o = output_of(pass, out);
   ffn_branch_.backward(dstream, after_cross_, o, [&](float* dx, const float* dy, const float* in) {
     mlp_.backward(dx, dy, in, o.rows());
   });

@@ -26,12 +26,12 @@ const float* TransformerStack::forward(const float* x, const Pass& pass, const i
     x = layers_[l]->forward(x, pass, key_len, mem, l == last ? out : nullptr);
   }
   last_ = x;
-  return final_ln_ ? final_ln_->forward(x, (out ? *out : pass).rows()) : x;
+  return final_ln_ ? final_ln_->forward(x, output_of(pass, out).rows()) : x;
 }
 
 void TransformerStack::backward(float* dstream, const float* dout, const Pass& pass,
                                 const int32_t* key_len, const Memory* mem, const Pass* out) {
-  const int rows = (out ? *out : pass).rows();
+  const int rows = output_of(pass, out).rows();
   const size_t bytes = static_cast<size_t>(rows) * static_cast<size_t>(C_) * sizeof(float);
   if (final_ln_) {
     final_ln_->backward_into(dstream, dout, last_, rows);
