@@ -182,6 +182,18 @@ class Backend {
 
   virtual void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
                             const AdamWParams& a) = 0;
+  // adamw_update on elements [r.begin, r.end) of all four buffers for each range r, with
+  // a.weight_decay replaced by r.weight_decay: every parameter tensor in one call. Each element
+  // is updated exactly as adamw_update updates it. This default calls adamw_update per range.
+  virtual void adamw_update_ranges(float* params, const float* grads, float* m, float* v,
+                                   const AdamWRange* ranges, size_t count, const AdamWParams& a) {
+    AdamWParams ra = a;
+    for (size_t i = 0; i < count; ++i) {
+      const size_t b = ranges[i].begin;
+      ra.weight_decay = ranges[i].weight_decay;
+      adamw_update(params + b, grads + b, m + b, v + b, ranges[i].end - b, ra);
+    }
+  }
   // Host results: these wait for the work issued before them.
   virtual double sum_squares(const float* x, size_t n) = 0;
   virtual bool all_finite(const float* x, size_t n) = 0;

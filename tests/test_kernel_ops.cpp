@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "kernels/common/activations.h"
-#include "kernels/common/adamw.h"
 #include "kernels/common/dropout_mask.h"
 #include "kernels/common/init_normal.h"
 #include "kernels/common/philox.h"
@@ -27,7 +26,6 @@
 #include "kernels/cpu/fast_exp.h"
 #include "kernels/cpu/layernorm.h"
 #include "kernels/cpu/matmul.h"
-#include "kernels/cpu/optimizer.h"
 #include "kernels/cpu/residual.h"
 #include "kernels/cpu/rows.h"
 #include "tests/reference_checks.h"
@@ -884,85 +882,6 @@ TEST(Rows, GatherAndScatterAddAgainstReferenceAndFiniteDifferences) {
       ASSERT_EQ(unpacked[static_cast<size_t>(i) * C + c],
                 holes[i] < 0 ? 0.0f : inp[static_cast<size_t>(holes[i]) * C + c])
           << "row " << i;
-}
-
-// ---------------------------------------------------------------------------------------------
-// optimizer
-
-TEST(Optimizer, AdamWTwoStepsByHand) {
-  // p = 1, lr 0.1, betas (0.9, 0.999), eps 1e-8, weight decay 0.01; gradients 0.5 then -0.25.
-  // step 1: m = 0.05, v = 2.5e-4, mhat = 0.5, vhat = 0.25,
-  //         p = 1 - 0.1 * (0.5 / (0.5 + 1e-8) + 0.01 * 1) = 0.899000002
-  // step 2: m = 0.02, v = 3.1225e-4, mhat = 0.02 / 0.19, vhat = 3.1225e-4 / 0.001999,
-  //         p = 0.899000002 - 0.1 * (mhat / (sqrt(vhat) + 1e-8) + 0.01 * 0.899000002)
-  //           = 0.8714672987
-  // The second element gets doubled gradients with grad_scale 0.5 (clipping): same path.
-  FVec p = {1.0f, 1.0f}, m = {0.0f, 0.0f}, v = {0.0f, 0.0f};
-  AdamWParams a{};
-  a.lr = 0.1f;
-  a.beta1 = 0.9f;
-  a.beta2 = 0.999f;
-  a.eps = 1e-8f;
-  a.weight_decay = 0.01f;
-  const float grads[2][2] = {{0.5f, 1.0f}, {-0.25f, -0.5f}};
-  const double want_p[2] = {0.899000002, 0.8714672987};
-  const double want_m[2] = {0.05, 0.02};
-  const double want_v[2] = {2.5e-4, 3.1225e-4};
-  for (int t = 1; t <= 2; ++t) {
-    a.bias_correction1 = 1.0f - std::pow(a.beta1, static_cast<float>(t));
-    a.bias_correction2 = 1.0f - std::pow(a.beta2, static_cast<float>(t));
-    for (int e = 0; e < 2; ++e) {
-      a.grad_scale = e == 0 ? 1.0f : 0.5f;
-      cpu::adamw_update(&p[e], &grads[t - 1][e], &m[e], &v[e], 1, a);
-      EXPECT_NEAR(p[e], want_p[t - 1], 2e-6) << "step " << t << " element " << e;
-      // float's 1 - beta2 is 0.00099998713: v is within 2e-5 relative of the exact value.
-      EXPECT_NEAR(m[e], want_m[t - 1], 1e-7);
-      EXPECT_NEAR(v[e], want_v[t - 1], 2e-5 * want_v[t - 1]);
-    }
-  }
-}
-
-TEST(Optimizer, AdamWOverABufferEqualsTheElementUpdate) {
-  const size_t n = 1000 + 3;
-  FVec p = random_floats(n, 81), g = random_floats(n, 82), m = random_floats(n, 83, -0.1f, 0.1f);
-  FVec v = random_floats(n, 84, 0.0f, 0.01f);
-  FVec p2 = p, m2 = m, v2 = v;
-  AdamWParams a{0.01f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, 0.3f, 0.8f};
-  cpu::adamw_update(p.data(), g.data(), m.data(), v.data(), n, a);
-  for (size_t i = 0; i < n; ++i) adamw_element(p2[i], g[i], m2[i], v2[i], a);
-  EXPECT_LT(rel_err(p, to_double(p2)), 1e-6);
-  EXPECT_LT(rel_err(m, to_double(m2)), 1e-6);
-  EXPECT_LT(rel_err(v, to_double(v2)), 1e-6);
-}
-
-TEST(Optimizer, SumSquaresAndAllFinite) {
-  const size_t n = (size_t{5} << 20) + 13;  // more blocks than one pass holds
-  const FVec x = random_floats(n, 85, -2.0f, 2.0f);
-  double ref = 0.0;
-  for (float f : x) ref += static_cast<double>(f) * f;
-  double s1 = 0.0, s2 = 0.0;
-  with_threads(1, [&] { s1 = cpu::sum_squares(x.data(), n); });
-  with_threads(2, [&] { s2 = cpu::sum_squares(x.data(), n); });
-  EXPECT_NEAR(s1, ref, 1e-10 * ref);
-  EXPECT_EQ(std::memcmp(&s1, &s2, sizeof(double)), 0);  // bit-exact across thread counts
-  EXPECT_EQ(cpu::sum_squares(x.data(), 0), 0.0);
-  EXPECT_DOUBLE_EQ(cpu::sum_squares(x.data(), 3), static_cast<double>(x[0]) * x[0] +
-                                                      static_cast<double>(x[1]) * x[1] +
-                                                      static_cast<double>(x[2]) * x[2]);
-
-  FVec y(1001, 1.0f);
-  EXPECT_TRUE(cpu::all_finite(y.data(), y.size()));
-  EXPECT_TRUE(cpu::all_finite(y.data(), 0));
-  y[1000] = std::numeric_limits<float>::infinity();
-  EXPECT_FALSE(cpu::all_finite(y.data(), y.size()));
-  EXPECT_TRUE(cpu::all_finite(y.data(), 1000));
-  y[1000] = 1.0f;
-  y[17] = -std::numeric_limits<float>::infinity();
-  EXPECT_FALSE(cpu::all_finite(y.data(), y.size()));
-  y[17] = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_FALSE(cpu::all_finite(y.data(), y.size()));
-  y[17] = std::numeric_limits<float>::max();
-  EXPECT_TRUE(cpu::all_finite(y.data(), y.size()));
 }
 
 }  // namespace

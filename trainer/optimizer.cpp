@@ -13,7 +13,14 @@ AdamW::AdamW(Backend& backend, const OptimConfig& cfg, const ParamTable& table, 
       lo_(lo),
       hi_(hi == 0 ? table.total() : hi),
       m_(backend, hi_ - lo_),
-      v_(backend, hi_ - lo_) {}
+      v_(backend, hi_ - lo_) {
+  for (const Param& p : table_.params()) {
+    const size_t b = std::max(p.offset, lo_), e = std::min(p.offset + p.numel, hi_);
+    if (b >= e) continue;
+    const bool decay = p.decay || (cfg_.decay_1d && p.shape.size() == 1);
+    ranges_.push_back({b - lo_, e - lo_, decay ? cfg_.weight_decay : 0.0f});
+  }
+}
 
 void AdamW::download_moments(float* m_host, float* v_host) const {
   be_.download(m_host, m_.data(), m_.bytes());
@@ -34,14 +41,8 @@ void AdamW::step(float* params, const float* grads, float lr, int t, float grad_
   a.bias_correction1 = 1.0f - std::pow(cfg_.beta1, static_cast<float>(t));
   a.bias_correction2 = 1.0f - std::pow(cfg_.beta2, static_cast<float>(t));
   a.grad_scale = grad_scale;
-  for (const Param& p : table_.params()) {
-    const size_t b = std::max(p.offset, lo_), e = std::min(p.offset + p.numel, hi_);
-    if (b >= e) continue;
-    const bool decay = p.decay || (cfg_.decay_1d && p.shape.size() == 1);
-    a.weight_decay = decay ? cfg_.weight_decay : 0.0f;
-    be_.adamw_update(params + b, grads + (b - lo_), m_.data() + (b - lo_), v_.data() + (b - lo_),
-                     e - b, a);
-  }
+  be_.adamw_update_ranges(params + lo_, grads, m_.data(), v_.data(), ranges_.data(), ranges_.size(),
+                          a);
 }
 
 GradNorm::GradNorm(Backend& backend, const ParamTable& table, size_t lo, size_t hi,

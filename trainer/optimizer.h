@@ -40,6 +40,9 @@ class AdamW {
   const ParamTable& table_;
   size_t lo_, hi_;
   DeviceBuffer<float> m_, v_;
+  // Each parameter's part of [lo, hi), relative to lo, with its weight decay: one backend
+  // call updates them all.
+  std::vector<AdamWRange> ranges_;
 };
 
 // The squared global gradient norm over arena elements [lo, hi): one range per parameter (its

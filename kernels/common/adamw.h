@@ -1,6 +1,7 @@
 // AdamW element update (Loshchilov & Hutter, decoupled weight decay), shared by backends.
 #pragma once
 #include <cmath>
+#include <cstddef>
 
 #include "kernels/common/hostdevice.h"
 
@@ -26,5 +27,12 @@ PH_HD void adamw_element(float& p, float g, float& m, float& v, const AdamWParam
   const float vhat = v / a.bias_correction2;
   p -= a.lr * (mhat / (sqrtf(vhat) + a.eps) + a.weight_decay * p);
 }
+
+// Elements [begin, end) of the flat buffers of one AdamW call over many tensors, with the
+// weight decay of that tensor (Backend::adamw_update_ranges).
+struct AdamWRange {
+  size_t begin = 0, end = 0;
+  float weight_decay = 0.0f;
+};
 
 }  // namespace ph

@@ -205,7 +205,15 @@ class CpuBackend final : public Backend {
                     const AdamWParams& a) override {
     cpu::adamw_update(params, grads, m, v, n, a);
   }
+  void adamw_update_ranges(float* params, const float* grads, float* m, float* v,
+                           const AdamWRange* ranges, size_t count, const AdamWParams& a) override {
+    cpu::adamw_update_ranges(params, grads, m, v, ranges, count, a);
+  }
   double sum_squares(const float* x, size_t n) override { return cpu::sum_squares(x, n); }
+  void sum_squares_ranges(double* host_out, const float* x, const size_t* begin, const size_t* end,
+                          size_t count) override {
+    cpu::sum_squares_ranges(host_out, x, begin, end, count);
+  }
   bool all_finite(const float* x, size_t n) override { return cpu::all_finite(x, n); }
 
  private:

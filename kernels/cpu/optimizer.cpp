@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace ph::cpu {
 
@@ -12,6 +14,31 @@ namespace {
 constexpr size_t kBlock = size_t{1} << 14;  // elements per task
 constexpr size_t kBlocksPerPass = 256;      // partial sums held on the stack per pass
 
+// The sum of squares of one block, in double: one compiled loop for sum_squares and
+// sum_squares_ranges, so the two add the same way (noinline: not vectorised differently where
+// it is inlined).
+[[gnu::noinline]] double block_sum_squares(const float* x, size_t n) {
+  double s = 0.0;
+#pragma omp simd reduction(+ : s)
+  for (size_t i = 0; i < n; ++i) s += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  return s;
+}
+
+// One task of a call over many ranges: elements [begin, end) of range `range`.
+struct RangeTask {
+  size_t range, begin, end;
+};
+
+// The ranges cut into tasks of at most kBlock elements, each range's from its first element
+// (the blocks sum_squares cuts it into), in range order.
+std::vector<RangeTask> range_tasks(const size_t* begin, const size_t* end, size_t count) {
+  std::vector<RangeTask> tasks;
+  for (size_t r = 0; r < count; ++r)
+    for (size_t i0 = begin[r]; i0 < end[r]; i0 += kBlock)
+      tasks.push_back({r, i0, std::min(end[r], i0 + kBlock)});
+  return tasks;
+}
+
 }  // namespace
 
 void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
@@ -19,6 +46,26 @@ void adamw_update(float* params, const float* grads, float* m, float* v, size_t 
   const AdamWParams args = a;  // a local copy: the loop need not reload it through a pointer
 #pragma omp parallel for simd schedule(static)
   for (size_t i = 0; i < n; ++i) adamw_element(params[i], grads[i], m[i], v[i], args);
+}
+
+void adamw_update_ranges(float* params, const float* grads, float* m, float* v,
+                         const AdamWRange* ranges, size_t count, const AdamWParams& a) {
+  std::vector<size_t> begin(count), end(count);
+  for (size_t r = 0; r < count; ++r) {
+    begin[r] = ranges[r].begin;
+    end[r] = ranges[r].end;
+  }
+  const std::vector<RangeTask> tasks = range_tasks(begin.data(), end.data(), count);
+  const auto n_tasks = static_cast<std::ptrdiff_t>(tasks.size());
+#pragma omp parallel for schedule(static)
+  for (std::ptrdiff_t t = 0; t < n_tasks; ++t) {
+    const RangeTask& task = tasks[static_cast<size_t>(t)];
+    AdamWParams args = a;
+    args.weight_decay = ranges[task.range].weight_decay;
+#pragma omp simd
+    for (size_t i = task.begin; i < task.end; ++i)
+      adamw_element(params[i], grads[i], m[i], v[i], args);
+  }
 }
 
 double sum_squares(const float* x, size_t n) {
@@ -32,14 +79,26 @@ double sum_squares(const float* x, size_t n) {
 #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < count; ++k) {
       const size_t i0 = (first + k) * kBlock, i1 = std::min(n, i0 + kBlock);
-      double s = 0.0;
-#pragma omp simd reduction(+ : s)
-      for (size_t i = i0; i < i1; ++i) s += static_cast<double>(x[i]) * static_cast<double>(x[i]);
-      partial[k] = s;
+      partial[k] = block_sum_squares(x + i0, i1 - i0);
     }
     for (size_t k = 0; k < count; ++k) total += partial[k];
   }
   return total;
+}
+
+void sum_squares_ranges(double* out, const float* x, const size_t* begin, const size_t* end,
+                        size_t count) {
+  const std::vector<RangeTask> tasks = range_tasks(begin, end, count);
+  std::vector<double> partial(tasks.size());
+  const auto n_tasks = static_cast<std::ptrdiff_t>(tasks.size());
+#pragma omp parallel for schedule(static)
+  for (std::ptrdiff_t t = 0; t < n_tasks; ++t) {
+    const RangeTask& task = tasks[static_cast<size_t>(t)];
+    partial[static_cast<size_t>(t)] = block_sum_squares(x + task.begin, task.end - task.begin);
+  }
+  // Each range's blocks added in order from 0.0, as sum_squares adds them.
+  std::fill(out, out + count, 0.0);
+  for (size_t t = 0; t < tasks.size(); ++t) out[tasks[t].range] += partial[t];
 }
 
 bool all_finite(const float* x, size_t n) {
