@@ -5,6 +5,8 @@
 // plain inline function of adds, multiplies and bit operations: the same code runs in a
 // vector lane and in a scalar remainder, so results do not depend on how a loop is split.
 // Accuracy: within 2 ulp of the correctly rounded result; results below 2^-125 flush to 0.
+// A file whose loops call it needs -fno-trapping-math (CMakeLists.txt sets it for attention.cpp
+// and crossentropy.cpp): without it g++ leaves those loops scalar.
 #pragma once
 #include <bit>
 #include <cmath>
