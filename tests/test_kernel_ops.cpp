@@ -146,8 +146,11 @@ TEST(Dropout, RunScalesEqualPerElementKeep) {
   d.seed = 0xfeedbeefcafeull;
   d.step = 17;
   d.site = 4;
-  for (uint64_t index0 : {uint64_t{0}, uint64_t{1}, uint64_t{2}, uint64_t{3}, uint64_t{1} << 33}) {
-    for (int n : {0, 1, 3, 4, 7, 64, 101}) {
+  // Runs of 8 blocks (32 elements) and more take the AVX2 path; the last start has the block
+  // counter's low word wrap inside such a run (the high word carries).
+  for (uint64_t index0 : {uint64_t{0}, uint64_t{1}, uint64_t{2}, uint64_t{3}, uint64_t{1} << 33,
+                          (uint64_t{1} << 34) - 37}) {
+    for (int n : {0, 1, 3, 4, 7, 31, 32, 35, 64, 101, 260}) {
       FVec s(static_cast<size_t>(n));
       cpu::dropout_scales(s.data(), d, index0, n);
       for (int i = 0; i < n; ++i) {
