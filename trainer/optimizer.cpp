@@ -9,12 +9,11 @@ AdamW::AdamW(Backend& backend, const OptimConfig& cfg, const ParamTable& table, 
              size_t hi)
     : be_(backend),
       cfg_(cfg),
-      table_(table),
       lo_(lo),
       hi_(hi == 0 ? table.total() : hi),
       m_(backend, hi_ - lo_),
       v_(backend, hi_ - lo_) {
-  for (const Param& p : table_.params()) {
+  for (const Param& p : table.params()) {
     const size_t b = std::max(p.offset, lo_), e = std::min(p.offset + p.numel, hi_);
     if (b >= e) continue;
     const bool decay = p.decay || (cfg_.decay_1d && p.shape.size() == 1);

@@ -37,7 +37,6 @@ class AdamW {
  private:
   Backend& be_;
   OptimConfig cfg_;
-  const ParamTable& table_;
   size_t lo_, hi_;
   DeviceBuffer<float> m_, v_;
   // Each parameter's part of [lo, hi), relative to lo, with its weight decay: one backend

@@ -29,13 +29,14 @@ struct RangeTask {
   size_t range, begin, end;
 };
 
-// The ranges cut into tasks of at most kBlock elements, each range's from its first element
-// (the blocks sum_squares cuts it into), in range order.
-std::vector<RangeTask> range_tasks(const size_t* begin, const size_t* end, size_t count) {
+// The ranges [begin_of(r), end_of(r)) for r < count cut into tasks of at most kBlock elements,
+// each range's from its first element (the blocks sum_squares cuts it into), in range order.
+template <typename BeginOf, typename EndOf>
+std::vector<RangeTask> range_tasks(size_t count, BeginOf begin_of, EndOf end_of) {
   std::vector<RangeTask> tasks;
   for (size_t r = 0; r < count; ++r)
-    for (size_t i0 = begin[r]; i0 < end[r]; i0 += kBlock)
-      tasks.push_back({r, i0, std::min(end[r], i0 + kBlock)});
+    for (size_t i0 = begin_of(r); i0 < end_of(r); i0 += kBlock)
+      tasks.push_back({r, i0, std::min(end_of(r), i0 + kBlock)});
   return tasks;
 }
 
@@ -50,12 +51,8 @@ void adamw_update(float* params, const float* grads, float* m, float* v, size_t 
 
 void adamw_update_ranges(float* params, const float* grads, float* m, float* v,
                          const AdamWRange* ranges, size_t count, const AdamWParams& a) {
-  std::vector<size_t> begin(count), end(count);
-  for (size_t r = 0; r < count; ++r) {
-    begin[r] = ranges[r].begin;
-    end[r] = ranges[r].end;
-  }
-  const std::vector<RangeTask> tasks = range_tasks(begin.data(), end.data(), count);
+  const std::vector<RangeTask> tasks = range_tasks(
+      count, [&](size_t r) { return ranges[r].begin; }, [&](size_t r) { return ranges[r].end; });
   const auto n_tasks = static_cast<std::ptrdiff_t>(tasks.size());
 #pragma omp parallel for schedule(static)
   for (std::ptrdiff_t t = 0; t < n_tasks; ++t) {
@@ -88,7 +85,8 @@ double sum_squares(const float* x, size_t n) {
 
 void sum_squares_ranges(double* out, const float* x, const size_t* begin, const size_t* end,
                         size_t count) {
-  const std::vector<RangeTask> tasks = range_tasks(begin, end, count);
+  const std::vector<RangeTask> tasks = range_tasks(
+      count, [&](size_t r) { return begin[r]; }, [&](size_t r) { return end[r]; });
   std::vector<double> partial(tasks.size());
   const auto n_tasks = static_cast<std::ptrdiff_t>(tasks.size());
 #pragma omp parallel for schedule(static)
