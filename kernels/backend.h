@@ -90,6 +90,21 @@ class Backend {
   // The most ranges of one sum_squares_ranges call.
   virtual void reserve_norm_ranges(size_t count) { (void)count; }
 
+  // --- weights that stay fixed (inference) ---
+  // While weights stay fixed, a backend may keep copies of them in the layout its forward GEMM
+  // reads fastest. An incremental decoder owns such a store (make_weight_store(); null where the
+  // backend keeps none: this default, the CUDA backend, bf16 GEMMs) and hands it to the backend
+  // around its own work (UseWeightStore below); meanwhile matmul_forward may read the store's
+  // copy of a weight, made at its first use there. A weight must not change while a store holds
+  // a copy of it: the owner makes a new store (a new decoder) after training steps.
+  class WeightStore {
+   public:
+    virtual ~WeightStore() = default;
+  };
+  virtual std::unique_ptr<WeightStore> make_weight_store() { return nullptr; }
+  // The store matmul_forward may read from now on (null: none), made by this backend.
+  virtual void use_weight_store(WeightStore* store) { (void)store; }
+
   // --- ops (kernels/cpu/<family>.h document each) ---
   virtual void embedding_forward(float* out, const int32_t* tokens, const float* wte,
                                  const float* pos, int B, int T, int C, int vocab_start,
@@ -204,6 +219,20 @@ class Backend {
                                   const size_t* end, size_t count) {
     for (size_t i = 0; i < count; ++i) host_out[i] = sum_squares(x + begin[i], end[i] - begin[i]);
   }
+};
+
+// Backend::use_weight_store(store) for a scope; the backend reads no store after it.
+class UseWeightStore {
+ public:
+  UseWeightStore(Backend& be, Backend::WeightStore* store) : be_(be) {
+    be_.use_weight_store(store);
+  }
+  ~UseWeightStore() { be_.use_weight_store(nullptr); }
+  UseWeightStore(const UseWeightStore&) = delete;
+  UseWeightStore& operator=(const UseWeightStore&) = delete;
+
+ private:
+  Backend& be_;
 };
 
 // The CPU backend (kernels/cpu), its linear layer computing in precision p.

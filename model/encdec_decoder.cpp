@@ -43,6 +43,7 @@ EncDecDecoder::EncDecDecoder(EncDec& model, int max_sources, int max_beams)
             checked_slots(model, model.setup_.max_batch, max_sources, max_beams), T_, kv_width_),
       log_softmax_(model, max_sources * max_beams) {
   Backend& be = model.backend();
+  weights_ = be.make_weight_store();
   const size_t layer_memory = sz(max_sources) * sz(model.S_) * kv_width_;
   const int L = model.decoder_.depth();
   cross_kv_ = DeviceBuffer<float>(be, sz(L) * layer_memory);
@@ -56,6 +57,7 @@ EncDecDecoder::EncDecDecoder(EncDec& model, int max_sources, int max_beams)
   host_source_.resize(sz(max_sources) * sz(model.S_));
   host_lengths_.resize(sz(max_sources));
   prev_slot_.resize(sz(max_sources) * sz(max_beams));
+  first_tokens_.resize(sz(max_sources));
 }
 
 void EncDecDecoder::start(const int32_t* source, const int32_t* lengths, int n, int S, int beams) {
@@ -71,6 +73,7 @@ void EncDecDecoder::start(const int32_t* source, const int32_t* lengths, int n, 
     }
   }
   Backend& be = m_.backend();
+  const UseWeightStore use(be, weights_.get());
   be.upload(source_.data(), host_source_.data(), sz(n) * sz(S) * sizeof(int32_t));
   std::copy(lengths, lengths + n, host_lengths_.begin());
   be.upload(lengths_.data(), lengths, sz(n) * sizeof(int32_t));
@@ -93,9 +96,21 @@ void EncDecDecoder::step(const int32_t* tokens, const int32_t* parents, float* l
   require(n_ > 0, "step before start");
   require(pos_ < T_, "step " + std::to_string(pos_ + 1) + " exceeds the model's " +
                          std::to_string(T_) + " target positions");
-  const int slots = n_ * beams_;
-  const int32_t* gather = self_.gather(parents, slots, pos_, beams_, prev_slot_.data(), prev_n_);
-  m_.backend().upload(tokens_.data(), tokens, sz(slots) * sizeof(int32_t));
+  // Position 0: every slot of a source holds the same empty hypothesis; when they also read
+  // the same token (a search starts every slot at bos), one row per source runs (a quarter of
+  // the rows with beam 4) and its log-probabilities are copied to the source's other slots;
+  // the next step's gather reads each slot's parent from its source's row.
+  bool first = pos_ == 0 && beams_ > 1;
+  for (int i = 0; first && i < n_ * beams_; ++i)
+    first = tokens[sz(i)] == tokens[sz(i / beams_) * sz(beams_)];
+  const int beams = first ? 1 : beams_;
+  const int slots = n_ * beams;
+  if (first)
+    for (int j = 0; j < n_; ++j) first_tokens_[sz(j)] = tokens[sz(j) * sz(beams_)];
+  const UseWeightStore use(m_.backend(), weights_.get());
+  const int32_t* gather = self_.gather(parents, slots, pos_, beams, prev_slot_.data(), prev_n_);
+  m_.backend().upload(tokens_.data(), first ? first_tokens_.data() : tokens,
+                      sz(slots) * sizeof(int32_t));
   Pass pass;  // no dropout
   pass.B = slots;
   pass.T = 1;
@@ -104,13 +119,23 @@ void EncDecDecoder::step(const int32_t* tokens, const int32_t* parents, float* l
   s.pos = pos_;
   s.prev_n = prev_n_;
   s.gather = gather;
-  s.beams = beams_;
+  s.beams = beams;
   s.mem = &mem_;
   const float* x = m_.dec_embed_.forward(tokens_.data(), nullptr, pass, pos_);
   m_.head_.forward(m_.decoder_.step(x, s, self_.layers()), slots);
   log_softmax_(slots, logprobs);
   ++pos_;
   prev_n_ = slots;
+  if (first) {
+    const size_t V = sz(vocab_size());
+    for (int j = n_ - 1; j >= 0; --j)  // source j's row to its slots, from the last down
+      for (int b = beams_ - 1; b >= 0; --b) {
+        const size_t slot = sz(j) * sz(beams_) + sz(b);
+        if (slot != sz(j)) std::copy_n(logprobs + sz(j) * V, V, logprobs + slot * V);
+        prev_slot_[slot] = j;
+      }
+    return;
+  }
   std::iota(prev_slot_.begin(), prev_slot_.begin() + slots, 0);
 }
 

@@ -44,13 +44,17 @@ class EncDecDecoder final : public IncrementalDecoder {
   int n_ = 0, beams_ = 0, pos_ = 0;
   int prev_n_ = 0;  // slots of the previous step (rows per position of the self-attention cache)
   Memory mem_;
+  // Copies of the weights in the backend's GEMM layout (Backend::WeightStore), made at their
+  // first use by start() or step() and read by every later one.
+  std::unique_ptr<Backend::WeightStore> weights_;
   SelfKvCache self_;
   VocabLogSoftmax log_softmax_;
   DeviceBuffer<float> cross_kv_;
   DeviceBuffer<int32_t> source_, lengths_, tokens_;
   std::vector<float*> cross_;
   std::vector<int32_t> host_source_, host_lengths_;
-  std::vector<int32_t> prev_slot_;  // slot -> its number in the previous step
+  std::vector<int32_t> prev_slot_;     // slot -> its number in the previous step
+  std::vector<int32_t> first_tokens_;  // position 0: one token per source
 };
 
 }  // namespace ph

@@ -9,6 +9,10 @@
 //
 // Sources whose search is over leave the batch (retain): the later steps then run on the slots
 // of the remaining sources only, and their results are the same as if every slot had been kept.
+//
+// A decoder may keep copies of the model's weights as they are at its first start() (the CPU
+// backend packs them for its GEMMs once: Backend::WeightStore): make a new decoder after the
+// weights change (a training step, a checkpoint load).
 #pragma once
 #include <cstdint>
 

@@ -30,9 +30,11 @@ inline std::vector<double> full_log_softmax(const Model& m, int r, int V) {
 }
 
 // `decoder` decodes on `model`; `reference` (an unsharded model with the same parameters and
-// max_batch >= n * beams) computes the full forwards. Returns the largest difference seen.
+// max_batch >= n * beams) computes the full forwards. With `shared_start`, every hypothesis of a
+// source takes the same token at position 0, as in beam search (the decoder may then run one
+// row per source there). Returns the largest difference seen.
 inline double check_incremental_decoding(IncrementalDecoder& decoder, EncDec& reference, int n,
-                                         int beams, unsigned seed) {
+                                         int beams, unsigned seed, bool shared_start = false) {
   const ModelConfig& mc = reference.config();
   const int V = mc.vocab_size, S = mc.source_len(), T = mc.seq_len, slots = n * beams;
   std::mt19937 rng(seed);
@@ -53,7 +55,9 @@ inline double check_incremental_decoding(IncrementalDecoder& decoder, EncDec& re
     for (int i = 0; i < slots; ++i) {
       parents[static_cast<size_t>(i)] =
           i / beams * beams + static_cast<int32_t>(rng() % static_cast<unsigned>(beams));
-      tokens[static_cast<size_t>(i)] = static_cast<int32_t>(rng() % static_cast<unsigned>(V));
+      tokens[static_cast<size_t>(i)] = shared_start && pos == 0 && i % beams > 0
+                                           ? tokens[static_cast<size_t>(i - 1)]
+                                           : static_cast<int32_t>(rng() % static_cast<unsigned>(V));
       next[static_cast<size_t>(i)] =
           pos == 0 ? std::vector<int32_t>{}
                    : history[static_cast<size_t>(parents[static_cast<size_t>(i)])];

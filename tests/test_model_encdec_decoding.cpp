@@ -52,6 +52,14 @@ TEST(EncDecDecoding, PostNormSinusoidalBeamsMatchTheFullForward) {
   std::printf("largest difference: %.2e\n", worst);
 }
 
+// Beam search starts every hypothesis of a source from the same token: position 0 then runs
+// one row per source, and the next steps read each hypothesis's parent from its source's row.
+TEST(EncDecDecoding, BeamsFromOneStartTokenMatchTheFullForward) {
+  const auto model = model_of(decoding_model(), 8);
+  auto decoder = model->incremental_decoder(2, 4);
+  test::check_incremental_decoding(*decoder, *model, 2, 4, 3, /*shared_start=*/true);
+}
+
 TEST(EncDecDecoding, PreNormLearnedUnsharedBeamsMatchTheFullForward) {
   ModelConfig m = decoding_model();
   m.share_embeddings = ShareEmbeddings::kNone;

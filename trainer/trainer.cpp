@@ -48,7 +48,9 @@ class Training {
   Metrics evaluate();
   Metrics evaluate_translation(const EvalResult& loss);
   Metrics evaluate_mlm(const EvalResult& r);
-  Translator& translator();
+  // A new Translator for the weights as they are now (its decoder keeps copies of them:
+  // model/incremental_decoder.h).
+  std::unique_ptr<Translator> make_translator();
   void print_run() const;
 
   const Config& cfg_;
@@ -67,7 +69,6 @@ class Training {
   std::unique_ptr<TrainStep> step_;
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<TrainingLog> log_;
-  std::unique_ptr<Translator> translator_;  // encoder-decoder: made at the first use
   TrainState st_;
   BestEval best_{cfg_.train.early_stopping_metric};
   EvalValues last_eval_ = no_eval_values();
@@ -241,7 +242,7 @@ TrainSummary Training::run(const StepObserver& observe) {
     if (data_.task)
       print_task_samples(*model_, grid_.tp_comm.get(), *data_.task, cfg_);
     else if (data_.val && data_.val->pairs())
-      print_translation_samples(translator(), *data_.val->pairs(), cfg_);
+      print_translation_samples(*make_translator(), *data_.val->pairs(), cfg_);
     else if (cfg_.model.type == ModelType::kBert && data_.val)
       print_mlm_samples(*model_, grid_.tp_comm.get(), *data_.val, cfg_, tokenizer_);
     else
@@ -359,14 +360,11 @@ Metrics Training::evaluate() {
   return fields;
 }
 
-Translator& Training::translator() {
-  if (!translator_) {
-    const auto id = [&](const std::string& text) { return *tokenizer_.id_of(text); };
-    translator_ = std::make_unique<Translator>(*model_, tokenizer_, id(cfg_.data.pad_token),
-                                               id(cfg_.data.bos_token), id(cfg_.data.eos_token),
-                                               cfg_.train.micro_batch, 1);
-  }
-  return *translator_;
+std::unique_ptr<Translator> Training::make_translator() {
+  const auto id = [&](const std::string& text) { return *tokenizer_.id_of(text); };
+  return std::make_unique<Translator>(*model_, tokenizer_, id(cfg_.data.pad_token),
+                                      id(cfg_.data.bos_token), id(cfg_.data.eos_token),
+                                      cfg_.train.micro_batch, 1);
 }
 
 // The encoder-decoder's evaluation: the loss and its perplexity, then the held-out pairs that
@@ -378,7 +376,7 @@ Metrics Training::evaluate_translation(const EvalResult& loss) {
   greedy.max_len_b = cfg_.model.seq_len;
   const int64_t pairs =
       static_cast<int64_t>(cfg_.train.eval_batches) * static_cast<int64_t>(cfg_.train.micro_batch);
-  const DecodeScore d = score_decoding(translator(), *data_.val->pairs(), greedy, pairs,
+  const DecodeScore d = score_decoding(*make_translator(), *data_.val->pairs(), greedy, pairs,
                                        cfg_.train.micro_batch, grid_);
   last_eval_.bleu = d.bleu.score;
   Metrics fields = {{"val_loss", loss.loss}, {"bleu", d.bleu.score}};

@@ -23,11 +23,23 @@
 #include "kernels/cpu/layernorm.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/optimizer.h"
+#include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/residual.h"
 #include "kernels/cpu/rows.h"
 
 namespace ph {
 namespace {
+
+// Weights packed once for matmul_forward_packed while they stay fixed (Backend::WeightStore).
+class CpuWeightStore final : public Backend::WeightStore {
+ public:
+  cpu::PackedWeightCache cache;
+};
+
+// Products of at most this many rows read a store's packed weights (incremental decoding's one
+// row per hypothesis); larger ones (an encoder over a batch of sources) stay with sgemm, whose
+// row blocking suits them better.
+constexpr int kPackedMaxRows = 512;
 
 class CpuBackend final : public Backend {
  public:
@@ -106,8 +118,19 @@ class CpuBackend final : public Backend {
                                const float* rstd, int N, int C) override {
     cpu::layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, false);
   }
+  std::unique_ptr<WeightStore> make_weight_store() override {
+    if (precision_ != GemmPrecision::Fp32) return nullptr;
+    return std::make_unique<CpuWeightStore>();
+  }
+  void use_weight_store(WeightStore* store) override {
+    store_ = store ? &dynamic_cast<CpuWeightStore&>(*store) : nullptr;
+  }
   void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N,
                       int IC, int OC) override {
+    if (store_ && N <= kPackedMaxRows) {
+      cpu::matmul_forward_packed(out, inp, store_->cache.get(w, IC, OC), bias, N, IC, OC);
+      return;
+    }
     cpu::matmul_forward(out, inp, w, bias, N, IC, OC, bf16());
   }
   void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
@@ -226,6 +249,7 @@ class CpuBackend final : public Backend {
 
   GemmPrecision precision_;
   cpu::Bf16Operands bf16_operands_;
+  CpuWeightStore* store_ = nullptr;  // Backend::use_weight_store
   std::mutex mapped_mutex_;
   std::unordered_map<void*, size_t> mapped_;  // mapping -> its length
 };

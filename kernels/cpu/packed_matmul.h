@@ -1,0 +1,49 @@
+// The linear layer's forward on weights packed once, for inference on few rows (incremental
+// decoding: one row per hypothesis). An sgemm call repacks its operands on every call: at 128
+// rows that is a sixth of a decoding step's GEMM time (the rows once per column task, the
+// weights every time). Here the weights are packed once, while they stay fixed, into panels of
+// kPanel output channels; the rows are read in place.
+//
+// Layout: panel p holds channels [p * kPanel, (p + 1) * kPanel) of w [OC, IC], input by input:
+// packed[(p * IC + i) * kPanel + c] = w[p * kPanel + c][i], zeros past OC.
+//
+// Each output is the bias plus the products summed in input order, one fused multiply-add per
+// input: a function of that row and the weights only, never of the row count, the row's place
+// or the thread count. It differs from the sgemm path (matmul_forward) in rounding only.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+namespace ph::cpu {
+
+constexpr int kPanel = 24;  // a multiple of 8
+
+// Floats of the packed copy of a [OC, IC] weight.
+size_t packed_weight_size(int IC, int OC);
+// packed [packed_weight_size(IC, OC)] = w [OC, IC] in panels.
+void pack_weight(float* packed, const float* w, int IC, int OC);
+// out [N, OC] = inp [N, IC] @ w^T (+ bias [OC]), w given packed.
+void matmul_forward_packed(float* out, const float* inp, const float* packed, const float* bias,
+                           int N, int IC, int OC);
+
+// Packed copies of weights that stay fixed, one per (weight, IC, OC), made at the first lookup.
+class PackedWeightCache {
+ public:
+  const float* get(const float* w, int IC, int OC);
+  size_t floats() const;  // held in all
+
+ private:
+  struct Key {
+    const float* w;
+    int IC, OC;
+    bool operator==(const Key& o) const { return w == o.w && IC == o.IC && OC == o.OC; }
+  };
+  struct Hash {
+    size_t operator()(const Key& k) const;
+  };
+  std::unordered_map<Key, std::vector<float>, Hash> packed_;
+};
+
+}  // namespace ph::cpu

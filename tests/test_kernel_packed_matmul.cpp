@@ -1,0 +1,150 @@
+// The linear layer's forward on packed weights (kernels/cpu/packed_matmul.h) against a
+// double-precision reference, on shapes that leave partial panels and partial row tiles; each
+// row's result independent of the row count and the thread count; and the CPU backend's weight
+// store (Backend::WeightStore): which products read it, and that it keeps the copy it made.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/packed_matmul.h"
+#include "tests/reference_checks.h"
+
+namespace ph {
+namespace {
+
+using testing::bit_equal;
+using testing::FVec;
+using testing::kTol;
+using testing::random_floats;
+using testing::rel_err;
+using testing::to_double;
+using testing::Vec;
+using testing::with_threads;
+
+Vec matmul_ref(const FVec& x, const FVec& w, const FVec& bias, int N, int IC, int OC) {
+  Vec out(static_cast<size_t>(N) * static_cast<size_t>(OC));
+  for (int n = 0; n < N; ++n)
+    for (int o = 0; o < OC; ++o) {
+      double s = bias.empty() ? 0.0 : bias[static_cast<size_t>(o)];
+      for (int i = 0; i < IC; ++i)
+        s += static_cast<double>(x[static_cast<size_t>(n * IC + i)]) *
+             w[static_cast<size_t>(o * IC + i)];
+      out[static_cast<size_t>(n * OC + o)] = s;
+    }
+  return out;
+}
+
+FVec packed_of(const FVec& w, int IC, int OC) {
+  FVec p(cpu::packed_weight_size(IC, OC), 5.0f);  // every element must be written
+  cpu::pack_weight(p.data(), w.data(), IC, OC);
+  return p;
+}
+
+// out [N, OC] from the packed weights, with a sentinel tail that must stay untouched.
+FVec forward_packed(const FVec& x, const FVec& packed, const FVec& bias, int N, int IC, int OC) {
+  const size_t n = static_cast<size_t>(N) * static_cast<size_t>(OC);
+  FVec out(n + 8, 7.0f);
+  cpu::matmul_forward_packed(out.data(), x.data(), packed.data(),
+                             bias.empty() ? nullptr : bias.data(), N, IC, OC);
+  for (size_t k = n; k < out.size(); ++k) EXPECT_EQ(out[k], 7.0f) << "written past the output";
+  out.resize(n);
+  return out;
+}
+
+TEST(PackedMatmul, ForwardMatchesTheReference) {
+  // Widths below, at and past a panel (24), row counts below, at and past a tile (4).
+  const int shapes[][3] = {{1, 1, 1},   {3, 7, 5},     {4, 16, 24}, {5, 33, 25},
+                           {9, 40, 49}, {13, 384, 72}, {2, 5, 47}};
+  for (const auto& s : shapes)
+    for (const bool with_bias : {true, false}) {
+      const int N = s[0], IC = s[1], OC = s[2];
+      SCOPED_TRACE(::testing::Message()
+                   << "N=" << N << " IC=" << IC << " OC=" << OC << " bias=" << with_bias);
+      const FVec x = random_floats(static_cast<size_t>(N * IC), 41);
+      const FVec w = random_floats(static_cast<size_t>(OC * IC), 42);
+      const FVec bias = with_bias ? random_floats(static_cast<size_t>(OC), 43) : FVec{};
+      const FVec out = forward_packed(x, packed_of(w, IC, OC), bias, N, IC, OC);
+      EXPECT_LT(rel_err(out, matmul_ref(x, w, bias, N, IC, OC)), kTol);
+    }
+}
+
+TEST(PackedMatmul, ARowsResultDependsOnNeitherTheRowCountNorTheThreads) {
+  const int N = 11, IC = 50, OC = 53;
+  const FVec x = random_floats(static_cast<size_t>(N * IC), 51);
+  const FVec packed = packed_of(random_floats(static_cast<size_t>(OC * IC), 52), IC, OC);
+  const FVec bias = random_floats(static_cast<size_t>(OC), 53);
+  FVec one;
+  with_threads(1, [&] { one = forward_packed(x, packed, bias, N, IC, OC); });
+  for (const int threads : {2, 3}) {
+    FVec other;
+    with_threads(threads, [&] { other = forward_packed(x, packed, bias, N, IC, OC); });
+    EXPECT_TRUE(bit_equal(one, other)) << threads << " threads";
+  }
+  for (int r = 0; r < N; ++r) {  // row r alone, at the start of its own product
+    const FVec row(x.begin() + r * IC, x.begin() + (r + 1) * IC);
+    const FVec alone = forward_packed(row, packed, bias, 1, IC, OC);
+    EXPECT_TRUE(bit_equal(alone, FVec(one.begin() + r * OC, one.begin() + (r + 1) * OC)))
+        << "row " << r;
+  }
+}
+
+TEST(PackedMatmul, TheCacheMakesOneCopyPerWeightAndShape) {
+  const int IC = 10, OC = 30;
+  const FVec w = random_floats(static_cast<size_t>(2 * OC * IC), 61);
+  cpu::PackedWeightCache cache;
+  const float* a = cache.get(w.data(), IC, OC);
+  EXPECT_EQ(cache.get(w.data(), IC, OC), a);
+  EXPECT_EQ(cache.floats(), cpu::packed_weight_size(IC, OC));
+  const float* b = cache.get(w.data() + OC * IC, IC, OC);  // another weight
+  EXPECT_NE(b, a);
+  cache.get(w.data(), IC, OC / 2);  // the same pointer, another shape
+  EXPECT_EQ(cache.floats(),
+            2 * cpu::packed_weight_size(IC, OC) + cpu::packed_weight_size(IC, OC / 2));
+  EXPECT_TRUE(bit_equal(FVec(a, a + cpu::packed_weight_size(IC, OC)), packed_of(w, IC, OC)));
+}
+
+// The backend's matmul_forward reads the store's packed copy while the store is in use, on
+// products of up to 512 rows; larger products and products outside the scope take the sgemm
+// path. The copy is made at the first use, so a weight changed afterwards is not seen inside
+// the scope (which is why a decoder is made anew after training steps): that is how the test
+// tells the paths apart, whether or not their roundings differ.
+TEST(PackedMatmul, TheBackendReadsItsStoreInsideTheScopeOnly) {
+  const std::unique_ptr<Backend> be = make_cpu_backend();
+  EXPECT_EQ(make_cpu_backend(GemmPrecision::Bf16)->make_weight_store(), nullptr);
+  const int IC = 32, OC = 40;
+  const FVec bias = random_floats(static_cast<size_t>(OC), 72);
+  for (const int N : {3, 512, 513}) {
+    SCOPED_TRACE(::testing::Message() << "N=" << N);
+    const std::unique_ptr<Backend::WeightStore> store = be->make_weight_store();
+    ASSERT_NE(store, nullptr);
+    FVec w = random_floats(static_cast<size_t>(OC * IC), 71);
+    const FVec packed = packed_of(w, IC, OC);
+    const FVec x = random_floats(static_cast<size_t>(N * IC), 73);
+    const size_t n = static_cast<size_t>(N * OC);
+    FVec first(n), later(n), outside(n), sgemm(n);
+    auto forward = [&](FVec& out) {
+      be->matmul_forward(out.data(), x.data(), w.data(), bias.data(), N, IC, OC);
+    };
+    {
+      const UseWeightStore use(*be, store.get());
+      forward(first);
+      for (float& v : w) v = -v;
+      forward(later);
+    }
+    forward(outside);
+    cpu::matmul_forward(sgemm.data(), x.data(), w.data(), bias.data(), N, IC, OC);
+    EXPECT_TRUE(bit_equal(outside, sgemm));
+    if (N <= 512) {
+      EXPECT_TRUE(bit_equal(first, forward_packed(x, packed, bias, N, IC, OC)));
+      EXPECT_TRUE(bit_equal(later, first)) << "the store did not keep its copy";
+    } else {
+      EXPECT_TRUE(bit_equal(later, sgemm)) << "a product of 513 rows read the store";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ph
