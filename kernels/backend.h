@@ -97,13 +97,19 @@ class Backend {
   // around its own work (UseWeightStore below); meanwhile matmul_forward may read the store's
   // copy of a weight, made at its first use there. A weight must not change while a store holds
   // a copy of it: the owner makes a new store (a new decoder) after training steps.
+  // `decoding_step`: the work in the scope is one decoding step, a few rows per op, so the
+  // backend may run its ops other than the products on the calling thread alone (the CPU
+  // backend does: waking a sleeping OpenMP thread costs more than such an op).
   class WeightStore {
    public:
     virtual ~WeightStore() = default;
   };
   virtual std::unique_ptr<WeightStore> make_weight_store() { return nullptr; }
   // The store matmul_forward may read from now on (null: none), made by this backend.
-  virtual void use_weight_store(WeightStore* store) { (void)store; }
+  virtual void use_weight_store(WeightStore* store, bool decoding_step) {
+    (void)store;
+    (void)decoding_step;
+  }
 
   // --- ops (kernels/cpu/<family>.h document each) ---
   virtual void embedding_forward(float* out, const int32_t* tokens, const float* wte,
@@ -221,13 +227,14 @@ class Backend {
   }
 };
 
-// Backend::use_weight_store(store) for a scope; the backend reads no store after it.
+// Backend::use_weight_store(store, decoding_step) for a scope; the backend reads no store after
+// it.
 class UseWeightStore {
  public:
-  UseWeightStore(Backend& be, Backend::WeightStore* store) : be_(be) {
-    be_.use_weight_store(store);
+  UseWeightStore(Backend& be, Backend::WeightStore* store, bool decoding_step = false) : be_(be) {
+    be_.use_weight_store(store, decoding_step);
   }
-  ~UseWeightStore() { be_.use_weight_store(nullptr); }
+  ~UseWeightStore() { be_.use_weight_store(nullptr, false); }
   UseWeightStore(const UseWeightStore&) = delete;
   UseWeightStore& operator=(const UseWeightStore&) = delete;
 

@@ -107,7 +107,7 @@ void EncDecDecoder::step(const int32_t* tokens, const int32_t* parents, float* l
   const int slots = n_ * beams;
   if (first)
     for (int j = 0; j < n_; ++j) first_tokens_[sz(j)] = tokens[sz(j) * sz(beams_)];
-  const UseWeightStore use(m_.backend(), weights_.get());
+  const UseWeightStore use(m_.backend(), weights_.get(), /*decoding_step=*/true);
   const int32_t* gather = self_.gather(parents, slots, pos_, beams, prev_slot_.data(), prev_n_);
   m_.backend().upload(tokens_.data(), first ? first_tokens_.data() : tokens,
                       sz(slots) * sizeof(int32_t));

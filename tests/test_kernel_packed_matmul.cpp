@@ -1,8 +1,10 @@
 // The linear layer's forward on packed weights (kernels/cpu/packed_matmul.h) against a
 // double-precision reference, on shapes that leave partial panels and partial row tiles; each
 // row's result independent of the row count and the thread count; and the CPU backend's weight
-// store (Backend::WeightStore): which products read it, and that it keeps the copy it made.
+// store (Backend::WeightStore): which products read it, that it keeps the copy it made, and
+// what a decoding step changes.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cstdint>
 #include <vector>
@@ -22,7 +24,6 @@ using testing::random_floats;
 using testing::rel_err;
 using testing::to_double;
 using testing::Vec;
-using testing::with_threads;
 
 Vec matmul_ref(const FVec& x, const FVec& w, const FVec& bias, int N, int IC, int OC) {
   Vec out(static_cast<size_t>(N) * static_cast<size_t>(OC));
@@ -43,12 +44,14 @@ FVec packed_of(const FVec& w, int IC, int OC) {
   return p;
 }
 
-// out [N, OC] from the packed weights, with a sentinel tail that must stay untouched.
-FVec forward_packed(const FVec& x, const FVec& packed, const FVec& bias, int N, int IC, int OC) {
+// out [N, OC] from the packed weights on `threads` threads, with a sentinel tail that must stay
+// untouched.
+FVec forward_packed(const FVec& x, const FVec& packed, const FVec& bias, int N, int IC, int OC,
+                    int threads = 2) {
   const size_t n = static_cast<size_t>(N) * static_cast<size_t>(OC);
   FVec out(n + 8, 7.0f);
   cpu::matmul_forward_packed(out.data(), x.data(), packed.data(),
-                             bias.empty() ? nullptr : bias.data(), N, IC, OC);
+                             bias.empty() ? nullptr : bias.data(), N, IC, OC, threads);
   for (size_t k = n; k < out.size(); ++k) EXPECT_EQ(out[k], 7.0f) << "written past the output";
   out.resize(n);
   return out;
@@ -72,18 +75,15 @@ TEST(PackedMatmul, ForwardMatchesTheReference) {
 }
 
 TEST(PackedMatmul, ARowsResultDependsOnNeitherTheRowCountNorTheThreads) {
-  const int N = 11, IC = 50, OC = 53;
+  const int N = 301, IC = 50, OC = 53;  // two blocks of rows
   const FVec x = random_floats(static_cast<size_t>(N * IC), 51);
   const FVec packed = packed_of(random_floats(static_cast<size_t>(OC * IC), 52), IC, OC);
   const FVec bias = random_floats(static_cast<size_t>(OC), 53);
-  FVec one;
-  with_threads(1, [&] { one = forward_packed(x, packed, bias, N, IC, OC); });
-  for (const int threads : {2, 3}) {
-    FVec other;
-    with_threads(threads, [&] { other = forward_packed(x, packed, bias, N, IC, OC); });
-    EXPECT_TRUE(bit_equal(one, other)) << threads << " threads";
-  }
-  for (int r = 0; r < N; ++r) {  // row r alone, at the start of its own product
+  const FVec one = forward_packed(x, packed, bias, N, IC, OC, 1);
+  for (const int threads : {2, 3})
+    EXPECT_TRUE(bit_equal(one, forward_packed(x, packed, bias, N, IC, OC, threads)))
+        << threads << " threads";
+  for (const int r : {0, 1, 5, 255, 256, 300}) {  // row r alone, at the start of its own product
     const FVec row(x.begin() + r * IC, x.begin() + (r + 1) * IC);
     const FVec alone = forward_packed(row, packed, bias, 1, IC, OC);
     EXPECT_TRUE(bit_equal(alone, FVec(one.begin() + r * OC, one.begin() + (r + 1) * OC)))
@@ -143,6 +143,31 @@ TEST(PackedMatmul, TheBackendReadsItsStoreInsideTheScopeOnly) {
     } else {
       EXPECT_TRUE(bit_equal(later, sgemm)) << "a product of 513 rows read the store";
     }
+  }
+}
+
+// In a decoding step OpenMP runs on the calling thread alone, every product reads the store
+// (513 rows too), and the thread count comes back when the scope ends.
+TEST(PackedMatmul, ADecodingStepRunsOpenMpOnOneThreadAndEveryProductPacked) {
+  const std::unique_ptr<Backend> be = make_cpu_backend();
+  const std::unique_ptr<Backend::WeightStore> store = be->make_weight_store();
+  const int before = omp_get_max_threads();
+  ASSERT_GE(before, 2) << "run with OMP_NUM_THREADS >= 2";
+  const int N = 513, IC = 16, OC = 20;
+  FVec w = random_floats(static_cast<size_t>(OC * IC), 81);
+  const FVec packed = packed_of(w, IC, OC);
+  const FVec x = random_floats(static_cast<size_t>(N * IC), 82);
+  FVec got(static_cast<size_t>(N * OC));
+  {
+    const UseWeightStore use(*be, store.get(), /*decoding_step=*/true);
+    EXPECT_EQ(omp_get_max_threads(), 1);
+    be->matmul_forward(got.data(), x.data(), w.data(), nullptr, N, IC, OC);
+  }
+  EXPECT_EQ(omp_get_max_threads(), before);
+  EXPECT_TRUE(bit_equal(got, forward_packed(x, packed, FVec{}, N, IC, OC)));
+  {
+    const UseWeightStore use(*be, store.get());  // not a step: OpenMP keeps its threads
+    EXPECT_EQ(omp_get_max_threads(), before);
   }
 }
 

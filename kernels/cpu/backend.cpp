@@ -6,6 +6,7 @@
 // they are first touched, so a buffer sized for the largest case (a training-sized activation
 // arena that translate or sample uses a corner of) costs memory and start-up time only for what
 // runs touch, and the pages of a training step are faulted in once, by the first step.
+#include <omp.h>
 #include <sys/mman.h>
 
 #include <cstdlib>
@@ -36,9 +37,9 @@ class CpuWeightStore final : public Backend::WeightStore {
   cpu::PackedWeightCache cache;
 };
 
-// Products of at most this many rows read a store's packed weights (incremental decoding's one
-// row per hypothesis); larger ones (an encoder over a batch of sources) stay with sgemm, whose
-// row blocking suits them better.
+// Outside a decoding step, products of at most this many rows read a store's packed weights (an
+// encoder over a batch of short sources); larger ones stay with sgemm, whose blocking suits
+// them better.
 constexpr int kPackedMaxRows = 512;
 
 class CpuBackend final : public Backend {
@@ -122,13 +123,23 @@ class CpuBackend final : public Backend {
     if (precision_ != GemmPrecision::Fp32) return nullptr;
     return std::make_unique<CpuWeightStore>();
   }
-  void use_weight_store(WeightStore* store) override {
+  // In a decoding step OpenMP runs on the calling thread alone (the previous thread count is
+  // kept in step_threads_ and restored when the scope ends), and every product takes the
+  // packed path, on that many threads of its own team.
+  void use_weight_store(WeightStore* store, bool decoding_step) override {
+    if (step_threads_ > 0) omp_set_num_threads(step_threads_);
+    step_threads_ = 0;
     store_ = store ? &dynamic_cast<CpuWeightStore&>(*store) : nullptr;
+    if (store_ && decoding_step) {
+      step_threads_ = omp_get_max_threads();
+      omp_set_num_threads(1);
+    }
   }
   void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N,
                       int IC, int OC) override {
-    if (store_ && N <= kPackedMaxRows) {
-      cpu::matmul_forward_packed(out, inp, store_->cache.get(w, IC, OC), bias, N, IC, OC);
+    if (store_ && (step_threads_ > 0 || N <= kPackedMaxRows)) {
+      const int threads = step_threads_ > 0 ? step_threads_ : omp_get_max_threads();
+      cpu::matmul_forward_packed(out, inp, store_->cache.get(w, IC, OC), bias, N, IC, OC, threads);
       return;
     }
     cpu::matmul_forward(out, inp, w, bias, N, IC, OC, bf16());
@@ -250,6 +261,7 @@ class CpuBackend final : public Backend {
   GemmPrecision precision_;
   cpu::Bf16Operands bf16_operands_;
   CpuWeightStore* store_ = nullptr;  // Backend::use_weight_store
+  int step_threads_ = 0;             // > 0: in a decoding step, OpenMP's threads before it
   std::mutex mapped_mutex_;
   std::unordered_map<void*, size_t> mapped_;  // mapping -> its length
 };

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <functional>
 
+#include "kernels/cpu/spin_team.h"
+
 namespace ph::cpu {
 
 namespace {
@@ -12,6 +14,9 @@ namespace {
 // two SSE registers otherwise; a*b + c contracts to a fused multiply-add where FMA exists.
 typedef float f8 __attribute__((vector_size(32)));
 constexpr int kRows = 4;  // rows per tile: 4 x 24 outputs are 12 accumulators
+// Rows per task: a block of 256 rows of 1536 inputs (1.5 MiB) stays in L2/L3 while the
+// panels pass over it.
+constexpr int kBlockRows = 256;
 
 inline f8 load8(const float* p) {
   f8 v;
@@ -79,21 +84,24 @@ void pack_weight(float* packed, const float* w, int IC, int OC) {
 }
 
 void matmul_forward_packed(float* out, const float* inp, const float* packed, const float* bias,
-                           int N, int IC, int OC) {
-  // Tasks: panels, each over all rows (its weights stay in L1/L2 while the rows stream past).
+                           int N, int IC, int OC, int threads) {
+  // Tasks: (block of rows, panel), row blocks outermost; a task runs its panel over its rows,
+  // the panel staying in L1/L2 while the rows stream past. One block up to kBlockRows rows.
   const int panels = (OC + kPanel - 1) / kPanel;
+  const int blocks = (N + kBlockRows - 1) / kBlockRows;
   const size_t ldy = static_cast<size_t>(OC);
-#pragma omp parallel for schedule(static)
-  for (int p = 0; p < panels; ++p) {
+  spin_team_run(blocks * panels, threads - 1, [&](int task) {
+    const int p = task % panels, first = task / panels * kBlockRows;
+    const int last = std::min(N, first + kBlockRows);
     const float* panel = packed + static_cast<size_t>(p) * static_cast<size_t>(IC) * kPanel;
     const int c0 = p * kPanel, cols = std::min(kPanel, OC - c0);
     const float* b = bias ? bias + c0 : nullptr;
-    for (int n0 = 0; n0 < N; n0 += kRows) {
-      const int rows = std::min(kRows, N - n0);
+    for (int n0 = first; n0 < last; n0 += kRows) {
+      const int rows = std::min(kRows, last - n0);
       kTiles[rows](out + static_cast<size_t>(n0) * ldy + static_cast<size_t>(c0), ldy,
                    inp + static_cast<size_t>(n0) * static_cast<size_t>(IC), IC, panel, b, cols);
     }
-  }
+  });
 }
 
 size_t PackedWeightCache::Hash::operator()(const Key& k) const {

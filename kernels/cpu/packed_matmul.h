@@ -10,6 +10,8 @@
 // Each output is the bias plus the products summed in input order, one fused multiply-add per
 // input: a function of that row and the weights only, never of the row count, the row's place
 // or the thread count. It differs from the sgemm path (matmul_forward) in rounding only.
+// The products run on a spinning team (spin_team.h), not on OpenMP's threads, so that a
+// decoding step's back-to-back products do not wake sleeping threads each time.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -24,9 +26,11 @@ constexpr int kPanel = 24;  // a multiple of 8
 size_t packed_weight_size(int IC, int OC);
 // packed [packed_weight_size(IC, OC)] = w [OC, IC] in panels.
 void pack_weight(float* packed, const float* w, int IC, int OC);
-// out [N, OC] = inp [N, IC] @ w^T (+ bias [OC]), w given packed.
+// out [N, OC] = inp [N, IC] @ w^T (+ bias [OC]), w given packed, on up to `threads` threads
+// (the caller's and spin_team_run's helpers: kernels/cpu/spin_team.h), whatever OpenMP's
+// setting.
 void matmul_forward_packed(float* out, const float* inp, const float* packed, const float* bias,
-                           int N, int IC, int OC);
+                           int N, int IC, int OC, int threads);
 
 // Packed copies of weights that stay fixed, one per (weight, IC, OC), made at the first lookup.
 class PackedWeightCache {
