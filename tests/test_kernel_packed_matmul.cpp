@@ -1,6 +1,7 @@
 // The linear layer's forward on packed weights (kernels/cpu/packed_matmul.h) against a
-// double-precision reference, on shapes that leave partial panels and partial row tiles; each
-// row's result independent of the row count and the thread count; and the CPU backend's weight
+// double-precision reference, on shapes that leave partial panels and partial row tiles, with
+// each tile this CPU runs (portable; AVX-512, which must match it bit for bit); each row's result
+// independent of the row count and the thread count; and the CPU backend's weight
 // store (Backend::WeightStore): which products read it, that it keeps the copy it made, and
 // what a decoding step changes.
 #include <gtest/gtest.h>
@@ -38,40 +39,69 @@ Vec matmul_ref(const FVec& x, const FVec& w, const FVec& bias, int N, int IC, in
   return out;
 }
 
-FVec packed_of(const FVec& w, int IC, int OC) {
-  FVec p(cpu::packed_weight_size(IC, OC), 5.0f);  // every element must be written
-  cpu::pack_weight(p.data(), w.data(), IC, OC);
+FVec packed_of(const FVec& w, int IC, int OC, cpu::PackedKernel kernel = cpu::PackedKernel::Best) {
+  FVec p(cpu::packed_weight_size(IC, OC, kernel), 5.0f);  // every element must be written
+  cpu::pack_weight(p.data(), w.data(), IC, OC, kernel);
   return p;
 }
 
 // out [N, OC] from the packed weights on `threads` threads, with a sentinel tail that must stay
 // untouched.
 FVec forward_packed(const FVec& x, const FVec& packed, const FVec& bias, int N, int IC, int OC,
-                    int threads = 2) {
+                    int threads = 2, cpu::PackedKernel kernel = cpu::PackedKernel::Best) {
   const size_t n = static_cast<size_t>(N) * static_cast<size_t>(OC);
   FVec out(n + 8, 7.0f);
   cpu::matmul_forward_packed(out.data(), x.data(), packed.data(),
-                             bias.empty() ? nullptr : bias.data(), N, IC, OC, threads);
+                             bias.empty() ? nullptr : bias.data(), N, IC, OC, threads, kernel);
   for (size_t k = n; k < out.size(); ++k) EXPECT_EQ(out[k], 7.0f) << "written past the output";
   out.resize(n);
   return out;
 }
 
+// The tiles this CPU can run: the portable one, and the AVX-512 one where the CPU has it.
+std::vector<cpu::PackedKernel> kernels_here() {
+  std::vector<cpu::PackedKernel> k{cpu::PackedKernel::Portable};
+  if (cpu::packed_kernel() == cpu::PackedKernel::Avx512) k.push_back(cpu::PackedKernel::Avx512);
+  return k;
+}
+
+// Widths below, at and past a panel (24 portable, 32 AVX-512); row counts below, at and past a
+// portable tile (4) and an AVX-512 tile (12).
+const int kShapes[][3] = {{1, 1, 1},    {3, 7, 5},     {4, 16, 24}, {5, 33, 25},
+                          {9, 40, 49},  {13, 384, 72}, {2, 5, 47},  {12, 9, 32},
+                          {25, 17, 50}, {7, 3, 33},    {14, 20, 64}};
+
 TEST(PackedMatmul, ForwardMatchesTheReference) {
-  // Widths below, at and past a panel (24), row counts below, at and past a tile (4).
-  const int shapes[][3] = {{1, 1, 1},   {3, 7, 5},     {4, 16, 24}, {5, 33, 25},
-                           {9, 40, 49}, {13, 384, 72}, {2, 5, 47}};
-  for (const auto& s : shapes)
-    for (const bool with_bias : {true, false}) {
-      const int N = s[0], IC = s[1], OC = s[2];
-      SCOPED_TRACE(::testing::Message()
-                   << "N=" << N << " IC=" << IC << " OC=" << OC << " bias=" << with_bias);
-      const FVec x = random_floats(static_cast<size_t>(N * IC), 41);
-      const FVec w = random_floats(static_cast<size_t>(OC * IC), 42);
-      const FVec bias = with_bias ? random_floats(static_cast<size_t>(OC), 43) : FVec{};
-      const FVec out = forward_packed(x, packed_of(w, IC, OC), bias, N, IC, OC);
-      EXPECT_LT(rel_err(out, matmul_ref(x, w, bias, N, IC, OC)), kTol);
-    }
+  for (const cpu::PackedKernel kernel : kernels_here())
+    for (const auto& s : kShapes)
+      for (const bool with_bias : {true, false}) {
+        const int N = s[0], IC = s[1], OC = s[2];
+        SCOPED_TRACE(::testing::Message() << "kernel=" << static_cast<int>(kernel) << " N=" << N
+                                          << " IC=" << IC << " OC=" << OC << " bias=" << with_bias);
+        const FVec x = random_floats(static_cast<size_t>(N * IC), 41);
+        const FVec w = random_floats(static_cast<size_t>(OC * IC), 42);
+        const FVec bias = with_bias ? random_floats(static_cast<size_t>(OC), 43) : FVec{};
+        const FVec out =
+            forward_packed(x, packed_of(w, IC, OC, kernel), bias, N, IC, OC, 2, kernel);
+        EXPECT_LT(rel_err(out, matmul_ref(x, w, bias, N, IC, OC)), kTol);
+      }
+}
+
+TEST(PackedMatmul, TheAvx512TileGivesThePortableResultBitForBit) {
+  if (cpu::packed_kernel() != cpu::PackedKernel::Avx512)
+    GTEST_SKIP() << "this CPU has no AVX-512: only the portable tile runs here";
+  for (const auto& s : kShapes) {
+    const int N = s[0], IC = s[1], OC = s[2];
+    SCOPED_TRACE(::testing::Message() << "N=" << N << " IC=" << IC << " OC=" << OC);
+    const FVec x = random_floats(static_cast<size_t>(N * IC), 44);
+    const FVec w = random_floats(static_cast<size_t>(OC * IC), 45);
+    const FVec bias = random_floats(static_cast<size_t>(OC), 46);
+    const cpu::PackedKernel wide = cpu::PackedKernel::Avx512,
+                            portable = cpu::PackedKernel::Portable;
+    EXPECT_TRUE(
+        bit_equal(forward_packed(x, packed_of(w, IC, OC, wide), bias, N, IC, OC, 1, wide),
+                  forward_packed(x, packed_of(w, IC, OC, portable), bias, N, IC, OC, 1, portable)));
+  }
 }
 
 TEST(PackedMatmul, ARowsResultDependsOnNeitherTheRowCountNorTheThreads) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <stdexcept>
 
 #include "kernels/cpu/spin_team.h"
 
@@ -61,22 +62,102 @@ void tile(float* y, size_t ldy, const float* x, int IC, const float* panel, cons
 using TileFn = void (*)(float*, size_t, const float*, int, const float*, const float*, int);
 constexpr TileFn kTiles[kRows + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>};
 
-}  // namespace
+#if defined(__x86_64__)
+// The AVX-512 tile, on panels of 32 channels: a row's 32 outputs are two 16-float registers, so
+// 12 rows hold 24 accumulators of 32 registers, and a panel input costs 2 fused multiply-adds
+// per row for 32 outputs where the portable tile needs 3 for 24 (a row's 24 outputs as a 16-
+// and an 8-float register reached 1.15x the portable tile only; 12 rows: ~5% faster than 8).
+// Each output is still the products summed in input order, one fused multiply-add each, then
+// the bias: the portable tile's result bit for bit. The 64-byte vectors never leave this
+// function (passing them elsewhere would need AVX-512 in the caller's ABI).
+constexpr int kRows512 = 12;
+constexpr int kPanel512 = 32;
+typedef float f16 __attribute__((vector_size(64)));
 
-size_t packed_weight_size(int IC, int OC) {
-  const size_t panels = static_cast<size_t>((OC + kPanel - 1) / kPanel);
-  return panels * static_cast<size_t>(IC) * kPanel;
+template <int R>
+__attribute__((target("avx512f"))) void tile512(float* y, size_t ldy, const float* x, int IC,
+                                                const float* panel, const float* bias, int cols) {
+  f16 lo[R], hi[R];
+  for (int r = 0; r < R; ++r) {
+    lo[r] = f16{};
+    hi[r] = f16{};
+  }
+  for (int i = 0; i < IC; ++i) {
+    f16 wl, wh;
+    std::memcpy(&wl, panel + static_cast<size_t>(i) * kPanel512, sizeof wl);
+    std::memcpy(&wh, panel + static_cast<size_t>(i) * kPanel512 + 16, sizeof wh);
+    for (int r = 0; r < R; ++r) {
+      const float a = x[static_cast<size_t>(r) * static_cast<size_t>(IC) + static_cast<size_t>(i)];
+      lo[r] += a * wl;
+      hi[r] += a * wh;
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    float out[kPanel512];
+    std::memcpy(out, &lo[r], sizeof lo[r]);
+    std::memcpy(out + 16, &hi[r], sizeof hi[r]);
+    float* row = y + static_cast<size_t>(r) * ldy;
+    if (bias) {
+      for (int c = 0; c < cols; ++c) row[c] = out[c] + bias[c];
+    } else {
+      std::memcpy(row, out, static_cast<size_t>(cols) * sizeof(float));
+    }
+  }
 }
 
-void pack_weight(float* packed, const float* w, int IC, int OC) {
-  const int panels = (OC + kPanel - 1) / kPanel;
+constexpr TileFn kTiles512[kRows512 + 1] = {
+    nullptr,    tile512<1>, tile512<2>, tile512<3>,  tile512<4>,  tile512<5>, tile512<6>,
+    tile512<7>, tile512<8>, tile512<9>, tile512<10>, tile512<11>, tile512<12>};
+
+bool cpu_has_avx512() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+#else
+constexpr int kRows512 = 1;
+constexpr int kPanel512 = kPanel;
+constexpr TileFn kTiles512[kRows512 + 1] = {nullptr, nullptr};
+bool cpu_has_avx512() {
+  return false;
+}
+#endif
+
+// The kernel Best stands for here; Avx512 on a CPU without it throws.
+PackedKernel resolve(PackedKernel kernel) {
+  if (kernel == PackedKernel::Best)
+    return cpu_has_avx512() ? PackedKernel::Avx512 : PackedKernel::Portable;
+  if (kernel == PackedKernel::Avx512 && !cpu_has_avx512())
+    throw std::invalid_argument("packed matmul: this CPU has no AVX-512");
+  return kernel;
+}
+
+}  // namespace
+
+PackedKernel packed_kernel() {
+  return resolve(PackedKernel::Best);
+}
+
+int packed_panel(PackedKernel kernel) {
+  return resolve(kernel) == PackedKernel::Avx512 ? kPanel512 : kPanel;
+}
+
+size_t packed_weight_size(int IC, int OC, PackedKernel kernel) {
+  const int width = packed_panel(kernel);
+  const size_t panels = static_cast<size_t>((OC + width - 1) / width);
+  return panels * static_cast<size_t>(IC) * static_cast<size_t>(width);
+}
+
+void pack_weight(float* packed, const float* w, int IC, int OC, PackedKernel kernel) {
+  const int width = packed_panel(kernel);
+  const int panels = (OC + width - 1) / width;
+  const size_t ld = static_cast<size_t>(width);
 #pragma omp parallel for schedule(static)
   for (int p = 0; p < panels; ++p) {
-    float* dst = packed + static_cast<size_t>(p) * static_cast<size_t>(IC) * kPanel;
+    float* dst = packed + static_cast<size_t>(p) * static_cast<size_t>(IC) * ld;
     for (int i = 0; i < IC; ++i)
-      for (int c = 0; c < kPanel; ++c) {
-        const int o = p * kPanel + c;
-        dst[static_cast<size_t>(i) * kPanel + static_cast<size_t>(c)] =
+      for (int c = 0; c < width; ++c) {
+        const int o = p * width + c;
+        dst[static_cast<size_t>(i) * ld + static_cast<size_t>(c)] =
             o < OC ? w[static_cast<size_t>(o) * static_cast<size_t>(IC) + static_cast<size_t>(i)]
                    : 0.0f;
       }
@@ -84,22 +165,27 @@ void pack_weight(float* packed, const float* w, int IC, int OC) {
 }
 
 void matmul_forward_packed(float* out, const float* inp, const float* packed, const float* bias,
-                           int N, int IC, int OC, int threads) {
+                           int N, int IC, int OC, int threads, PackedKernel kernel) {
+  const bool wide = resolve(kernel) == PackedKernel::Avx512;
+  const TileFn* tiles = wide ? kTiles512 : kTiles;
+  const int tile_rows = wide ? kRows512 : kRows;
+  const int width = wide ? kPanel512 : kPanel;
   // Tasks: (block of rows, panel), row blocks outermost; a task runs its panel over its rows,
   // the panel staying in L1/L2 while the rows stream past. One block up to kBlockRows rows.
-  const int panels = (OC + kPanel - 1) / kPanel;
+  const int panels = (OC + width - 1) / width;
   const int blocks = (N + kBlockRows - 1) / kBlockRows;
   const size_t ldy = static_cast<size_t>(OC);
   spin_team_run(blocks * panels, threads - 1, [&](int task) {
     const int p = task % panels, first = task / panels * kBlockRows;
     const int last = std::min(N, first + kBlockRows);
-    const float* panel = packed + static_cast<size_t>(p) * static_cast<size_t>(IC) * kPanel;
-    const int c0 = p * kPanel, cols = std::min(kPanel, OC - c0);
+    const float* panel =
+        packed + static_cast<size_t>(p) * static_cast<size_t>(IC) * static_cast<size_t>(width);
+    const int c0 = p * width, cols = std::min(width, OC - c0);
     const float* b = bias ? bias + c0 : nullptr;
-    for (int n0 = first; n0 < last; n0 += kRows) {
-      const int rows = std::min(kRows, last - n0);
-      kTiles[rows](out + static_cast<size_t>(n0) * ldy + static_cast<size_t>(c0), ldy,
-                   inp + static_cast<size_t>(n0) * static_cast<size_t>(IC), IC, panel, b, cols);
+    for (int n0 = first; n0 < last; n0 += tile_rows) {
+      const int rows = std::min(tile_rows, last - n0);
+      tiles[rows](out + static_cast<size_t>(n0) * ldy + static_cast<size_t>(c0), ldy,
+                  inp + static_cast<size_t>(n0) * static_cast<size_t>(IC), IC, panel, b, cols);
     }
   });
 }
