@@ -99,7 +99,8 @@ class Backend {
   // a copy of it: the owner makes a new store (a new decoder) after training steps.
   // `decoding_step`: the work in the scope is one decoding step, a few rows per op, so the
   // backend may run its ops other than the products on the calling thread alone (the CPU
-  // backend does: waking a sleeping OpenMP thread costs more than such an op).
+  // backend does, but for attention and the row gathers, which it splits over the products'
+  // spinning team: waking a sleeping OpenMP thread costs more than such an op).
   class WeightStore {
    public:
     virtual ~WeightStore() = default;

@@ -3,7 +3,7 @@
 // each tile this CPU runs (portable; AVX-512, which must match it bit for bit); each row's result
 // independent of the row count and the thread count; and the CPU backend's weight
 // store (Backend::WeightStore): which products read it, that it keeps the copy it made, and
-// what a decoding step changes.
+// what a decoding step changes (OpenMP's threads; attention and gathers split over the team).
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -199,6 +199,60 @@ TEST(PackedMatmul, ADecodingStepRunsOpenMpOnOneThreadAndEveryProductPacked) {
     const UseWeightStore use(*be, store.get());  // not a step: OpenMP keeps its threads
     EXPECT_EQ(omp_get_max_threads(), before);
   }
+}
+
+// In a decoding step attention and the row gathers run in parts of the samples (rows) on the
+// products' team: the same values, bit for bit, as one call outside a step. Shapes of cross-
+// attention (4 beams per source, padded sources) and of the causal self-attention step.
+TEST(PackedMatmul, ADecodingStepSplitsAttentionAndGathersWithTheSameResult) {
+  const std::unique_ptr<Backend> be = make_cpu_backend();
+  const std::unique_ptr<Backend::WeightStore> store = be->make_weight_store();
+  ASSERT_GE(omp_get_max_threads(), 2) << "run with OMP_NUM_THREADS >= 2";
+  struct Shape {
+    int B, Tq, Tk;
+    bool causal, lengths;
+  };
+  for (const Shape sh :
+       {Shape{37, 4, 7, false, true}, Shape{61, 1, 5, false, false}, Shape{9, 3, 3, true, false}}) {
+    SCOPED_TRACE(::testing::Message() << "B=" << sh.B << " Tq=" << sh.Tq << " Tk=" << sh.Tk);
+    AttentionDims d;
+    d.B = sh.B;
+    d.Tq = sh.Tq;
+    d.Tk = sh.Tk;
+    d.H = 6;
+    d.C = 48;
+    d.ldq = d.C;
+    d.ldkv = 2 * d.C;
+    d.causal = sh.causal;
+    std::vector<int32_t> key_len(static_cast<size_t>(sh.B));
+    for (int b = 0; b < sh.B; ++b) key_len[static_cast<size_t>(b)] = 1 + (b * 5) % sh.Tk;
+    if (sh.lengths) d.key_len = key_len.data();
+    const FVec q = random_floats(static_cast<size_t>(sh.B * sh.Tq * d.C), 91);
+    const FVec kv = random_floats(static_cast<size_t>(sh.B * sh.Tk * 2 * d.C), 92);
+    const size_t outs = static_cast<size_t>(sh.B * sh.Tq * d.C);
+    const size_t probs = static_cast<size_t>(sh.B * d.H * sh.Tq * sh.Tk);
+    FVec out_step(outs, 3.0f), att_step(probs, 3.0f), out_one(outs, 4.0f), att_one(probs, 4.0f);
+    {
+      const UseWeightStore use(*be, store.get(), /*decoding_step=*/true);
+      be->attention_forward(out_step.data(), att_step.data(), q.data(), kv.data(), d, DropoutSpec{},
+                            AttentionCoords{});
+    }
+    be->attention_forward(out_one.data(), att_one.data(), q.data(), kv.data(), d, DropoutSpec{},
+                          AttentionCoords{});
+    EXPECT_TRUE(bit_equal(out_step, out_one));
+    EXPECT_TRUE(bit_equal(att_step, att_one));
+  }
+  const int n = 300, C = 24, rows_in = 50;
+  const FVec inp = random_floats(static_cast<size_t>(rows_in * C), 93);
+  std::vector<int32_t> rows(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) rows[static_cast<size_t>(i)] = i % 17 == 0 ? -1 : (i * 7) % rows_in;
+  FVec step(static_cast<size_t>(n * C), 3.0f), one(static_cast<size_t>(n * C), 4.0f);
+  {
+    const UseWeightStore use(*be, store.get(), /*decoding_step=*/true);
+    be->gather_rows(step.data(), inp.data(), rows.data(), n, C);
+  }
+  be->gather_rows(one.data(), inp.data(), rows.data(), n, C);
+  EXPECT_TRUE(bit_equal(step, one));
 }
 
 }  // namespace

@@ -7,8 +7,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <mutex>
-#include <set>
 #include <thread>
 #include <vector>
 
@@ -26,6 +24,16 @@ void expect_each_once(int tasks, int helpers) {
         << "task " << t << " of " << tasks << ", " << helpers << " helpers";
 }
 
+// A task that lasts until a helper has taken a task of the run (`on_helper` > 0), or 1 ms at
+// most: with enough of them a helper joins even on a loaded machine, and once it has the rest
+// are quick. Counts the tasks that ran on another thread than `caller`.
+void wait_for_a_helper(std::atomic<int>& on_helper, std::thread::id caller) {
+  if (std::this_thread::get_id() != caller) on_helper.fetch_add(1);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+  while (on_helper.load() == 0 && std::chrono::steady_clock::now() < until) {
+  }
+}
+
 TEST(SpinTeam, EveryTaskRunsExactlyOnce) {
   for (const int helpers : {0, 1, 3})
     for (const int tasks : {0, 1, 2, 7, 64, 1000}) expect_each_once(tasks, helpers);
@@ -41,17 +49,10 @@ TEST(SpinTeam, RunsAfterTheHelpersSleep) {
 
 TEST(SpinTeam, TheHelpersShareTheWork) {
   if (omp_get_num_procs() < 2) GTEST_SKIP() << "one processor: no helper";
-  std::mutex m;
-  std::set<std::thread::id> seen;
-  // Tasks that last long enough (~1 ms each) for a helper to wake and take some.
-  cpu::spin_team_run(40, 1, [&](int) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
-    while (std::chrono::steady_clock::now() < until) {
-    }
-    const std::lock_guard<std::mutex> lock(m);
-    seen.insert(std::this_thread::get_id());
-  });
-  EXPECT_EQ(seen.size(), 2u);
+  std::atomic<int> on_helper{0};
+  const std::thread::id caller = std::this_thread::get_id();
+  cpu::spin_team_run(2000, 1, [&](int) { wait_for_a_helper(on_helper, caller); });
+  EXPECT_GT(on_helper.load(), 0) << "the helper took no task in ~2 s";
 }
 
 TEST(SpinTeam, ARunReturnsOnlyWhenEveryTaskHasEnded) {
@@ -67,16 +68,35 @@ TEST(SpinTeam, ARunReturnsOnlyWhenEveryTaskHasEnded) {
   }
 }
 
+TEST(SpinTeam, AHelperRunsOpenMpOnItsThreadAlone) {
+  if (omp_get_num_procs() < 2) GTEST_SKIP() << "one processor: no helper";
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> on_helper{0}, wide{0};
+  cpu::spin_team_run(2000, 1, [&](int) {
+    wait_for_a_helper(on_helper, caller);
+    if (std::this_thread::get_id() != caller && omp_get_max_threads() != 1) wide.fetch_add(1);
+  });
+  EXPECT_GT(on_helper.load(), 0);
+  EXPECT_EQ(wide.load(), 0) << "a helper would open OpenMP teams of its own";
+}
+
 TEST(SpinTeam, ARunInsideARunRunsOnItsThread) {
-  std::atomic<int> inner{0};
-  cpu::spin_team_run(4, 1, [&](int) {
+  // Outer tasks that wait for the helper to take some: a run asked for there must not wait for
+  // the team it is part of.
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> inner{0}, on_helper{0};
+  cpu::spin_team_run(2000, 1, [&](int) {
     const std::thread::id me = std::this_thread::get_id();
+    wait_for_a_helper(on_helper, caller);
     cpu::spin_team_run(5, 1, [&](int) {
       EXPECT_EQ(std::this_thread::get_id(), me);
       inner.fetch_add(1);
     });
   });
-  EXPECT_EQ(inner.load(), 20);
+  EXPECT_EQ(inner.load(), 5 * 2000);
+  if (omp_get_num_procs() >= 2) {
+    EXPECT_GT(on_helper.load(), 0) << "the helper took no task";
+  }
 }
 
 TEST(SpinTeam, RunsFromTwoThreadsAreSerialised) {

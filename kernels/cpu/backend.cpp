@@ -9,8 +9,10 @@
 #include <omp.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -27,6 +29,7 @@
 #include "kernels/cpu/packed_matmul.h"
 #include "kernels/cpu/residual.h"
 #include "kernels/cpu/rows.h"
+#include "kernels/cpu/spin_team.h"
 
 namespace ph {
 namespace {
@@ -125,7 +128,8 @@ class CpuBackend final : public Backend {
   }
   // In a decoding step OpenMP runs on the calling thread alone (the previous thread count is
   // kept in step_threads_ and restored when the scope ends), and every product takes the
-  // packed path, on that many threads of its own team.
+  // packed path, on that many threads of its own team, which attention and the row gathers
+  // share (step_parts).
   void use_weight_store(WeightStore* store, bool decoding_step) override {
     if (step_threads_ > 0) omp_set_num_threads(step_threads_);
     step_threads_ = 0;
@@ -134,6 +138,18 @@ class CpuBackend final : public Backend {
       step_threads_ = omp_get_max_threads();
       omp_set_num_threads(1);
     }
+  }
+  // In a decoding step on more than one thread: fn(first, last) for parts of [0, n) of at least
+  // min_part items, two per thread, on the products' team (spin_team.h), and true; otherwise
+  // nothing and false (the caller runs the op as usual).
+  bool step_parts(int n, int min_part, const std::function<void(int, int)>& fn) {
+    const int parts = std::min(2 * step_threads_, n / min_part);
+    if (step_threads_ <= 1 || parts < 2) return false;
+    cpu::spin_team_run(parts, step_threads_ - 1, [&](int p) {
+      fn(static_cast<int>(static_cast<int64_t>(n) * p / parts),
+         static_cast<int>(static_cast<int64_t>(n) * (p + 1) / parts));
+    });
+    return true;
   }
   void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N,
                       int IC, int OC) override {
@@ -155,7 +171,24 @@ class CpuBackend final : public Backend {
   void attention_forward(float* out, float* att, const float* q, const float* kv,
                          const AttentionDims& dims, const DropoutSpec& drop,
                          const AttentionCoords& coords) override {
-    cpu::attention_forward(out, att, q, kv, dims, drop, coords);
+    // In a decoding step, the samples in parts on the products' team: each (sample, head) is
+    // computed alone, so the result is the same for any split.
+    const bool split = step_parts(dims.B, 1, [&](int b0, int b1) {
+      AttentionDims d = dims;
+      d.B = b1 - b0;
+      const size_t b = static_cast<size_t>(b0);
+      if (d.key_len) d.key_len += b;
+      if (d.q_len) d.q_len += b;
+      if (d.q_rows) d.q_rows += b * static_cast<size_t>(d.Tq);
+      AttentionCoords c = coords;
+      c.sample0 += b0;
+      const size_t q_rows = b * static_cast<size_t>(d.Tq), k_rows = b * static_cast<size_t>(d.Tk);
+      cpu::attention_forward(out + q_rows * static_cast<size_t>(d.C),
+                             att + q_rows * static_cast<size_t>(d.H) * static_cast<size_t>(d.Tk),
+                             q + q_rows * static_cast<size_t>(d.ldq),
+                             kv + k_rows * static_cast<size_t>(d.ldkv), d, drop, c);
+    });
+    if (!split) cpu::attention_forward(out, att, q, kv, dims, drop, coords);
   }
   void attention_backward(float* dq, float* dkv, float* datt, const float* dout, const float* q,
                           const float* kv, const float* att, const AttentionDims& dims,
@@ -202,7 +235,11 @@ class CpuBackend final : public Backend {
     cpu::dropout_residual_forward(out, a, b, rows, cols, d, blk);
   }
   void gather_rows(float* out, const float* inp, const int32_t* rows, int n, int C) override {
-    cpu::gather_rows(out, inp, rows, n, C);
+    const bool split = step_parts(n, 16, [&](int r0, int r1) {
+      cpu::gather_rows(out + static_cast<size_t>(r0) * static_cast<size_t>(C), inp, rows + r0,
+                       r1 - r0, C);
+    });
+    if (!split) cpu::gather_rows(out, inp, rows, n, C);
   }
   void scatter_add_rows(float* dinp, const float* dout, const int32_t* rows, int n,
                         int C) override {

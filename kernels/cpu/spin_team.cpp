@@ -16,6 +16,10 @@ namespace ph::cpu {
 
 namespace {
 
+// True on a thread inside a run: the caller of spin_team_run during it, and a helper always
+// (a task that asks for a run of its own runs it alone, rather than wait for the team it is in).
+thread_local bool in_run = false;
+
 class SpinTeam {
  public:
   SpinTeam() : pid_(getpid()) {}
@@ -35,7 +39,9 @@ class SpinTeam {
 
   void run(int tasks, int helpers, const std::function<void(int)>& fn) {
     const std::lock_guard<std::mutex> one_run(run_mutex_);
-    while (static_cast<int>(threads_.size()) < helpers) threads_.emplace_back([this] { loop(); });
+    // A new helper starts from the generation before this run's, so that it joins this run.
+    while (static_cast<int>(threads_.size()) < helpers)
+      threads_.emplace_back([this, seen = generation_.load()] { loop(seen); });
     fn_ = &fn;
     tasks_ = tasks;
     next_.store(0, std::memory_order_relaxed);
@@ -59,8 +65,9 @@ class SpinTeam {
     for (int t = next_.fetch_add(1); t < tasks_; t = next_.fetch_add(1)) (*fn_)(t);
   }
 
-  void loop() {
-    unsigned long seen = generation_.load(std::memory_order_acquire);
+  void loop(unsigned long seen) {
+    omp_set_num_threads(1);  // an op run here opens no OpenMP team of its own
+    in_run = true;
     for (;;) {
       const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
       while (generation_.load(std::memory_order_acquire) == seen &&
@@ -93,8 +100,6 @@ class SpinTeam {
   const std::function<void(int)>* fn_ = nullptr;
   int tasks_ = 0;
 };
-
-thread_local bool in_run = false;
 
 }  // namespace
 

@@ -17,7 +17,7 @@ constexpr int kSpinMicros = 200;
 // number asked), and returns when all are done. Tasks are handed out one at a time, so no
 // result may depend on which thread runs a task; fn must not throw. Runs from several threads are
 // serialised; a run inside a run, and a run in the child of a fork(), run on the calling thread
-// alone.
+// alone. On a helper, OpenMP runs on that thread alone (omp_set_num_threads(1)).
 void spin_team_run(int tasks, int helpers, const std::function<void(int)>& fn);
 
 }  // namespace ph::cpu
