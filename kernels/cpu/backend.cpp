@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -141,10 +140,12 @@ class CpuBackend final : public Backend {
   }
   // In a decoding step on more than one thread: fn(first, last) for parts of [0, n) of at least
   // min_part items, two per thread, on the products' team (spin_team.h), and true; otherwise
-  // nothing and false (the caller runs the op as usual).
-  bool step_parts(int n, int min_part, const std::function<void(int, int)>& fn) {
+  // nothing and false (the caller runs the op as usual). A template, so that outside a step
+  // (every training op) it costs a comparison, not a std::function.
+  template <class Fn>
+  bool step_parts(int n, int min_part, const Fn& fn) {
     const int parts = std::min(2 * step_threads_, n / min_part);
-    if (step_threads_ <= 1 || parts < 2) return false;
+    if (parts < 2) return false;
     cpu::spin_team_run(parts, step_threads_ - 1, [&](int p) {
       fn(static_cast<int>(static_cast<int64_t>(n) * p / parts),
          static_cast<int>(static_cast<int64_t>(n) * (p + 1) / parts));

@@ -131,6 +131,16 @@ PackedKernel resolve(PackedKernel kernel) {
   return kernel;
 }
 
+// A kernel's tiles (by row count), their largest row count and its panel width.
+struct Tiles {
+  const TileFn* fn;
+  int rows, width;
+};
+Tiles tiles_of(PackedKernel kernel) {
+  if (resolve(kernel) == PackedKernel::Avx512) return {kTiles512, kRows512, kPanel512};
+  return {kTiles, kRows, kPanel};
+}
+
 }  // namespace
 
 PackedKernel packed_kernel() {
@@ -138,7 +148,7 @@ PackedKernel packed_kernel() {
 }
 
 int packed_panel(PackedKernel kernel) {
-  return resolve(kernel) == PackedKernel::Avx512 ? kPanel512 : kPanel;
+  return tiles_of(kernel).width;
 }
 
 size_t packed_weight_size(int IC, int OC, PackedKernel kernel) {
@@ -166,10 +176,8 @@ void pack_weight(float* packed, const float* w, int IC, int OC, PackedKernel ker
 
 void matmul_forward_packed(float* out, const float* inp, const float* packed, const float* bias,
                            int N, int IC, int OC, int threads, PackedKernel kernel) {
-  const bool wide = resolve(kernel) == PackedKernel::Avx512;
-  const TileFn* tiles = wide ? kTiles512 : kTiles;
-  const int tile_rows = wide ? kRows512 : kRows;
-  const int width = wide ? kPanel512 : kPanel;
+  const Tiles tiles = tiles_of(kernel);
+  const int width = tiles.width;
   // Tasks: (block of rows, panel), row blocks outermost; a task runs its panel over its rows,
   // the panel staying in L1/L2 while the rows stream past. One block up to kBlockRows rows.
   const int panels = (OC + width - 1) / width;
@@ -182,10 +190,10 @@ void matmul_forward_packed(float* out, const float* inp, const float* packed, co
         packed + static_cast<size_t>(p) * static_cast<size_t>(IC) * static_cast<size_t>(width);
     const int c0 = p * width, cols = std::min(width, OC - c0);
     const float* b = bias ? bias + c0 : nullptr;
-    for (int n0 = first; n0 < last; n0 += tile_rows) {
-      const int rows = std::min(tile_rows, last - n0);
-      tiles[rows](out + static_cast<size_t>(n0) * ldy + static_cast<size_t>(c0), ldy,
-                  inp + static_cast<size_t>(n0) * static_cast<size_t>(IC), IC, panel, b, cols);
+    for (int n0 = first; n0 < last; n0 += tiles.rows) {
+      const int rows = std::min(tiles.rows, last - n0);
+      tiles.fn[rows](out + static_cast<size_t>(n0) * ldy + static_cast<size_t>(c0), ldy,
+                     inp + static_cast<size_t>(n0) * static_cast<size_t>(IC), IC, panel, b, cols);
     }
   });
 }
