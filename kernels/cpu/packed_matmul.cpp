@@ -164,13 +164,12 @@ void pack_weight(float* packed, const float* w, int IC, int OC, PackedKernel ker
 #pragma omp parallel for schedule(static)
   for (int p = 0; p < panels; ++p) {
     float* dst = packed + static_cast<size_t>(p) * static_cast<size_t>(IC) * ld;
-    for (int i = 0; i < IC; ++i)
-      for (int c = 0; c < width; ++c) {
-        const int o = p * width + c;
-        dst[static_cast<size_t>(i) * ld + static_cast<size_t>(c)] =
-            o < OC ? w[static_cast<size_t>(o) * static_cast<size_t>(IC) + static_cast<size_t>(i)]
-                   : 0.0f;
-      }
+    for (int c = 0; c < width; ++c) {  // channel by channel: each reads a row of w in order
+      const int o = p * width + c;
+      const float* row = o < OC ? w + static_cast<size_t>(o) * static_cast<size_t>(IC) : nullptr;
+      for (int i = 0; i < IC; ++i)
+        dst[static_cast<size_t>(i) * ld + static_cast<size_t>(c)] = row ? row[i] : 0.0f;
+    }
   }
 }
 
