@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "kernels/common/adamw.h"
@@ -155,6 +156,26 @@ class Backend {
                                   const float* q, const float* kv, const float* att,
                                   const AttentionDims& dims, const DropoutSpec& drop,
                                   const AttentionCoords& coords) = 0;
+
+  // Cross-attention folded into a short memory, for incremental decoding (FoldedCrossDims in
+  // kernels/common/attention_args.h; kernels/cpu/attention.h documents the ops). Only a backend
+  // that says so has them (the CPU backend with fp32 GEMMs); the others throw std::logic_error,
+  // and decoders use attention_forward between the projections instead.
+  virtual bool folds_cross_attention() const { return false; }
+  virtual size_t folded_cross_floats(const FoldedCrossDims& dims) const {  // per source
+    (void)dims;
+    throw std::logic_error(describe() + " backend: no folded cross-attention");
+  }
+  virtual void fold_cross_memory(float* folded, const float* kv, const float* wq, const float* bq,
+                                 const float* wo, const FoldedCrossDims& dims) {
+    (void)folded, (void)kv, (void)wq, (void)bq, (void)wo, (void)dims;
+    throw std::logic_error(describe() + " backend: no folded cross-attention");
+  }
+  virtual void folded_cross_attention(float* y, const float* x, const float* folded,
+                                      const float* bias, const FoldedCrossDims& dims) {
+    (void)y, (void)x, (void)folded, (void)bias, (void)dims;
+    throw std::logic_error(describe() + " backend: no folded cross-attention");
+  }
 
   virtual void gelu_forward(float* out, const float* inp, size_t n) = 0;
   virtual void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) = 0;

@@ -50,6 +50,37 @@ struct AttentionCoords {
   int Tk_max = 0;       // keys per sample of the unsharded tensor (0: Tk)
 };
 
+// Cross-attention folded into a short memory, for incremental decoding (Backend::
+// fold_cross_memory, Backend::folded_cross_attention). With this rank's heads h < H of width hs
+// and scale = 1 / sqrt(hs), the scaled scores of a query row x [C] (the layer's input, before
+// the q projection) against key j of its source are x . qk[h][j] + qb[h][j], with
+//   qk[h][j] [C]    = scale * sum_d k[j][h * hs + d] * wq[h * hs + d][:]
+//   qb[h][j]        = scale * sum_d k[j][h * hs + d] * bq[h * hs + d]  (0 without a q bias)
+// and the output projection of the context is the sum over (h, j) of P_h[j] * vo[h][j] with
+//   vo[h][j] [Cout] = sum_d v[j][h * hs + d] * wo[:][h * hs + d]
+// (the value bias is inside v; the projection's bias is added once). They are made once per
+// source (Backend::folded_cross_floats() floats for B sources, in a layout of the backend's);
+// a step then costs H * Tk instead of H * hs per input and output channel, which pays while Tk
+// is well below hs. k and v are read as in AttentionDims: rows j < Tk of source b at
+// kv + (b * Tk + j) * ldkv, k in columns [0, H * hs), v after them; wq [H * hs, C] is this
+// rank's rows of the q weight, wo [Cout, H * hs] its columns of the output projection.
+//
+// A step has B groups of `beams` query rows; group b reads folded source source[b] (null: b) of
+// the `sources` folded (0: B), so that sources can leave a batch without moving their folds.
+struct FoldedCrossDims {
+  int B = 0;                         // sources (folding); query groups (a step)
+  int sources = 0;                   // a step: sources in the folded memory (0: B)
+  int Tk = 0;                        // keys per source
+  int beams = 0;                     // query rows per group (the hypotheses of a source)
+  int C = 0;                         // width of a query row (the q projection's input)
+  int Cout = 0;                      // width of the output (the projection's output)
+  int H = 0;                         // heads of this rank
+  int hs = 0;                        // head size
+  int ldkv = 0;                      // row stride of kv
+  const int32_t* key_len = nullptr;  // [B] group b attends keys j < key_len[b]; null: all; device
+  const int32_t* source = nullptr;   // [B] or null, as above; device
+};
+
 // Query rows of sample b that may see keys: rows at or past it see none.
 PH_HD int attention_query_rows(const AttentionDims& a, int b) {
   int n = a.q_len ? a.q_len[b] : a.Tq;

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -385,6 +386,185 @@ void attention_backward(float* dq, float* dkv, float* datt, const float* dout, c
                   hd.ldkv, 1.0f, dqh + static_cast<size_t>(i0) * a.ldq, a.ldq);
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cols, hs, rows, scale, dP, Tk,
                   hd.q + static_cast<size_t>(i0) * hd.ldq, hd.ldq, 1.0f, dk, a.ldkv);
+    }
+  }
+}
+
+// Folded cross-attention (FoldedCrossDims). Layout of the folded memory of `sources` sources:
+// qk [H, sources * Tk, C], then vo [H, sources * Tk, Cout], then qb [H, sources * Tk]; head h
+// of source b at row h * sources * Tk + b * Tk. Folding is two sgemm calls per head over every
+// source's keys at once. A step, per query group: the scores of blocks of 4 query rows x 2 keys,
+// dot products over C in 8-float vectors; softmax per head as softmax_row; then the output in
+// blocks of 4 rows x 24 channels, the probabilities times the rows of vo added in (head, key)
+// order, and the bias last. A row's result depends on that row and its source alone.
+namespace {
+
+typedef float f8 __attribute__((vector_size(32)));
+constexpr int kFoldRows = 4;  // query rows of a block
+constexpr int kFoldKeys = 2;  // keys of a score block
+constexpr int kFoldVecs = 3;  // 8-float vectors of an output block
+
+f8 load8(const float* p) {
+  f8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+float sum8(f8 v) {
+  float a[8];
+  std::memcpy(a, &v, sizeof a);
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+// s[r][i] = x[r] . w[i] over C, for kFoldRows rows and kFoldKeys keys.
+void score_block(float s[kFoldRows][kFoldKeys], const float* const x[kFoldRows],
+                 const float* const w[kFoldKeys], int C) {
+  f8 acc[kFoldRows][kFoldKeys] = {};
+  const int C8 = C / 8 * 8;
+  for (int c = 0; c < C8; c += 8) {
+    f8 wv[kFoldKeys];
+    for (int i = 0; i < kFoldKeys; ++i) wv[i] = load8(w[i] + c);
+    for (int r = 0; r < kFoldRows; ++r) {
+      const f8 xv = load8(x[r] + c);
+      for (int i = 0; i < kFoldKeys; ++i) acc[r][i] += xv * wv[i];
+    }
+  }
+  for (int r = 0; r < kFoldRows; ++r)
+    for (int i = 0; i < kFoldKeys; ++i) {
+      float t = sum8(acc[r][i]);
+      for (int c = C8; c < C; ++c) t += x[r][c] * w[i][c];
+      s[r][i] = t;
+    }
+}
+
+// y[r][0, 8 V) = bias[0, 8 V) (null: 0) + the sum over keys k < n of p[r][k] * v[k][0, 8 V),
+// for kFoldRows rows; y, bias and v point at the block's first channel (v[k] + c0).
+template <int V>
+void output_block(float* const y[kFoldRows], const float* const p[kFoldRows], const float* const* v,
+                  int n, int c0, const float* bias) {
+  f8 acc[kFoldRows][V] = {};
+  for (int k = 0; k < n; ++k) {
+    f8 vv[V];
+    for (int u = 0; u < V; ++u) vv[u] = load8(v[k] + c0 + 8 * u);
+    for (int r = 0; r < kFoldRows; ++r) {
+      const float pk = p[r][k];
+      const f8 pv = {pk, pk, pk, pk, pk, pk, pk, pk};
+      for (int u = 0; u < V; ++u) acc[r][u] += pv * vv[u];
+    }
+  }
+  for (int r = 0; r < kFoldRows; ++r) {
+    float out[8 * V];
+    std::memcpy(out, acc[r], sizeof out);
+    for (int c = 0; c < 8 * V; ++c) y[r][c] = bias ? out[c] + bias[c0 + c] : out[c];
+  }
+}
+
+}  // namespace
+
+size_t folded_cross_floats(const FoldedCrossDims& d) {
+  const size_t rows = static_cast<size_t>(d.H) * static_cast<size_t>(d.B) * d.Tk;
+  return rows * static_cast<size_t>(d.C + d.Cout + 1);
+}
+
+void fold_cross_memory(float* folded, const float* kv, const float* wq, const float* bq,
+                       const float* wo, const FoldedCrossDims& d) {
+  if (d.B <= 0 || d.Tk <= 0) return;
+  blas_single_threaded();
+  const int H = d.H, hs = d.hs, C = d.C, Co = d.Cout, keys = d.B * d.Tk;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  float* qk = folded;
+  float* vo = qk + static_cast<size_t>(H) * keys * C;
+  float* qb = vo + static_cast<size_t>(H) * keys * Co;
+#pragma omp parallel for schedule(static)
+  for (int h = 0; h < H; ++h) {
+    const float* k = kv + static_cast<size_t>(h) * hs;
+    const float* v = k + static_cast<size_t>(H) * hs;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, keys, C, hs, scale, k, d.ldkv,
+                wq + static_cast<size_t>(h) * hs * C, C, 0.0f,
+                qk + static_cast<size_t>(h) * keys * C, C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, keys, Co, hs, 1.0f, v, d.ldkv,
+                wo + static_cast<size_t>(h) * hs, H * hs, 0.0f,
+                vo + static_cast<size_t>(h) * keys * Co, Co);
+    for (int j = 0; j < keys; ++j) {
+      float sum = 0.0f;
+      if (bq)
+        for (int c = 0; c < hs; ++c)
+          sum += k[static_cast<size_t>(j) * d.ldkv + c] * bq[static_cast<size_t>(h) * hs + c];
+      qb[static_cast<size_t>(h) * keys + j] = scale * sum;
+    }
+  }
+}
+
+void folded_cross_attention(float* y, const float* x, const float* folded, const float* bias,
+                            const FoldedCrossDims& d, int b_begin, int b_end) {
+  const int H = d.H, Tk = d.Tk, C = d.C, Co = d.Cout, beams = d.beams, R = H * Tk;
+  const size_t keys = static_cast<size_t>(d.sources > 0 ? d.sources : d.B) * Tk;
+  const float* qk = folded;
+  const float* vo = qk + static_cast<size_t>(H) * keys * C;
+  const float* qb = vo + static_cast<size_t>(H) * keys * Co;
+#pragma omp parallel for schedule(static)
+  for (int b = b_begin; b < b_end; ++b) {
+    thread_local std::vector<float> P;
+    thread_local std::vector<const float*> krow, vrow;
+    P.resize(static_cast<size_t>(beams) * R);
+    krow.resize(static_cast<size_t>(R));
+    vrow.resize(static_cast<size_t>(R));
+    const size_t src = static_cast<size_t>(d.source ? d.source[b] : b);
+    const int n = std::clamp(d.key_len ? d.key_len[b] : Tk, 0, Tk);
+    // The visible keys of every head, adjacent: key h * n + j is (h, j).
+    for (int h = 0; h < H; ++h)
+      for (int j = 0; j < n; ++j) {
+        const size_t row = static_cast<size_t>(h) * keys + src * Tk + static_cast<size_t>(j);
+        krow[static_cast<size_t>(h * n + j)] = qk + row * C;
+        vrow[static_cast<size_t>(h * n + j)] = vo + row * Co;
+      }
+    const int m = H * n;  // visible (head, key) pairs
+    const size_t x0 = static_cast<size_t>(b) * beams;
+    for (int r0 = 0; r0 < beams; r0 += kFoldRows) {
+      const int rows = std::min(kFoldRows, beams - r0);
+      const float* xr[kFoldRows];
+      float* pr[kFoldRows];
+      float* yr[kFoldRows];
+      float spare[kFoldRows][8 * kFoldVecs];  // rows past the last: their outputs, discarded
+      for (int r = 0; r < kFoldRows; ++r) {
+        const int row = r0 + std::min(r, rows - 1);
+        xr[r] = x + (x0 + static_cast<size_t>(row)) * C;
+        pr[r] = P.data() + static_cast<size_t>(row) * R;
+        yr[r] = r < rows ? y + (x0 + static_cast<size_t>(r0 + r)) * Co : nullptr;
+      }
+      for (int i0 = 0; i0 < m; i0 += kFoldKeys) {
+        const float* w[kFoldKeys];
+        for (int i = 0; i < kFoldKeys; ++i)
+          w[i] = krow[static_cast<size_t>(std::min(i0 + i, m - 1))];
+        float s[kFoldRows][kFoldKeys];
+        score_block(s, xr, w, C);
+        for (int r = 0; r < rows; ++r)
+          for (int i = 0; i < kFoldKeys && i0 + i < m; ++i) {
+            const int h = (i0 + i) / n, j = (i0 + i) % n;
+            pr[r][i0 + i] = s[r][i] + qb[static_cast<size_t>(h) * keys + src * Tk + j];
+          }
+      }
+      for (int r = 0; r < rows; ++r)
+        for (int h = 0; h < H; ++h) softmax_row(pr[r] + h * n, n, n);
+      // Outputs: 24 channels at a time, then 8, then one by one.
+      const float* pc[kFoldRows];
+      for (int r = 0; r < kFoldRows; ++r) pc[r] = pr[r];
+      int c0 = 0;
+      float* yo[kFoldRows];
+      auto outputs = [&](auto block, int width) {
+        for (; c0 + width <= Co; c0 += width) {
+          for (int r = 0; r < kFoldRows; ++r) yo[r] = yr[r] ? yr[r] + c0 : spare[r];
+          block(yo, pc, vrow.data(), m, c0, bias);
+        }
+      };
+      outputs(output_block<kFoldVecs>, 8 * kFoldVecs);
+      outputs(output_block<1>, 8);
+      for (; c0 < Co; ++c0)
+        for (int r = 0; r < rows; ++r) {
+          float t = 0.0f;
+          for (int k = 0; k < m; ++k) t += pr[r][k] * vrow[static_cast<size_t>(k)][c0];
+          yr[r][c0] = bias ? t + bias[c0] : t;
+        }
     }
   }
 }

@@ -2,6 +2,8 @@
 // another (self-attention passes views of one fused q|k|v buffer), with causal and key-length
 // masks (kernels/common/attention_args.h states the shapes and the masks).
 #pragma once
+#include <cstddef>
+
 #include "kernels/common/attention_args.h"
 #include "kernels/common/dropout_mask.h"
 
@@ -22,5 +24,20 @@ void attention_forward(float* out, float* att, const float* q, const float* kv,
 void attention_backward(float* dq, float* dkv, float* datt, const float* dout, const float* q,
                         const float* kv, const float* att, const AttentionDims& dims,
                         const DropoutSpec& drop, const AttentionCoords& coords);
+
+// Cross-attention folded into a short memory (kernels/common/attention_args.h states the
+// arithmetic; attention.cpp the layout). folded [folded_cross_floats(dims)] for dims.B sources
+// from their keys and values kv, the q weight wq [H * hs, C] and bias bq [H * hs] (null: none)
+// and the output projection's columns wo [Cout, H * hs] of this call's heads.
+size_t folded_cross_floats(const FoldedCrossDims& dims);
+void fold_cross_memory(float* folded, const float* kv, const float* wq, const float* bq,
+                       const float* wo, const FoldedCrossDims& dims);
+// For the query groups b in [b_begin, b_end): rows [b * beams, (b + 1) * beams) of
+// y [B * beams, Cout] = bias [Cout] (null: 0) + the output projection of the attention of the
+// query rows x [B * beams, C] over the folded source dims.source[b] (null: b), keys
+// j >= key_len[b] masked (a row that sees no key gets the bias alone). A row's result depends
+// on that row and its source alone, not on B or on how a caller splits the groups.
+void folded_cross_attention(float* y, const float* x, const float* folded, const float* bias,
+                            const FoldedCrossDims& dims, int b_begin, int b_end);
 
 }  // namespace ph::cpu

@@ -196,6 +196,25 @@ class CpuBackend final : public Backend {
                           const DropoutSpec& drop, const AttentionCoords& coords) override {
     cpu::attention_backward(dq, dkv, datt, dout, q, kv, att, dims, drop, coords);
   }
+  bool folds_cross_attention() const override { return precision_ == GemmPrecision::Fp32; }
+  size_t folded_cross_floats(const FoldedCrossDims& dims) const override {
+    require_fold();
+    return cpu::folded_cross_floats(dims);
+  }
+  void fold_cross_memory(float* folded, const float* kv, const float* wq, const float* bq,
+                         const float* wo, const FoldedCrossDims& dims) override {
+    require_fold();
+    cpu::fold_cross_memory(folded, kv, wq, bq, wo, dims);
+  }
+  void folded_cross_attention(float* y, const float* x, const float* folded, const float* bias,
+                              const FoldedCrossDims& dims) override {
+    require_fold();
+    // In a decoding step, the sources in parts on the products' team, as attention_forward's.
+    const bool split = step_parts(dims.B, 1, [&](int b0, int b1) {
+      cpu::folded_cross_attention(y, x, folded, bias, dims, b0, b1);
+    });
+    if (!split) cpu::folded_cross_attention(y, x, folded, bias, dims, 0, dims.B);
+  }
   void gelu_forward(float* out, const float* inp, size_t n) override {
     cpu::gelu_forward(out, inp, n);
   }
@@ -289,6 +308,10 @@ class CpuBackend final : public Backend {
   bool all_finite(const float* x, size_t n) override { return cpu::all_finite(x, n); }
 
  private:
+  void require_fold() const {
+    if (!folds_cross_attention())
+      throw std::logic_error("cpu backend with bf16 GEMMs: no folded cross-attention");
+  }
   // The linear layer's rounding scratch in bf16 mode; null (fp32 GEMMs) otherwise.
   cpu::Bf16Operands* bf16() {
     return precision_ == GemmPrecision::Bf16 ? &bf16_operands_ : nullptr;
