@@ -155,6 +155,11 @@ void SelfAttention::step(float* y, const float* x, const DecodeStep& s, float* c
   proj_.forward(y, ctx_, s.n);
 }
 
+bool folding_pays(int Tk, int beams, int head_size) {
+  return beams >= 2 && Tk >= 1 &&
+         4 * static_cast<int64_t>(beams) * Tk <= static_cast<int64_t>(beams - 1) * head_size;
+}
+
 CrossAttention::CrossAttention(ModelCore& core, const std::string& prefix,
                                const AttentionSpec& spec)
     : Block(core),
@@ -257,11 +262,37 @@ void CrossAttention::backward(float* dx, const float* dy, const float* x, const 
   q_.backward(dx, dq_, x, N);
 }
 
-void CrossAttention::memory_kv(float* kv, const Memory& mem, int B) {
-  kv_.forward(kv, mem.x, B * mem.Tk);
+FoldedCrossDims CrossAttention::fold_dims(int B, int Tk) const {
+  FoldedCrossDims d;
+  d.B = B;
+  d.Tk = Tk;
+  d.C = spec_.C;
+  d.Cout = spec_.C;
+  d.H = Hl_;
+  d.hs = Cl_ / Hl_;
+  d.ldkv = 2 * Cl_;
+  return d;
 }
 
-void CrossAttention::step(float* y, const float* x, const DecodeStep& s, const float* kv) {
+void CrossAttention::memory_kv(float* kv, const Memory& mem, int B, float* folded) {
+  kv_.forward(kv, mem.x, B * mem.Tk);
+  if (folded)
+    be().fold_cross_memory(folded, kv, P(q_.weight()), P(q_.bias()), P(proj_.weight()),
+                           fold_dims(B, mem.Tk));
+}
+
+void CrossAttention::step(float* y, const float* x, const DecodeStep& s, const float* kv,
+                          const float* folded) {
+  if (folded) {  // the output projection's partial sums, reduced as RowParallelLinear's
+    FoldedCrossDims d = fold_dims(s.n / s.beams, s.mem->Tk);
+    d.beams = s.beams;
+    d.key_len = s.mem->key_len;
+    d.sources = s.folded_sources;
+    d.source = s.folded_source;
+    be().folded_cross_attention(y, x, folded, tp().lead() ? P(proj_.bias()) : nullptr, d);
+    reduce_from_tp_region(tp(), y, sz(s.n) * sz(spec_.C));
+    return;
+  }
   q_.forward(q_out_, x, s.n);
   AttentionDims d;
   d.B = s.n / s.beams;

@@ -67,7 +67,24 @@ struct DecodeStep {
   const int32_t* gather = nullptr;
   int beams = 1;                // hypothesis h reads memory sample h / beams
   const Memory* mem = nullptr;  // the memory (Tk, key_len) of cross-attention
+  // With folded memories (LayerCache::folded): the sources folded, and the folded source each
+  // memory sample reads ([n / beams] device; null: sample b reads source b).
+  int folded_sources = 0;
+  const int32_t* folded_source = nullptr;
 };
+
+// Whether an incremental decoder runs cross-attention folded into the memory
+// (FoldedCrossDims in kernels/common/attention_args.h): kAuto where the backend folds and
+// folding_pays, kNever, or kAlways (a backend that cannot fold: std::logic_error).
+enum class CrossFolding { kAuto, kNever, kAlways };
+
+// Whether folding a memory of Tk keys pays for `beams` hypotheses per source with heads of
+// head_size: the fold costs what projecting Tk query rows does, and then each hypothesis's
+// step costs H * Tk instead of H * head_size per channel for the q and output projections.
+// With as many steps as source positions (translation), it pays when
+// Tk < head_size * (1 - 1 / beams); folding_pays asks for half of that, since a folded step runs
+// below the packed products' speed. Greedy search (beams 1) never folds.
+bool folding_pays(int Tk, int beams, int head_size);
 
 class SelfAttention : public Block {
  public:
@@ -113,14 +130,21 @@ class CrossAttention : public Block {
   // dx [N, C] overwritten with the full gradient of x; this rank's partial gradient of the
   // memory is added to mem.dx.
   void backward(float* dx, const float* dy, const float* x, const Pass& pass, const Memory& mem);
-  // kv [B*mem.Tk, 2C/tp] = the keys and values of the memory's B samples (k | v per row).
-  void memory_kv(float* kv, const Memory& mem, int B);
+  // kv [B*mem.Tk, 2C/tp] = the keys and values of the memory's B samples (k | v per row); with
+  // `folded`, also the folded memory [folded_floats(B, mem.Tk)] (the backend must fold).
+  void memory_kv(float* kv, const Memory& mem, int B, float* folded = nullptr);
+  // Floats of the folded memory of B samples of Tk keys on this rank.
+  size_t folded_floats(int B, int Tk) const { return be().folded_cross_floats(fold_dims(B, Tk)); }
   // Incremental step: y [n, C] for x [n, C], hypothesis h attending over sample h / s.beams of
-  // kv (from memory_kv), masked by s.mem->key_len.
-  void step(float* y, const float* x, const DecodeStep& s, const float* kv);
+  // kv (from memory_kv), masked by s.mem->key_len; with `folded` (memory_kv's), the folded
+  // computation of the same (equal up to rounding; kv is then not read), sample b reading
+  // folded source s.folded_source[b].
+  void step(float* y, const float* x, const DecodeStep& s, const float* kv,
+            const float* folded = nullptr);
 
  private:
   AttentionDims dims(const Pass& pass, const Memory& mem) const;
+  FoldedCrossDims fold_dims(int B, int Tk) const;
 
   AttentionSpec spec_;
   int Cl_, Hl_;

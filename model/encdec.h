@@ -55,8 +55,10 @@ class EncDec final : public Model {
   // max_beams hypotheses each: needs max_sources <= the setup's max_batch and max_sources *
   // max_beams <= max_batch * seq_len (it runs in this model's activation arena; it allocates its
   // caches once, here). Using it overwrites the state of the model's last forward. The decoder
-  // holds a reference to this model and must not outlive it.
-  std::unique_ptr<IncrementalDecoder> incremental_decoder(int max_sources, int max_beams);
+  // holds a reference to this model and must not outlive it. `folding`: whether each start()
+  // folds cross-attention into its memory (model/attention.h, CrossFolding).
+  std::unique_ptr<IncrementalDecoder> incremental_decoder(
+      int max_sources, int max_beams, CrossFolding folding = CrossFolding::kAuto);
 
  private:
   friend class EncDecDecoder;

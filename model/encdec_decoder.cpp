@@ -29,33 +29,40 @@ int checked_slots(const EncDec& model, int max_batch, int max_sources, int max_b
 
 }  // namespace
 
-std::unique_ptr<IncrementalDecoder> EncDec::incremental_decoder(int max_sources, int max_beams) {
-  return std::make_unique<EncDecDecoder>(*this, max_sources, max_beams);
+std::unique_ptr<IncrementalDecoder> EncDec::incremental_decoder(int max_sources, int max_beams,
+                                                                CrossFolding folding) {
+  return std::make_unique<EncDecDecoder>(*this, max_sources, max_beams, folding);
 }
 
-EncDecDecoder::EncDecDecoder(EncDec& model, int max_sources, int max_beams)
+EncDecDecoder::EncDecDecoder(EncDec& model, int max_sources, int max_beams, CrossFolding folding)
     : m_(model),
       max_sources_(max_sources),
       max_beams_(max_beams),
       T_(model.config().seq_len),
+      folding_(folding),
       kv_width_(2 * sz(model.config().d_model) / sz(model.tp().size)),
       self_(model.backend(), model.decoder_.depth(),
             checked_slots(model, model.setup_.max_batch, max_sources, max_beams), T_, kv_width_),
       log_softmax_(model, max_sources * max_beams) {
   Backend& be = model.backend();
+  require(folding != CrossFolding::kAlways || be.folds_cross_attention(),
+          "the " + be.describe() + " backend does not fold cross-attention");
   weights_ = be.make_weight_store();
   const size_t layer_memory = sz(max_sources) * sz(model.S_) * kv_width_;
   const int L = model.decoder_.depth();
   cross_kv_ = DeviceBuffer<float>(be, sz(L) * layer_memory);
+  folded_layers_.assign(sz(L), nullptr);
   for (int l = 0; l < L; ++l) {
     cross_.push_back(cross_kv_.data() + sz(l) * layer_memory);
     self_.layers()[sz(l)].cross = cross_.back();
   }
   source_ = DeviceBuffer<int32_t>(be, sz(max_sources) * sz(model.S_));
   lengths_ = DeviceBuffer<int32_t>(be, sz(max_sources));
+  folded_source_ = DeviceBuffer<int32_t>(be, sz(max_sources));
   tokens_ = DeviceBuffer<int32_t>(be, sz(max_sources) * sz(max_beams));
   host_source_.resize(sz(max_sources) * sz(model.S_));
   host_lengths_.resize(sz(max_sources));
+  host_folded_source_.resize(sz(max_sources));
   prev_slot_.resize(sz(max_sources) * sz(max_beams));
   first_tokens_.resize(sz(max_sources));
 }
@@ -84,7 +91,24 @@ void EncDecDecoder::start(const int32_t* source, const int32_t* lengths, int n, 
                                lengths_.data(), nullptr);
   mem_.Tk = S;
   mem_.key_len = lengths_.data();
-  m_.decoder_.memory_kv(cross_, mem_, n);
+  // Folding (model/attention.h): each layer's folded memory, in a buffer that grows to the
+  // largest start so far; the steps read it instead of the keys and values.
+  const int hs = m_.config().d_model / m_.config().n_heads;
+  folded_ =
+      folding_ == CrossFolding::kAlways ||
+      (folding_ == CrossFolding::kAuto && be.folds_cross_attention() && folding_pays(S, beams, hs));
+  const int L = m_.decoder_.depth();
+  const size_t layer_folded = folded_ ? m_.decoder_.folded_floats(n, S) : 0;
+  if (layer_folded * sz(L) > folded_memory_.size())
+    folded_memory_ = DeviceBuffer<float>(be, layer_folded * sz(L));
+  for (int l = 0; l < L; ++l) {
+    folded_layers_[sz(l)] = folded_ ? folded_memory_.data() + sz(l) * layer_folded : nullptr;
+    self_.layers()[sz(l)].folded = folded_layers_[sz(l)];
+  }
+  folded_sources_ = n;
+  std::iota(host_folded_source_.begin(), host_folded_source_.begin() + n, 0);
+  be.upload(folded_source_.data(), host_folded_source_.data(), sz(n) * sizeof(int32_t));
+  m_.decoder_.memory_kv(cross_, mem_, n, folded_ ? &folded_layers_ : nullptr);
   n_ = n;
   beams_ = beams;
   pos_ = 0;
@@ -121,6 +145,8 @@ void EncDecDecoder::step(const int32_t* tokens, const int32_t* parents, float* l
   s.gather = gather;
   s.beams = beams;
   s.mem = &mem_;
+  s.folded_sources = folded_sources_;
+  s.folded_source = folded_source_.data();
   const float* x = m_.dec_embed_.forward(tokens_.data(), nullptr, pass, pos_);
   m_.head_.forward(m_.decoder_.step(x, s, self_.layers()), slots);
   log_softmax_(slots, logprobs);
@@ -152,12 +178,17 @@ void EncDecDecoder::retain(const int32_t* keep, int m) {
   for (int i = 0; i < m; ++i) {
     const int j = keep[i];  // j >= i: no block is read after it is overwritten
     if (j == i) continue;
-    for (float* kv : cross_) be.copy(kv + sz(i) * block, kv + sz(j) * block, block * sizeof(float));
+    if (!folded_)  // folded, the steps read the folds (where host_folded_source_ says), not kv
+      for (float* kv : cross_)
+        be.copy(kv + sz(i) * block, kv + sz(j) * block, block * sizeof(float));
+    host_folded_source_[sz(i)] = host_folded_source_[sz(j)];
     host_lengths_[sz(i)] = host_lengths_[sz(j)];
     for (int b = 0; b < beams_; ++b)
       prev_slot_[sz(i * beams_ + b)] = prev_slot_[sz(j * beams_ + b)];
   }
   be.upload(lengths_.data(), host_lengths_.data(), sz(m) * sizeof(int32_t));
+  if (folded_)
+    be.upload(folded_source_.data(), host_folded_source_.data(), sz(m) * sizeof(int32_t));
   n_ = m;
 }
 

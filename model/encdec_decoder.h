@@ -24,7 +24,8 @@ namespace ph {
 
 class EncDecDecoder final : public IncrementalDecoder {
  public:
-  EncDecDecoder(EncDec& model, int max_sources, int max_beams);
+  EncDecDecoder(EncDec& model, int max_sources, int max_beams,
+                CrossFolding folding = CrossFolding::kAuto);
 
   void start(const int32_t* source, const int32_t* lengths, int n, int S, int beams) override;
   void step(const int32_t* tokens, const int32_t* parents, float* logprobs) override;
@@ -40,6 +41,7 @@ class EncDecDecoder final : public IncrementalDecoder {
  private:
   EncDec& m_;
   int max_sources_, max_beams_, T_;
+  CrossFolding folding_;
   size_t kv_width_;  // floats per cached row: k | v of this rank's heads
   int n_ = 0, beams_ = 0, pos_ = 0;
   int prev_n_ = 0;  // slots of the previous step (rows per position of the self-attention cache)
@@ -50,6 +52,16 @@ class EncDecDecoder final : public IncrementalDecoder {
   SelfKvCache self_;
   VocabLogSoftmax log_softmax_;
   DeviceBuffer<float> cross_kv_;
+  // Each layer's folded memory (model/attention.h) when start() folded (folded_): in
+  // folded_memory_ (grown to the largest start), layer l's at folded_layers_[l], for the
+  // folded_sources_ sources of the start; a kept source reads its own fold, wherever retain()
+  // moved its slot (host_folded_source_, uploaded to folded_source_).
+  bool folded_ = false;
+  DeviceBuffer<float> folded_memory_;
+  std::vector<float*> folded_layers_;
+  int folded_sources_ = 0;
+  DeviceBuffer<int32_t> folded_source_;
+  std::vector<int32_t> host_folded_source_;
   DeviceBuffer<int32_t> source_, lengths_, tokens_;
   std::vector<float*> cross_;
   std::vector<int32_t> host_source_, host_lengths_;

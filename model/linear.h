@@ -32,6 +32,7 @@ class ColumnParallelLinear : public Block {
 
   int out_local() const { return out_local_; }
   int weight() const { return w_; }
+  int bias() const { return b_; }  // the first name's bias; -1 without
 
   // y [N, out_local()] = x [N, in] W_local^T + b_local.
   void forward(float* y, const float* x, int N);
@@ -58,6 +59,8 @@ class RowParallelLinear : public Block {
                     float init_std, int max_rows);
 
   int in_local() const { return in_local_; }
+  int weight() const { return w_; }
+  int bias() const { return b_; }  // -1 without
 
   // y [N, out] = sum over the group of x_local [N, in_local()] W_local^T, + b.
   void forward(float* y, const float* x, int N);

@@ -116,15 +116,21 @@ const float* TransformerLayer::step(const float* x, const DecodeStep& s, const L
       x, pass, [&](float* y, const float* in) { attn_.step(y, in, s, cache.self); });
   after_cross_ = after_attn_;
   if (cross_)
-    after_cross_ = cross_branch_->forward(
-        after_attn_, pass, [&](float* y, const float* in) { cross_->step(y, in, s, cache.cross); });
+    after_cross_ = cross_branch_->forward(after_attn_, pass, [&](float* y, const float* in) {
+      cross_->step(y, in, s, cache.cross, cache.folded);
+    });
   return ffn_branch_.forward(after_cross_, pass,
                              [&](float* y, const float* in) { mlp_.forward(y, in, s.n); });
 }
 
-void TransformerLayer::memory_kv(float* kv, const Memory& mem, int B) {
+void TransformerLayer::memory_kv(float* kv, const Memory& mem, int B, float* folded) {
   if (!cross_) throw std::logic_error("TransformerLayer: memory_kv of a layer without a memory");
-  cross_->memory_kv(kv, mem, B);
+  cross_->memory_kv(kv, mem, B, folded);
+}
+
+size_t TransformerLayer::folded_floats(int B, int Tk) const {
+  if (!cross_) throw std::logic_error("TransformerLayer: a folded memory of a layer without one");
+  return cross_->folded_floats(B, Tk);
 }
 
 }  // namespace ph

@@ -40,6 +40,7 @@ struct LayerSpec {
 struct LayerCache {
   float* self[2] = {nullptr, nullptr};  // self-attention caches, each [n, T_max, 2C/tp] at most
   const float* cross = nullptr;         // [sources * Tk, 2C/tp] the memory's keys and values
+  const float* folded = nullptr;        // the memory folded (CrossAttention::memory_kv), or null
 };
 
 class TransformerLayer : public Block {
@@ -63,8 +64,11 @@ class TransformerLayer : public Block {
   // Incremental decoding (causal layers): the layer's output stream [n, C] for x [n, C] at one
   // new position per hypothesis.
   const float* step(const float* x, const DecodeStep& s, const LayerCache& cache);
-  // kv [B*mem.Tk, 2C/tp]: the keys and values of cross-attention over mem's B samples.
-  void memory_kv(float* kv, const Memory& mem, int B);
+  // kv [B*mem.Tk, 2C/tp]: the keys and values of cross-attention over mem's B samples; with
+  // `folded`, also the folded memory (CrossAttention::memory_kv).
+  void memory_kv(float* kv, const Memory& mem, int B, float* folded = nullptr);
+  // Floats of the folded memory of B samples of Tk keys (a layer with cross-attention).
+  size_t folded_floats(int B, int Tk) const;
 
  private:
   LayerNorm ln_attn_;

@@ -52,8 +52,10 @@ const float* TransformerStack::step(const float* x, const DecodeStep& s,
   return final_ln_ ? final_ln_->forward(x, s.n) : x;
 }
 
-void TransformerStack::memory_kv(const std::vector<float*>& kv, const Memory& mem, int B) {
-  for (size_t l = 0; l < layers_.size(); ++l) layers_[l]->memory_kv(kv[l], mem, B);
+void TransformerStack::memory_kv(const std::vector<float*>& kv, const Memory& mem, int B,
+                                 const std::vector<float*>* folded) {
+  for (size_t l = 0; l < layers_.size(); ++l)
+    layers_[l]->memory_kv(kv[l], mem, B, folded ? (*folded)[l] : nullptr);
 }
 
 }  // namespace ph

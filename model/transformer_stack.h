@@ -29,8 +29,12 @@ class TransformerStack : public Block {
   // Incremental decoding: the stack's output [n, C] for x [n, C] at one new position per
   // hypothesis; caches[l] are layer l's.
   const float* step(const float* x, const DecodeStep& s, const std::vector<LayerCache>& caches);
-  // kv[l] [B*mem.Tk, 2C/tp]: layer l's cross-attention keys and values over mem.
-  void memory_kv(const std::vector<float*>& kv, const Memory& mem, int B);
+  // kv[l] [B*mem.Tk, 2C/tp]: layer l's cross-attention keys and values over mem; with `folded`,
+  // folded[l] receives layer l's folded memory (CrossAttention::memory_kv).
+  void memory_kv(const std::vector<float*>& kv, const Memory& mem, int B,
+                 const std::vector<float*>* folded = nullptr);
+  // Floats of the folded memory of B samples of Tk keys in each layer.
+  size_t folded_floats(int B, int Tk) const { return layers_.at(0)->folded_floats(B, Tk); }
   int depth() const { return static_cast<int>(layers_.size()); }
 
  private:

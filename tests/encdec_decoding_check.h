@@ -9,12 +9,34 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "model/encdec.h"
 
 namespace ph::test {
+
+// Gives every vector parameter (biases, LayerNorm gains and shifts) a value of its full index
+// and name, alike on any tensor-parallel layout: initialization leaves biases at 0, where a
+// decoding test could not tell a bias added twice, or never, from a right one.
+inline void set_vectors(Model& m) {
+  std::vector<float> host(m.arena_capacity());
+  m.download_params(host.data());
+  for (const Param& p : m.table().params()) {
+    if (p.shape.size() != 1) continue;
+    const float base = p.name.size() >= 6 && p.name.ends_with("weight") ? 1.0f : 0.0f;
+    const float phase = static_cast<float>(std::hash<std::string>()(p.name) % 97);
+    const int64_t first = p.block_offset.empty() ? 0 : p.block_offset[0];
+    for (size_t i = 0; i < p.numel; ++i) {
+      const int64_t g = first + static_cast<int64_t>(i);
+      host[p.offset + i] =
+          g < p.shape[0] ? base + 0.3f * std::sin(0.37f * static_cast<float>(g) + phase) : 0.0f;
+    }
+  }
+  m.upload_params(host.data());
+}
 
 // Log-softmax over the first V columns of row r of the model's logits (one rank: all columns).
 inline std::vector<double> full_log_softmax(const Model& m, int r, int V) {

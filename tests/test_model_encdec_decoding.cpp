@@ -1,7 +1,8 @@
 // Incremental decoding of the encoder-decoder (model/encdec_decoder.h): step-by-step
 // log-probabilities with the key/value caches equal those of the full forward (teacher forcing)
 // with beams reordering every step, in both norm placements and position encodings; greedy
-// (one beam); a second start() forgets the first; and misuse is a logic error.
+// (one beam); a second start() forgets the first; cross-attention folded into the memory; and
+// misuse is a logic error.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -82,17 +83,42 @@ TEST(EncDecDecoding, GreedyAndARestart) {
   EXPECT_EQ(decoder->max_beams(), 2);
 }
 
+// Cross-attention folded into the memory (model/attention.h, CrossFolding): the same
+// log-probabilities as the full forward, with beams from one start token and reordered every
+// step, greedy, and a restart; and where kAuto folds.
+TEST(EncDecDecoding, FoldedCrossAttentionMatchesTheFullForward) {
+  ModelConfig m = decoding_model();
+  m.norm = Norm::kPost;
+  m.pos_encoding = PosEncoding::kSinusoidal;
+  const auto model = model_of(m, 8);
+  auto decoder = model->incremental_decoder(4, 2, CrossFolding::kAlways);
+  test::check_incremental_decoding(*decoder, *model, 2, 2, 5, /*shared_start=*/true);
+  test::check_incremental_decoding(*decoder, *model, 3, 1, 6);
+  test::check_incremental_decoding(*decoder, *model, 4, 2, 7);
+  auto pre = model_of(decoding_model(), 6);
+  test::set_vectors(*pre);  // biases that are not 0
+  auto pre_decoder = pre->incremental_decoder(2, 3, CrossFolding::kAlways);
+  test::check_incremental_decoding(*pre_decoder, *pre, 2, 3, 8);
+  // kAuto: beam search over sources well shorter than a head folds; greedy search never.
+  EXPECT_TRUE(folding_pays(6, 4, 64));
+  EXPECT_TRUE(folding_pays(12, 4, 64));
+  EXPECT_FALSE(folding_pays(13, 4, 64));
+  EXPECT_FALSE(folding_pays(1, 1, 64));
+  EXPECT_FALSE(folding_pays(1, 2, 4));
+}
+
 // Sources that leave the batch (retain) change nothing for the others: a second decoder on the
 // same sources and random parents drops sources before steps 0, 2 and 4 (twice in a row), and
 // its slots' log-probabilities equal those of the decoder that keeps them all. (To rounding
 // only: OpenBLAS's sgemm rounds a row differently by its place in the kernel's row tiles, so a
-// row's result depends on the rows around it, with or without retain.)
-TEST(EncDecDecoding, RetainedSourcesDecodeAsIfNoneLeft) {
+// row's result depends on the rows around it, with or without retain.) With cross-attention
+// folded, the kept sources read their own folds.
+void check_retain(CrossFolding folding) {
   const ModelConfig m = decoding_model();
   const int n = 5, beams = 2, S = m.source_len(), T = m.seq_len, V = m.vocab_size;
   const auto model = model_of(m, n * beams);
-  auto full = model->incremental_decoder(n, beams);
-  auto part = model->incremental_decoder(n, beams);
+  auto full = model->incremental_decoder(n, beams, folding);
+  auto part = model->incremental_decoder(n, beams, folding);
   std::mt19937 rng(7);
   std::vector<int32_t> source(static_cast<size_t>(n * S)), lengths;
   for (int32_t& t : source) t = static_cast<int32_t>(rng() % static_cast<unsigned>(V));
@@ -143,6 +169,14 @@ TEST(EncDecDecoding, RetainedSourcesDecodeAsIfNoneLeft) {
   ASSERT_EQ(kept, std::vector<int>{3});
   const int32_t bad[] = {1, 0};
   EXPECT_THROW(part->retain(bad, 2), std::logic_error);  // one source left; not increasing
+}
+
+TEST(EncDecDecoding, RetainedSourcesDecodeAsIfNoneLeft) {
+  check_retain(CrossFolding::kNever);
+}
+
+TEST(EncDecDecoding, RetainedSourcesDecodeAsIfNoneLeftFolded) {
+  check_retain(CrossFolding::kAlways);
 }
 
 TEST(EncDecDecoding, MisuseIsALogicError) {

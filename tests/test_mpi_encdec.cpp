@@ -5,7 +5,8 @@
 //   rank (1e-5), with dropout on and padding in source and target, in each sharing mode;
 // - replicated parameters (LayerNorms, row-parallel biases) stay bitwise equal on the ranks of
 //   the tensor-parallel group over 20 AdamW steps;
-// - incremental decoding on tp=2 returns, on every rank, the full-vocabulary log-probabilities
+// - incremental decoding on tp=2, cross-attention unfolded and folded into the memory, returns,
+//   on every rank, the full-vocabulary log-probabilities
 //   of the unsharded model's full forward, beams reordering every step.
 #include <gtest/gtest.h>
 
@@ -74,6 +75,14 @@ TEST(EncDecParallel, IncrementalDecodingOnTensorParallelRanksMatchesTheFullForwa
   ref.initialize(13);
   auto decoder = model.incremental_decoder(2, 3);
   test::check_incremental_decoding(*decoder, ref, 2, 3, 8);
+  // Cross-attention folded: each rank folds its heads, the partial outputs are summed and the
+  // projection's bias added once; with biases that are not 0, as the unfolded path again.
+  test::set_vectors(model);
+  test::set_vectors(ref);
+  auto folded = model.incremental_decoder(2, 3, CrossFolding::kAlways);
+  test::check_incremental_decoding(*folded, ref, 2, 3, 9);
+  auto unfolded = model.incremental_decoder(2, 3, CrossFolding::kNever);
+  test::check_incremental_decoding(*unfolded, ref, 2, 3, 10);
 }
 
 }  // namespace
