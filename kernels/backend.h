@@ -162,7 +162,8 @@ class Backend {
   // that says so has them (the CPU backend with fp32 GEMMs); the others throw std::logic_error,
   // and decoders use attention_forward between the projections instead.
   virtual bool folds_cross_attention() const { return false; }
-  virtual size_t folded_cross_floats(const FoldedCrossDims& dims) const {  // per source
+  // Floats of the folded memory of dims.B sources.
+  virtual size_t folded_cross_floats(const FoldedCrossDims& dims) const {
     (void)dims;
     throw std::logic_error(describe() + " backend: no folded cross-attention");
   }

@@ -24,6 +24,7 @@
 #include "kernels/cpu/blas_threads.h"
 #include "kernels/cpu/dropout_scales.h"
 #include "kernels/cpu/fast_exp.h"
+#include "kernels/cpu/vec8.h"
 
 namespace ph::cpu {
 
@@ -399,16 +400,9 @@ void attention_backward(float* dq, float* dkv, float* datt, const float* dout, c
 // order, and the bias last. A row's result depends on that row and its source alone.
 namespace {
 
-typedef float f8 __attribute__((vector_size(32)));
 constexpr int kFoldRows = 4;  // query rows of a block
 constexpr int kFoldKeys = 2;  // keys of a score block
 constexpr int kFoldVecs = 3;  // 8-float vectors of an output block
-
-f8 load8(const float* p) {
-  f8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
 
 float sum8(f8 v) {
   float a[8];
@@ -447,8 +441,7 @@ void output_block(float* const y[kFoldRows], const float* const p[kFoldRows], co
     f8 vv[V];
     for (int u = 0; u < V; ++u) vv[u] = load8(v[k] + c0 + 8 * u);
     for (int r = 0; r < kFoldRows; ++r) {
-      const float pk = p[r][k];
-      const f8 pv = {pk, pk, pk, pk, pk, pk, pk, pk};
+      const f8 pv = splat(p[r][k]);
       for (int u = 0; u < V; ++u) acc[r][u] += pv * vv[u];
     }
   }

@@ -6,28 +6,16 @@
 #include <stdexcept>
 
 #include "kernels/cpu/spin_team.h"
+#include "kernels/cpu/vec8.h"
 
 namespace ph::cpu {
 
 namespace {
 
-// Eight floats: one AVX register where the target has AVX (the portable build's x86-64-v3),
-// two SSE registers otherwise; a*b + c contracts to a fused multiply-add where FMA exists.
-typedef float f8 __attribute__((vector_size(32)));
 constexpr int kRows = 4;  // rows per tile: 4 x 24 outputs are 12 accumulators
 // Rows per task: a block of 256 rows of 1536 inputs (1.5 MiB) stays in L2/L3 while the
 // panels pass over it.
 constexpr int kBlockRows = 256;
-
-inline f8 load8(const float* p) {
-  f8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-inline f8 splat(float x) {
-  return f8{x, x, x, x, x, x, x, x};
-}
 
 // y [R, cols] (row stride ldy) = rows x [R, IC] (stride IC) times one panel, + bias [cols] if
 // any; cols <= kPanel (the last panel of a width that is not a multiple of kPanel).
