@@ -82,8 +82,9 @@ enum class CrossFolding { kAuto, kNever, kAlways };
 // head_size: the fold costs what projecting Tk query rows does, and then each hypothesis's
 // step costs H * Tk instead of H * head_size per channel for the q and output projections.
 // With as many steps as source positions (translation), it pays when
-// Tk < head_size * (1 - 1 / beams); folding_pays asks for half of that, since a folded step runs
-// below the packed products' speed. Greedy search (beams 1) never folds.
+// Tk < head_size * (1 - 1 / beams); folding_pays asks for a quarter of that, since a folded
+// step runs far below the packed products' speed (its rows serve a source's beams only).
+// Greedy search (beams 1) never folds.
 bool folding_pays(int Tk, int beams, int head_size);
 
 class SelfAttention : public Block {
